@@ -1,0 +1,61 @@
+"""``kgbridge``: run and operate the service.
+
+    kgbridge embedded            the whole service in one process with fakes (try it out)
+    kgbridge serve               the webhook receiver under gunicorn
+    kgbridge worker              an RQ worker with the scheduler
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from kgbridge.settings import SettingsError, load_settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Operate kgbridge: the kintone ↔ GMO Sign ↔ G-Staff middleware."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+def embedded(host: str, port: int) -> None:
+    """Run receiver and worker in one process on fakes, with sample data (no Redis needed)."""
+    from kgbridge import embedded as emb
+
+    emb.run(host, port)
+
+
+@main.command()
+@click.option("--bind", default="127.0.0.1:8000", show_default=True, envvar="KGBRIDGE_BIND")
+@click.option("--workers", default=4, show_default=True, type=int, envvar="KGBRIDGE_WEB_WORKERS")
+def serve(bind: str, workers: int) -> None:
+    """Run the webhook receiver under gunicorn (settings from KGBRIDGE_* variables)."""
+    _check_settings()
+    args = ["gunicorn", "--bind", bind, "--workers", str(workers), "--access-logfile", "-",
+            "--timeout", "30", "webhooks:create_app()"]
+    os.execvp(args[0], args)
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker(burst: bool) -> None:
+    """Run an RQ worker with the scheduler (settings from KGBRIDGE_* variables)."""
+    import worker as worker_module
+
+    sys.exit(worker_module.main(["--burst"] if burst else []))
+
+
+def _check_settings():
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+if __name__ == "__main__":
+    main()

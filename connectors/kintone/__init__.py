@@ -1,0 +1,22 @@
+"""kintone REST API connector."""
+
+from connectors.kintone.errors import (  # noqa: F401
+    KintoneAssigneeRequired,
+    KintoneAuthError,
+    KintoneConfigError,
+    KintoneConflict,
+    KintoneConnectionError,
+    KintoneDatabaseLocked,
+    KintoneDataError,
+    KintoneError,
+    KintoneNotFound,
+    KintonePermissionDenied,
+    KintoneProcessDisabled,
+    KintoneRateLimited,
+    KintoneRevisionConflict,
+    KintoneStatusConflict,
+    KintoneTransientError,
+    KintoneUnavailable,
+    KintoneValidationError,
+)
+from connectors.kintone.interface import Comment, KintoneClient, Mention  # noqa: F401

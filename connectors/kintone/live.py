@@ -1,0 +1,362 @@
+"""kintone REST client over ``requests`` (implements ``KintoneClient``).
+
+Every failure leaves as a ``KintoneError`` subclass (``connectors.kintone.errors``); no
+``requests`` exception escapes. Short transient blips are retried here within a small budget;
+anything longer is the job-level retry's business.
+
+API tokens travel only in the ``X-Cybozu-API-Token`` header of each request. They are never put
+on the session, in messages or in ``repr``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from urllib3.exceptions import NewConnectionError
+
+from connectors.http_retry import make_retrying, parse_retry_after
+from connectors.kintone.errors import (
+    KintoneConfigError,
+    KintoneConnectionError,
+    KintoneDatabaseLocked,
+    KintoneError,
+    KintoneRateLimited,
+    KintoneTransientError,
+    KintoneUnavailable,
+    KintoneValidationError,
+    error_class_for,
+)
+from connectors.kintone.interface import Comment, Mention, Record
+
+MAX_TOKENS_PER_REQUEST = 9  # kintone rejects 10 or more tokens in one request
+# kintone answers "Request URL Too Large" above ~8 KB; the official JS client switches
+# to POST + X-HTTP-Method-Override at 4,096 characters, and so do we.
+MAX_GET_URL_LENGTH = 4096
+MAX_RECORDS_PER_GET = 500
+_MAX_MESSAGE_CHARS = 300
+# Printable ASCII without comma: the comma separates tokens in the header, and anything
+# else would break header encoding (and could end up quoted in a requests error).
+_TOKEN_SHAPE = re.compile(r"[\x21-\x2b\x2d-\x7e]+")
+
+
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, KintoneTransientError)
+
+
+def _never_sent(cause: BaseException | None) -> bool:
+    """True when requests failed while connecting, before any byte of the request left."""
+    if isinstance(cause, requests.ConnectTimeout):
+        return True
+    if isinstance(cause, requests.ConnectionError) and cause.args:
+        # requests wraps connect failures (refused, DNS) as MaxRetryError with a
+        # NewConnectionError reason; a reset or close mid-request arrives as ProtocolError
+        # instead and stays ambiguous.
+        return isinstance(getattr(cause.args[0], "reason", None), NewConnectionError)
+    return False
+
+
+def _certainly_not_processed(exc: BaseException) -> bool:
+    """Retry rule for non-idempotent POSTs: repeat only what kintone certainly did not do."""
+    if isinstance(exc, KintoneRateLimited):
+        return True  # 429 GAIA_TO04: turned away at the concurrency gate, nothing ran
+    if isinstance(exc, KintoneDatabaseLocked):
+        return True  # GAIA_DA02: the save could not take its lock, nothing was written
+    if isinstance(exc, KintoneConnectionError):
+        return _never_sent(exc.__cause__)
+    # A 5xx or a read timeout may come after kintone saved: the job re-checks state first.
+    return False
+
+
+def _clean_tokens(app: str, values: Sequence[str] | str) -> tuple[str, ...]:
+    if isinstance(values, str):  # a lone token instead of a list of them
+        values = [values]
+    tokens = tuple(dict.fromkeys(token.strip() for token in values if token and token.strip()))
+    if not tokens:
+        raise KintoneConfigError(f"no API token configured for kintone app {app}")
+    if len(tokens) > MAX_TOKENS_PER_REQUEST:
+        raise KintoneConfigError(
+            f"kintone app {app} has {len(tokens)} API tokens; "
+            f"at most {MAX_TOKENS_PER_REQUEST} fit in one request"
+        )
+    if not all(_TOKEN_SHAPE.fullmatch(token) for token in tokens):
+        raise KintoneConfigError(f"an API token for kintone app {app} has invalid characters")
+    return tokens
+
+
+class LiveKintoneClient:
+    def __init__(
+        self,
+        base_url: str,
+        tokens: Mapping[str, Sequence[str]],
+        *,
+        guest_space_id: str | None = None,
+        session: requests.Session | None = None,
+        timeout: float = 10.0,
+        retry_budget: float = 30.0,
+        max_attempts: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not base_url.startswith(("https://", "http://")):
+            raise KintoneConfigError("kintone base URL must start with https://")
+        if not tokens:
+            raise KintoneConfigError("no kintone API tokens configured")
+        self._base_url = base_url.rstrip("/")
+        self._prefix = f"/k/guest/{guest_space_id}/v1" if guest_space_id else "/k/v1"
+        self._tokens = {str(app): _clean_tokens(str(app), values) for app, values in tokens.items()}
+        self._session = session or requests.Session()
+        self._timeout = timeout
+        self._retry_budget = retry_budget
+        self._max_attempts = max_attempts
+        self._sleep = sleep
+
+    def __repr__(self) -> str:
+        return f"LiveKintoneClient(base_url={self._base_url!r})"
+
+    # -- records ---------------------------------------------------------------------------
+
+    def get_record(self, app: str, record_id: str) -> Record:
+        return self._call(
+            "GET", "record", app, params={"app": app, "id": record_id}, pick=lambda b: b["record"]
+        )
+
+    def get_records(
+        self, app: str, query: str = "", fields: list[str] | None = None, limit: int = 500
+    ) -> list[Record]:
+        if not 1 <= int(limit) <= MAX_RECORDS_PER_GET:
+            raise KintoneValidationError(f"limit must be between 1 and {MAX_RECORDS_PER_GET}")
+        full_query = f"{query.strip()} limit {int(limit)}".strip()
+        params = {"app": app, "query": full_query}
+        for i, code in enumerate(fields or []):
+            params[f"fields[{i}]"] = code
+        url = self._url("records")
+        if len(f"{url}?{urlencode(params)}") <= MAX_GET_URL_LENGTH:
+            return self._call("GET", "records", app, params=params, pick=lambda b: b["records"])
+        body: dict[str, Any] = {"app": app, "query": full_query}
+        if fields:
+            body["fields"] = list(fields)
+        return self._call(
+            "POST",
+            "records",
+            app,
+            json=body,
+            headers={"X-HTTP-Method-Override": "GET"},
+            pick=lambda b: b["records"],
+        )
+
+    def add_record(self, app: str, record: Record) -> tuple[str, str]:
+        return self._call(
+            "POST",
+            "record",
+            app,
+            json={"app": app, "record": record},
+            idempotent=False,
+            pick=lambda b: (str(b["id"]), str(b["revision"])),
+        )
+
+    def update_record(
+        self, app: str, record_id: str, record: Record, revision: str | None = None
+    ) -> str:
+        body: dict[str, Any] = {"app": app, "id": record_id, "record": record}
+        if revision is not None:
+            body["revision"] = revision
+        # Safe to repeat: a PUT sets the same values again. With a revision, a repeat after a
+        # lost answer fails with GAIA_CO02 instead; the flow re-reads and sees its own write.
+        return self._call("PUT", "record", app, json=body, pick=lambda b: str(b["revision"]))
+
+    def update_status(
+        self,
+        app: str,
+        record_id: str,
+        action: str,
+        assignee: str | None = None,
+        revision: str | None = None,
+    ) -> str:
+        body: dict[str, Any] = {"app": app, "id": record_id, "action": action}
+        if assignee is not None:
+            body["assignee"] = assignee
+        if revision is not None:
+            body["revision"] = revision
+        # Retried like a safe call: a repeat of an action that did land fails with GAIA_IL03
+        # (status already moved) or GAIA_CO02 (revision given), and the flow re-reads.
+        return self._call("PUT", "record/status", app, json=body, pick=lambda b: str(b["revision"]))
+
+    # -- comments --------------------------------------------------------------------------
+
+    def add_comment(
+        self, app: str, record_id: str, text: str, mentions: Sequence[Mention] = ()
+    ) -> str:
+        body = {
+            "app": app,
+            "record": record_id,
+            "comment": {"text": text, "mentions": [m.as_json() for m in mentions]},
+        }
+        return self._call(
+            "POST", "record/comment", app, json=body, idempotent=False, pick=lambda b: str(b["id"])
+        )
+
+    def get_comments(self, app: str, record_id: str, limit: int = 10) -> list[Comment]:
+        params = {"app": app, "record": record_id, "order": "desc", "limit": limit}
+        return self._call(
+            "GET",
+            "record/comments",
+            app,
+            params=params,
+            pick=lambda b: [_comment(item) for item in b["comments"]],
+        )
+
+    # -- app settings ----------------------------------------------------------------------
+
+    def get_form_fields(self, app: str) -> dict[str, dict[str, Any]]:
+        return self._call(
+            "GET", "app/form/fields", app, params={"app": app}, pick=lambda b: b["properties"]
+        )
+
+    def get_process_settings(self, app: str) -> dict[str, Any]:
+        return self._call("GET", "app/status", app, params={"app": app}, pick=dict)
+
+    # -- files -----------------------------------------------------------------------------
+
+    def upload_file(self, name: str, content: bytes, content_type: str) -> str:
+        return self._call(
+            "POST",
+            "file",
+            None,
+            files={"file": (name, content, content_type)},
+            idempotent=False,
+            pick=lambda b: str(b["fileKey"]),
+        )
+
+    def download_file(self, file_key: str) -> bytes:
+        return self._call("GET", "file", None, params={"fileKey": file_key}, raw=True)
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _url(self, resource: str) -> str:
+        return f"{self._base_url}{self._prefix}/{resource}.json"
+
+    def _token_header(self, app: str | None) -> str:
+        if app is None:
+            # No app to choose by (file upload/download): send every distinct token we have.
+            tokens = tuple(dict.fromkeys(t for ts in self._tokens.values() for t in ts))
+        else:
+            tokens = self._tokens.get(str(app), ())
+            if not tokens:
+                raise KintoneConfigError(f"no API token configured for kintone app {app}")
+        if len(tokens) > MAX_TOKENS_PER_REQUEST:
+            raise KintoneConfigError(
+                f"{len(tokens)} distinct API tokens configured; a request without an app "
+                f"can carry at most {MAX_TOKENS_PER_REQUEST}"
+            )
+        return ",".join(tokens)
+
+    def _call(
+        self,
+        method: str,
+        resource: str,
+        app: str | None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        files: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool = True,
+        pick: Callable[[Any], Any] = lambda body: body,
+        raw: bool = False,
+    ) -> Any:
+        all_headers = {"X-Cybozu-API-Token": self._token_header(app), **(headers or {})}
+        what = f"{method} {resource}.json"
+        retrying = make_retrying(
+            self._retry_budget,
+            self._max_attempts,
+            sleep=self._sleep,
+            is_retryable=_is_transient if idempotent else _certainly_not_processed,
+        )
+        return retrying(
+            self._send_once,
+            what,
+            method,
+            self._url(resource),
+            params=params,
+            json=json,
+            files=files,
+            headers=all_headers,
+            pick=pick,
+            raw=raw,
+        )
+
+    def _send_once(
+        self, what: str, method: str, url: str, *, pick: Callable[[Any], Any], raw: bool, **kw
+    ) -> Any:
+        try:
+            response = self._session.request(method, url, timeout=self._timeout, **kw)
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+        ) as exc:
+            raise KintoneConnectionError(f"{what}: no answer ({type(exc).__name__})") from exc
+        except requests.RequestException as exc:
+            # Invalid URL, too many redirects …: not a blip. `from None` because some of these
+            # quote header values, and the header holds the tokens.
+            raise KintoneConfigError(f"{what}: request failed ({type(exc).__name__})") from None
+        if not 200 <= response.status_code < 300:
+            raise _error_from(response, what)
+        if raw:
+            return response.content
+        try:
+            return pick(response.json())
+        except (ValueError, KeyError, TypeError):
+            raise KintoneUnavailable(
+                f"{what}: unexpected answer ({_content_type(response)})",
+                status=response.status_code,
+            ) from None
+
+
+def _error_from(response: requests.Response, what: str) -> KintoneError:
+    """Build the typed error from kintone's JSON body ``{code, id, message, errors}``."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("code"):
+        code = str(body["code"])
+        request_id = body.get("id")
+        message = str(body.get("message") or "")[:_MAX_MESSAGE_CHARS]
+        errors = body.get("errors") if isinstance(body.get("errors"), dict) else None
+    else:
+        # The maintenance page (503) and proxies answer in HTML: keep only status and type.
+        code = response.headers.get("X-Cybozu-Error")
+        request_id, errors = None, None
+        message = f"non-JSON answer ({_content_type(response)})"
+    cls = error_class_for(response.status_code, code)
+    kw: dict[str, Any] = {
+        "status": response.status_code,
+        "code": code,
+        "request_id": request_id,
+        "errors": errors,
+    }
+    if issubclass(cls, KintoneTransientError):
+        kw["retry_after"] = parse_retry_after(response.headers.get("Retry-After"))
+    return cls(f"{what}: {message}", **kw)
+
+
+def _content_type(response: requests.Response) -> str:
+    return response.headers.get("Content-Type", "").split(";")[0].strip() or "no content type"
+
+
+def _comment(item: Mapping[str, Any]) -> Comment:
+    return Comment(
+        id=str(item["id"]),
+        text=item.get("text") or "",
+        mentions=[
+            Mention(code=m["code"], type=m.get("type") or "USER")
+            for m in item.get("mentions") or []
+        ],
+        creator=(item.get("creator") or {}).get("code") or "",
+    )

@@ -1,0 +1,236 @@
+"""A small evaluator for kintone's query language, used by the fake client.
+
+Supports what our flows send: ``field op value`` with = != > < >= <= like, ``in (...)``,
+``not in (...)``, ``is empty``, ``is not empty``, ``and``/``or`` with parentheses,
+``order by f asc|desc, ...``, ``limit n`` and ``offset n``. Values compare as numbers when
+both sides are numeric, else as strings (ISO dates and datetimes order correctly as strings).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any, Callable
+
+_TOKEN = re.compile(
+    r'\s*(?:(?P<str>"(?:[^"\\]|\\.)*")|(?P<op>>=|<=|!=|=|>|<)|(?P<punct>[(),])|(?P<word>[^\s(),=<>!"]+))'
+)
+
+
+class QueryError(ValueError):
+    pass
+
+
+@dataclass
+class Query:
+    predicate: Callable[[dict], bool]
+    order_by: list[tuple[str, bool]]  # (field code, descending)
+    limit: int | None
+    offset: int
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out, pos = [], 0
+    text = text.strip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            raise QueryError(f"cannot read query near {text[pos:pos + 20]!r}")
+        pos = m.end()
+        kind = m.lastgroup
+        value = m.group(kind)
+        if kind == "str":
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        out.append((kind, value))
+    return out
+
+
+def _scalar(record: dict, code: str) -> Any:
+    cell = record.get(code)
+    if cell is None:
+        raise QueryError(f"unknown field code in query: {code}")
+    value = cell.get("value")
+    if isinstance(value, dict):  # CREATOR / MODIFIER
+        return value.get("code")
+    if isinstance(value, list):
+        return [v.get("code") if isinstance(v, dict) else v for v in value]
+    return value
+
+
+def _num(v: Any):
+    try:
+        return Decimal(str(v))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def _compare(left: Any, op: str, right: str) -> bool:
+    if isinstance(left, list):
+        if op in ("=", "in"):
+            return right in left
+        if op in ("!=", "not in"):
+            return right not in left
+        return False
+    if left is None:
+        left = ""
+    ln, rn = _num(left), _num(right)
+    a, b = (ln, rn) if ln is not None and rn is not None else (str(left), str(right))
+    if op == "=":
+        return a == b
+    if op == "!=":
+        return a != b
+    if left == "" and op in (">", "<", ">=", "<="):
+        return False
+    return {">": a > b, "<": a < b, ">=": a >= b, "<=": a <= b}[op]
+
+
+class _Parser:
+    def __init__(self, tokens):
+        self.t = tokens
+        self.i = 0
+
+    def peek(self, k=0):
+        j = self.i + k
+        return self.t[j] if j < len(self.t) else (None, None)
+
+    def take(self):
+        tok = self.peek()
+        self.i += 1
+        return tok
+
+    def word(self, w: str, k=0) -> bool:
+        kind, value = self.peek(k)
+        return kind == "word" and value.lower() == w
+
+    def parse_or(self):
+        left = self.parse_and()
+        while self.word("or"):
+            self.take()
+            right = self.parse_and()
+            left = (lambda a, b: lambda r: a(r) or b(r))(left, right)
+        return left
+
+    def parse_and(self):
+        left = self.parse_atom()
+        while self.word("and"):
+            self.take()
+            right = self.parse_atom()
+            left = (lambda a, b: lambda r: a(r) and b(r))(left, right)
+        return left
+
+    def parse_atom(self):
+        kind, value = self.peek()
+        if kind == "punct" and value == "(":
+            self.take()
+            inner = self.parse_or()
+            if self.take() != ("punct", ")"):
+                raise QueryError("missing )")
+            return inner
+        kind, field = self.take()
+        if kind not in ("word", "str"):
+            raise QueryError(f"expected a field code, got {field!r}")
+        if self.word("is"):
+            self.take()
+            negate = self.word("not")
+            if negate:
+                self.take()
+            if not self.word("empty"):
+                raise QueryError("expected 'empty'")
+            self.take()
+            return lambda r: (_empty(_scalar(r, field)) != negate)
+        if self.word("not") and self.word("in", 1):
+            self.take()
+            self.take()
+            values = self.parse_list()
+            return lambda r: not _in(_scalar(r, field), values)
+        if self.word("in"):
+            self.take()
+            values = self.parse_list()
+            return lambda r: _in(_scalar(r, field), values)
+        if self.word("like") or (self.word("not") and self.word("like", 1)):
+            negate = self.word("not")
+            if negate:
+                self.take()
+            self.take()
+            _, needle = self.take()
+            return lambda r: (needle.lower() in str(_scalar(r, field) or "").lower()) != negate
+        kind, op = self.take()
+        if kind != "op":
+            raise QueryError(f"expected an operator after {field}")
+        _, value = self.take()
+        return lambda r: _compare(_scalar(r, field), op, value)
+
+    def parse_list(self) -> list[str]:
+        if self.take() != ("punct", "("):
+            raise QueryError("expected (")
+        values = []
+        while True:
+            kind, value = self.take()
+            if kind == "punct" and value == ")":
+                return values
+            if kind == "punct" and value == ",":
+                continue
+            values.append(value)
+
+
+def _empty(v) -> bool:
+    return v in (None, "", [])
+
+
+def _in(v, values) -> bool:
+    if isinstance(v, list):
+        return any(x in values for x in v)
+    return str(v if v is not None else "") in values
+
+
+def parse(text: str) -> Query:
+    tokens = _tokens(text or "")
+    # Split off "order by", "limit", "offset" (they come last).
+    cut = len(tokens)
+    for idx, (kind, value) in enumerate(tokens):
+        if kind == "word" and value.lower() in ("order", "limit", "offset"):
+            if value.lower() != "order" or (idx + 1 < len(tokens) and tokens[idx + 1][1].lower() == "by"):
+                cut = idx
+                break
+    cond, tail = tokens[:cut], tokens[cut:]
+    predicate = (lambda r: True)
+    if cond:
+        parser = _Parser(cond)
+        predicate = parser.parse_or()
+        if parser.i != len(cond):
+            raise QueryError(f"unexpected {cond[parser.i][1]!r} in query")
+    order_by, limit, offset, i = [], None, 0, 0
+    while i < len(tail):
+        word = tail[i][1].lower()
+        if word == "order":
+            i += 2
+            while i < len(tail) and tail[i][1].lower() not in ("limit", "offset"):
+                code = tail[i][1]
+                desc = False
+                if i + 1 < len(tail) and tail[i + 1][1].lower() in ("asc", "desc"):
+                    desc = tail[i + 1][1].lower() == "desc"
+                    i += 1
+                order_by.append((code, desc))
+                i += 1
+                if i < len(tail) and tail[i][1] == ",":
+                    i += 1
+        elif word == "limit":
+            limit = int(tail[i + 1][1])
+            i += 2
+        elif word == "offset":
+            offset = int(tail[i + 1][1])
+            i += 2
+        else:
+            raise QueryError(f"unexpected {tail[i][1]!r} in query")
+    if limit is not None and limit > 500:
+        raise QueryError("limit must be 500 or less")
+    if offset > 10000:
+        raise QueryError("offset must be 10,000 or less")
+    return Query(predicate, order_by, limit, offset)
+
+
+def sort_key(record: dict, code: str):
+    value = _scalar(record, code)
+    n = _num(value)
+    return (0, n, "") if n is not None else (1, Decimal(0), str(value or ""))

@@ -1,0 +1,22 @@
+"""The business processes, one module per flow, as plain functions over connector interfaces.
+
+Each flow module has ``run(ctx, app_key, record_id, **params) -> str`` returning a short
+outcome word for the log. ``FLOWS`` is the registry the job runner and the router use.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+# flow name -> module path; modules are imported when first used.
+FLOWS: dict[str, str] = {
+    "order_registration": "flows.order_registration",
+}
+
+
+def get_flow(name: str):
+    try:
+        module = importlib.import_module(FLOWS[name])
+    except KeyError:
+        raise LookupError(f"unknown flow {name!r}") from None
+    return module.run

@@ -1,0 +1,122 @@
+"""Order registration → supervisor approval (seed A-7, DESIGN.md flow 2).
+
+A new or edited order in 未処理 is checked against the オーダーヒアリングシート (the required
+hearing items named in the mapping) and the client's 与信 (credit approval). Anything missing:
+one comment that mentions the sales rep and lists exactly what is missing; the status stays.
+Complete: the action 上長承認依頼 with the supervisor as assignee. When the order reaches
+受付済, the acceptance date is recorded and the rep is told.
+
+kintone calls: complete order 3 (order, client, action); incomplete 2–3 (order, client when
+linked, one comment); repeated notification for an unchanged order 2 (no comment).
+"""
+
+from __future__ import annotations
+
+from connectors.kintone import KintoneConflict, KintoneNotFound
+from flows.context import FlowContext
+from flows.notify import bullet_list, tell
+from mappings import AppMapping
+from mappings.fields import is_blank
+
+FLOW = "order_registration"
+MAX_DECISIONS = 3  # re-read and decide again after a conflict, at most this often
+
+
+def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
+    orders = ctx.mappings[app_key]
+    log = ctx.log.bind(flow=FLOW, app=app_key, record_id=record_id)
+    for attempt in range(1, MAX_DECISIONS + 1):
+        order = orders.read(ctx.kintone.get_record(orders.id, record_id))
+        status = orders.status_key(order["status"])
+        try:
+            if status == "unprocessed":
+                outcome = register_order(ctx, orders, order)
+            elif status == "accepted":
+                outcome = record_acceptance(ctx, orders, order)
+            else:
+                outcome = "nothing_to_do"
+        except KintoneConflict as exc:
+            log.info("order changed meanwhile; deciding again", step="decide", attempt=attempt, code=exc.code)
+            continue
+        log.info("order checked", step="decide", outcome=outcome, status=status)
+        return outcome
+    raise KintoneConflict(f"order {record_id} kept changing while we decided; will retry later")
+
+
+def register_order(ctx: FlowContext, orders: AppMapping, order: dict) -> str:
+    """Send a complete order for the supervisor's approval, or tell the rep what is missing."""
+    missing = missing_hearing_items(orders, order)
+    credit_problem = check_client_credit(ctx, orders, order)
+    if missing or credit_problem:
+        text = complaint_text(orders, order, missing, credit_problem)
+        told = tell(ctx, orders, order["record_id"], text, order["sales_rep"], once_as="incomplete")
+        return "told_rep_missing_items" if told else "already_told"
+
+    approval = orders.action("request_supervisor_approval")
+    supervisor = order[approval.assignee][0].code if approval.assignee else None
+    ctx.kintone.update_status(orders.id, order["record_id"], approval.name, assignee=supervisor,
+                              revision=order["revision"])
+    return "sent_for_supervisor_approval"
+
+
+def missing_hearing_items(orders: AppMapping, order: dict) -> list[str]:
+    """The Japanese labels of required hearing items that are still empty, in form order."""
+    settings = orders.settings(FLOW)
+    missing = [name for name in settings.get("required_items", []) if is_blank(order.get(name))]
+    for rule in settings.get("conditional_items", []):
+        if order.get(rule["when"]) == rule["equals"] and is_blank(order.get(rule["item"])):
+            missing.append(rule["item"])
+    return [orders.field(name).display for name in missing]
+
+
+def check_client_credit(ctx: FlowContext, orders: AppMapping, order: dict) -> str | None:
+    """None when the client's 与信状態 is 承認; otherwise what the rep should know, in Japanese."""
+    if order.get("client_record_id") is None:
+        return None  # 顧客 itself is reported as a missing item
+    clients = ctx.mappings["clients"]
+    try:
+        client = clients.read(ctx.kintone.get_record(clients.id, str(int(order["client_record_id"]))))
+    except KintoneNotFound:
+        return (f"「{orders.field('client').display}」に指定された顧客が顧客管理台帳に見つかりません。"
+                "顧客を選び直してください。")
+    credit = clients.settings("credit")
+    state = client.get("credit_status") or credit.get("not_applied", "未申請")
+    name = client.get("company_name") or "（会社名未入力）"
+    if state == credit.get("approved", "承認"):
+        return None
+    if state == credit.get("rejected", "否認"):
+        return (f"顧客「{name}」の与信は否認されています。このオーダーは受付できませんので、"
+                "上長にご相談ください。")
+    if state == credit.get("under_review", "審査中"):
+        return (f"顧客「{name}」の与信は審査中です。与信が承認され次第、このオーダーは"
+                "自動で上長承認依頼に進みます。")
+    return (f"顧客「{name}」の与信が承認されていません（与信状態：{state}）。"
+            "稟議「06_1 反社・与信チェック申請」を申請してください。承認後、このオーダーは自動で上長承認依頼に進みます。")
+
+
+def complaint_text(orders: AppMapping, order: dict, missing: list[str], credit_problem: str | None) -> str:
+    title = order.get("title") or f"レコード番号 {order['record_id']}"
+    parts = [f"オーダー「{title}」は、次の点が揃っていないため上長承認依頼に進めていません。"]
+    if missing:
+        parts.append("【未入力のオーダーヒアリング項目】\n" + bullet_list(missing))
+    if credit_problem:
+        parts.append("【与信】\n" + bullet_list([credit_problem]))
+    if missing:
+        parts.append("上記の項目を入力してレコードを保存してください。保存すると自動で再チェックし、"
+                     "揃っていれば上長承認依頼に進めます。")
+    return "\n\n".join(parts)
+
+
+def record_acceptance(ctx: FlowContext, orders: AppMapping, order: dict) -> str:
+    """On 受付済: write the acceptance date once and tell the rep."""
+    if not is_blank(order.get("accepted_on")):
+        return "nothing_to_do"
+    today = ctx.now().date()
+    ctx.kintone.update_record(orders.id, order["record_id"], orders.write({"accepted_on": today}),
+                              revision=order["revision"])
+    title = order.get("title") or f"レコード番号 {order['record_id']}"
+    tell(ctx, orders, order["record_id"],
+         f"オーダー「{title}」が上長に承認され、受付済になりました（受付日：{today:%Y年%m月%d日}）。"
+         "人選と契約準備を進めてください。",
+         order.get("sales_rep"), once_as="accepted")
+    return "acceptance_recorded"

@@ -1,0 +1,1 @@
+"""kgbridge wiring: settings, logging, jobs and the composition root."""

@@ -1,0 +1,63 @@
+"""The composition root: builds settings, Redis, mappings and connectors once per process.
+
+Nothing does I/O at import time. Web and worker processes call ``build_context`` at start;
+jobs reach the same objects through ``current_context``.
+"""
+
+from __future__ import annotations
+
+import redis
+
+from connectors.kintone.interface import KintoneClient
+from flows.context import FlowContext
+from kgbridge.ledger import Ledger
+from kgbridge.settings import ConnectorMode, Settings, load_settings
+from mappings import Mappings, load_mappings
+
+_context: FlowContext | None = None
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    return redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2,
+                                health_check_interval=30)
+
+
+def build_kintone(settings: Settings, mappings: Mappings) -> KintoneClient:
+    if settings.connector_mode is ConnectorMode.FAKE:
+        from connectors.kintone.fake import FakeKintone
+
+        return FakeKintone.from_mappings(mappings)
+    from connectors.kintone.live import LiveKintoneClient
+
+    tokens = {m.id: settings.tokens_for(m.key) for m in mappings if settings.tokens_for(m.key)}
+    return LiveKintoneClient(
+        settings.kintone_base_url,
+        tokens,
+        guest_space_id=settings.kintone_guest_space_id,
+        timeout=settings.kintone_timeout_seconds,
+        retry_budget=settings.kintone_retry_budget_seconds,
+    )
+
+
+def build_context(settings: Settings | None = None, *, connection: redis.Redis | None = None,
+                  kintone: KintoneClient | None = None) -> FlowContext:
+    """Build (and remember for this process) everything a flow needs."""
+    global _context
+    settings = settings or load_settings()
+    mappings = load_mappings(settings.mapping_dir)
+    connection = connection or redis_client(settings)
+    _context = FlowContext(
+        kintone=kintone or build_kintone(settings, mappings),
+        mappings=mappings,
+        ledger=Ledger(connection),
+    )
+    return _context
+
+
+def set_context(context: FlowContext | None) -> None:
+    global _context
+    _context = context
+
+
+def current_context() -> FlowContext:
+    return _context if _context is not None else build_context()

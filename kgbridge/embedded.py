@@ -1,0 +1,99 @@
+"""The embedded default: the whole service in one process, with nothing outside needed.
+
+An in-process Redis stand-in (fakeredis over loopback TCP, so RQ's scheduler process can
+reach it), fake connectors preloaded with sample apps, the webhook receiver on a thread and
+an RQ worker in the main thread. For trying the service, never for production.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from pathlib import Path
+
+import structlog
+from flask import jsonify
+from rq import SimpleWorker
+from werkzeug.serving import make_server
+
+from kgbridge import bootstrap, logs
+from kgbridge.samples import seed_embedded
+from kgbridge.settings import load_settings
+
+DEMO_TOKEN = "embedded-demo-token-change-me"
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_fake_redis() -> str:
+    from fakeredis import TcpFakeServer
+
+    port = _free_port()
+    server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
+    threading.Thread(target=server.serve_forever, daemon=True, name="fakeredis").start()
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def run(host: str = "127.0.0.1", port: int = 8080) -> None:
+    os.environ.setdefault("KGBRIDGE_WEBHOOK_TOKEN", DEMO_TOKEN)
+    settings = load_settings(connector_mode="fake", redis_url=start_fake_redis(), log_format="console")
+    logs.configure(settings.log_level, settings.log_format)
+    connection = bootstrap.redis_client(settings)
+    context = bootstrap.build_context(settings, connection=connection)
+    ids = seed_embedded(context.kintone, context.mappings)
+
+    from webhooks import create_app
+    from worker import make_worker
+
+    app = create_app(settings, connection=connection)
+    _add_inspection_routes(app, context)
+    server = make_server(host, port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True, name="receiver").start()
+
+    token = settings.webhook_tokens()[0]
+    base = f"http://{host}:{port}"
+    print(f"""
+kgbridge is running on {base} with fake kintone, GMO Sign and G-Staff (embedded default).
+Sample orders: #{ids['order_complete']} (complete, approved client), #{ids['order_incomplete']} (incomplete, new client).
+
+Post a sample webhook, then look at the record:
+  curl -s -X POST -H 'Content-Type: application/json' --data @{SAMPLES}/kintone-order-complete.json {base}/webhooks/kintone/{token}
+  sleep 1; curl -s {base}/embedded/records/orders/{ids['order_complete']}
+  curl -s -X POST -H 'Content-Type: application/json' --data @{SAMPLES}/kintone-order-incomplete.json {base}/webhooks/kintone/{token}
+  sleep 1; curl -s {base}/embedded/records/orders/{ids['order_incomplete']}
+Stop with Ctrl-C.
+""", flush=True)
+    structlog.get_logger("kgbridge.embedded").info("embedded service started")
+    from rq.timeouts import TimerDeathPenalty
+
+    worker = make_worker(settings, connection, worker_class=SimpleWorker)
+    worker.death_penalty_class = TimerDeathPenalty  # jobs run in-process; no SIGALRM needed
+    try:
+        worker.work(with_scheduler=True, logging_level="WARNING")
+    finally:
+        server.shutdown()
+
+
+def _add_inspection_routes(app, context) -> None:
+    """Read-only views of the fake kintone, only in the embedded mode."""
+
+    @app.get("/embedded/records/<app_key>/<record_id>")
+    def show_record(app_key: str, record_id: str):
+        mapping = context.mappings[app_key]
+        fake = context.kintone
+        values = fake.record_values(mapping.id, record_id)
+        return jsonify(
+            app=app_key,
+            record_id=record_id,
+            status=values.get("ステータス"),
+            assignee=[u.get("code") for u in values.get("作業者") or []],
+            revision=values.get("$revision"),
+            comments=fake.comment_texts(mapping.id, record_id),
+            fields={k: v for k, v in values.items() if not k.startswith("$")},
+        )

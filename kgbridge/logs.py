@@ -1,0 +1,83 @@
+"""Structured logging: one JSON line per event, secrets and personal data redacted.
+
+We never log record values on purpose; the redaction processor is the second line of
+defence for keys that could carry them. Tracebacks are rendered as plain text without
+local variables (structlog's dict tracebacks would print locals, tokens included).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+
+import structlog
+
+REDACTED = "[redacted]"
+_SECRET_KEYS = re.compile(
+    r"(token|secret|password|authorization|api[_-]?key|cookie|signature|email|mail|phone|tel|"
+    r"name|address|body|payload|record|text|氏名|名前|電話|メール|住所|会社名)",
+    re.IGNORECASE,
+)
+# Keys we log on purpose and that hold no personal data.
+_ALLOWED = {"event", "level", "timestamp", "logger", "flow", "app", "record_id", "job_id",
+            "outcome", "event_id", "event_type", "status", "code", "attempt", "missing_count",
+            "revision", "queue", "action", "reason", "exc_info", "exception", "envelope_id",
+            "error", "step", "count", "seconds", "calls", "source", "app_id", "file_name"}
+_TOKEN_IN_PATH = re.compile(r"(/webhooks/[a-z]+/)[^/\s?]+")
+
+
+def redact(_logger, _method, event_dict: dict) -> dict:
+    for key in list(event_dict):
+        if key in _ALLOWED:
+            continue
+        if _SECRET_KEYS.search(key):
+            event_dict[key] = REDACTED
+    for key in ("event", "reason", "error", "exception"):
+        value = event_dict.get(key)
+        if isinstance(value, str):
+            event_dict[key] = _TOKEN_IN_PATH.sub(r"\1" + REDACTED, value)
+    return event_dict
+
+
+def configure(level: str = "INFO", fmt: str = "json") -> None:
+    renderer = (
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            redact,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    # gunicorn/werkzeug access logs carry the URL, whose last segment is the webhook token.
+    logging.getLogger("werkzeug").addFilter(_PathTokenFilter())
+    logging.getLogger("gunicorn.access").addFilter(_PathTokenFilter())
+
+
+class _PathTokenFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = _TOKEN_IN_PATH.sub(r"\1" + REDACTED, str(record.msg))
+        if isinstance(record.args, dict):
+            record.args = {k: _scrub(v) for k, v in record.args.items()}
+        elif record.args:
+            record.args = tuple(_scrub(a) for a in record.args)
+        return True
+
+
+def _scrub(value):
+    return _TOKEN_IN_PATH.sub(r"\1" + REDACTED, value) if isinstance(value, str) else value
+
+
+def get_logger(name: str = "kgbridge"):
+    return structlog.get_logger(name)

@@ -1,0 +1,93 @@
+"""Shared fixtures: a real Redis (our own redis-server unless KGBRIDGE_TEST_REDIS_URL is set),
+settings, the fake kintone with the default mappings, and a real RQ worker to drain jobs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import redis
+from pytest_redis import factories
+
+from connectors.kintone.fake import FakeKintone
+from flows.context import FlowContext
+from kgbridge import bootstrap
+from kgbridge.ledger import Ledger
+from kgbridge.settings import load_settings
+from mappings import load_mappings
+
+ROOT = Path(__file__).resolve().parent.parent
+WEBHOOK_TOKEN = "test-webhook-token-0123456789"
+_REDIS_EXEC = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+redis_server = factories.redis_proc(executable=_REDIS_EXEC, port=None)
+
+
+@pytest.fixture(scope="session")
+def redis_url(request) -> str:
+    """A real Redis for the whole run: KGBRIDGE_TEST_REDIS_URL, or a redis-server we start."""
+    url = os.environ.get("KGBRIDGE_TEST_REDIS_URL")
+    if url:
+        return url
+    proc = request.getfixturevalue("redis_server")
+    return f"redis://{proc.host}:{proc.port}/0"
+
+
+@pytest.fixture
+def redis_conn(redis_url):
+    conn = redis.Redis.from_url(redis_url)
+    conn.flushdb()
+    yield conn
+    conn.flushdb()
+    conn.close()
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch):
+    for key in list(os.environ):
+        if key.startswith("KGBRIDGE_") and key != "KGBRIDGE_TEST_REDIS_URL":
+            monkeypatch.delenv(key)
+    yield
+    bootstrap.set_context(None)
+
+
+@pytest.fixture
+def settings(redis_url):
+    return load_settings(connector_mode="fake", redis_url=redis_url, webhook_token=WEBHOOK_TOKEN,
+                         retry_intervals=[0, 0, 0])
+
+
+@pytest.fixture
+def mappings():
+    return load_mappings(ROOT / "mappings" / "default")
+
+
+@pytest.fixture
+def kintone(mappings) -> FakeKintone:
+    return FakeKintone.from_mappings(mappings)
+
+
+@pytest.fixture
+def ctx(kintone, mappings, redis_conn) -> FlowContext:
+    context = FlowContext(kintone=kintone, mappings=mappings, ledger=Ledger(redis_conn))
+    bootstrap.set_context(context)
+    return context
+
+
+@pytest.fixture
+def drain(redis_conn, settings, ctx):
+    """Run every queued job with a real RQ worker (in-process, burst); return the worker."""
+    from rq import SimpleWorker
+    from rq.timeouts import TimerDeathPenalty
+
+    from worker import make_worker
+
+    def _drain():
+        w = make_worker(settings, redis_conn, worker_class=SimpleWorker)
+        w.death_penalty_class = TimerDeathPenalty
+        w.work(burst=True, with_scheduler=False, logging_level="WARNING")
+        return w
+
+    return _drain

@@ -1,0 +1,162 @@
+"""From a kintone notification body to flow jobs: validate, de-duplicate, route, enqueue.
+
+Shared by the HTTP receiver and ``kgbridge events replay``, so a saved body goes through
+exactly the same checks. Never calls kintone: the flow re-reads the record itself.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import redis
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from rq import Queue
+
+from kgbridge.jobs import FlowRequest, enqueue_flow
+from kgbridge.settings import Settings
+from mappings import Mappings
+
+EventType = Literal["ADD_RECORD", "UPDATE_RECORD", "UPDATE_STATUS", "DELETE_RECORD", "ADD_RECORD_COMMENT"]
+_ID = r"^[A-Za-z0-9_-]{1,64}$"
+SEEN_PREFIX = "kgbridge:seen"
+
+
+class Rejected(Exception):
+    """The body cannot be accepted; ``status`` is the HTTP answer and ``reason`` says why."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class AppRef(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str = Field(pattern=r"^[0-9]{1,10}$")
+    name: str = Field(default="", max_length=256)
+
+
+class CommentRef(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str = Field(pattern=r"^[0-9]{1,20}$")
+
+
+class KintoneNotification(BaseModel):
+    """The documented webhook shapes (reference/kintone.md §1.2–1.4)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(min_length=1, max_length=100)
+    type: EventType
+    app: AppRef
+    record: dict[str, Any] | None = None
+    recordId: str | None = Field(default=None, pattern=r"^[0-9]{1,20}$")
+    comment: CommentRef | None = None
+
+    @model_validator(mode="after")
+    def _shape_fits_type(self) -> "KintoneNotification":
+        if self.type in ("ADD_RECORD", "UPDATE_RECORD", "UPDATE_STATUS"):
+            if self.record is None:
+                raise ValueError(f"{self.type} needs a 'record'")
+            for key in ("$id", "$revision"):
+                cell = self.record.get(key)
+                value = cell.get("value") if isinstance(cell, dict) else None
+                if not isinstance(value, str) or not value.isdigit() or len(value) > 20:
+                    raise ValueError(f"record.{key}.value must be a number in a string")
+        else:
+            if self.recordId is None:
+                raise ValueError(f"{self.type} needs a 'recordId'")
+            if self.type == "ADD_RECORD_COMMENT" and self.comment is None:
+                raise ValueError("ADD_RECORD_COMMENT needs a 'comment'")
+        return self
+
+    @property
+    def record_id(self) -> str:
+        if self.record is not None:
+            return self.record["$id"]["value"]
+        return self.recordId or ""
+
+    @property
+    def marker(self) -> str:
+        """What makes this change distinct: the revision, else the comment or event id."""
+        if self.record is not None:
+            return "r" + self.record["$revision"]["value"]
+        if self.comment is not None:
+            return "c" + self.comment.id
+        return "e" + "".join(ch for ch in self.id if ch.isalnum() or ch in "-_")[:64]
+
+    def status_name(self) -> str | None:
+        for cell in (self.record or {}).values():
+            if isinstance(cell, dict) and cell.get("type") == "STATUS":
+                value = cell.get("value")
+                return value if isinstance(value, str) else None
+        return None
+
+
+@dataclass
+class Accepted:
+    event_id: str
+    duplicate: bool = False
+    jobs: list[str] = field(default_factory=list)
+    ignored_reason: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"ok": True, "duplicate": self.duplicate, "jobs": len(self.jobs)}
+        if self.ignored_reason:
+            body["ignored"] = self.ignored_reason
+        return body
+
+
+def parse_kintone(body: bytes) -> KintoneNotification:
+    """Parse and validate a notification body; raise Rejected with a readable reason."""
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise Rejected(400, "body is not UTF-8") from None
+    except RecursionError:
+        raise Rejected(400, "body is nested too deeply") from None
+    except json.JSONDecodeError as exc:
+        raise Rejected(400, f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(data, dict):
+        raise Rejected(400, "body must be a JSON object")
+    try:
+        return KintoneNotification.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise Rejected(422, f"not a kintone notification: {where}: {first['msg']}") from None
+    except RecursionError:
+        raise Rejected(400, "body is nested too deeply") from None
+
+
+def accept_kintone(note: KintoneNotification, *, mappings: Mappings, connection: redis.Redis, queue: Queue,
+                   settings: Settings, source: str = "webhook") -> Accepted:
+    """Route a valid notification to its flows and enqueue them once.
+
+    Raises Rejected(422) for an app we do not map. Redis errors propagate (the receiver
+    answers 503, so nothing is acknowledged that was not recorded).
+    """
+    mapping = mappings.by_app_id(note.app.id)
+    if mapping is None:
+        raise Rejected(422, f"app {note.app.id} is not mapped to any flow")
+    seen_key = f"{SEEN_PREFIX}:{note.id}"
+    if connection.exists(seen_key):
+        return Accepted(note.id, duplicate=True)
+
+    status_key = mapping.status_key(note.status_name())
+    triggers = [t for t in mapping.flows_for(note.type) if not t.statuses or status_key in t.statuses]
+    accepted = Accepted(note.id)
+    if not triggers:
+        accepted.ignored_reason = f"no flow for {note.type} in {mapping.key}"
+    for trigger in triggers:
+        request = FlowRequest(flow=trigger.flow, app_key=mapping.key, record_id=note.record_id,
+                              marker=note.marker, source=source, event_id=note.id)
+        if enqueue_flow(queue, settings, request):
+            accepted.jobs.append(request.job_id)
+    # Remembered only after the jobs exist: a crash in between lets a replay enqueue them.
+    connection.set(seen_key, "1", ex=settings.dedupe_ttl_seconds)
+    if triggers and not accepted.jobs:
+        accepted.duplicate = True
+    return accepted
