@@ -21,7 +21,7 @@ from kgbridge import bootstrap, logs
 from kgbridge.samples import seed_embedded
 from kgbridge.settings import load_settings
 
-DEMO_TOKEN = "embedded-demo-token-change-me"
+DEMO_TOKEN = "embedded-demo-token-change-me"  # noqa: S105 (a demo token for the embedded mode only)
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 

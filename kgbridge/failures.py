@@ -8,7 +8,7 @@ job goes straight to the failed registry with its reason instead of a retry stor
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import redis
 import structlog
@@ -33,7 +33,7 @@ def describe(exc: BaseException) -> str:
 def handle_job_exception(job, exc_type, exc_value, _traceback) -> bool:
     transient = is_transient(exc_value)
     attempts = list(job.meta.get("attempts", []))
-    attempts.append({"at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    attempts.append({"at": datetime.now(UTC).isoformat(timespec="seconds"),
                      "error": describe(exc_value), "transient": transient})
     job.meta["attempts"] = attempts[-MAX_ATTEMPTS_KEPT:]
     job.meta["reason"] = describe(exc_value)

@@ -78,9 +78,10 @@ def enqueue_flow(queue: Queue, settings: Settings, request: FlowRequest) -> bool
 
 def run_flow(flow: str, app_key: str, record_id: str, **params) -> str:
     """The RQ job: run one flow against this process's connectors."""
+    from rq import get_current_job
+
     from flows import get_flow
     from kgbridge.bootstrap import current_context
-    from rq import get_current_job
 
     job: Job | None = get_current_job()
     structlog.contextvars.clear_contextvars()

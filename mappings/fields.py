@@ -8,7 +8,7 @@ in UTC ``YYYY-MM-DDTHH:MM:SSZ``; users as ``[{code, name}]``; files as
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -64,7 +64,7 @@ def from_kintone(ftype: str, value: Any, table_fields: dict | None = None) -> An
     if ftype in ("DATETIME", "CREATED_TIME", "UPDATED_TIME"):
         if not value:
             return None
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
     if ftype == "TIME":
         return value or None
     if ftype in USER_TYPES:
@@ -103,7 +103,7 @@ def to_kintone(ftype: str, value: Any, table_fields: dict | None = None) -> Any:
     if ftype == "DATE":
         return value.isoformat()
     if ftype == "DATETIME":
-        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:00Z")
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:00Z")
     if ftype in USER_TYPES:
         return [{"code": u.code if isinstance(u, User) else str(u)} for u in value]
     if ftype == "FILE":
