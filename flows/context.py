@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
+from connectors.gstaff.interface import GStaffClient
 from connectors.kintone.interface import KintoneClient
+from flows.business_calendar import BusinessCalendar
 from kgbridge.ledger import Ledger
 from mappings import Mappings
 
@@ -27,6 +29,10 @@ class FlowContext:
     mappings: Mappings
     ledger: Ledger
     clock: Callable[[], datetime] = _now_tokyo
+    calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
+    # Optional connectors: a flow that needs one raises a clear error when it is not configured.
+    gstaff: GStaffClient | None = None
+    gmosign: Any = None  # connectors.gmosign.interface.GmoSignClient once that connector exists
     log: Any = field(default_factory=lambda: structlog.get_logger("kgbridge.flow"))
 
     def now(self) -> datetime:

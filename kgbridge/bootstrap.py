@@ -39,6 +39,14 @@ def build_kintone(settings: Settings, mappings: Mappings) -> KintoneClient:
     )
 
 
+def build_gstaff(settings: Settings):
+    if settings.connector_mode is ConnectorMode.FAKE:
+        from connectors.gstaff.fake import FakeGStaff
+
+        return FakeGStaff.with_samples()
+    return None  # the live G-Staff client is configured by its own settings (issue 3)
+
+
 def build_context(settings: Settings | None = None, *, connection: redis.Redis | None = None,
                   kintone: KintoneClient | None = None) -> FlowContext:
     """Build (and remember for this process) everything a flow needs."""
@@ -50,6 +58,7 @@ def build_context(settings: Settings | None = None, *, connection: redis.Redis |
         kintone=kintone or build_kintone(settings, mappings),
         mappings=mappings,
         ledger=Ledger(connection),
+        gstaff=build_gstaff(settings),
     )
     return _context
 

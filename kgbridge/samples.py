@@ -33,7 +33,7 @@ def seed_embedded(kintone, mappings) -> dict[str, str]:
     clients, orders = mappings["clients"], mappings["orders"]
     ids = {}
     ids["client_approved"] = kintone.seed(clients.id, {
-        "会社名": "株式会社サンプル物流", "法人番号": "1234567890123", "電話番号": "03-0000-0000",
+        "会社名": "株式会社サンプル物流", "法人番号": "9234567890123", "電話番号": "03-0000-0000",
         "与信状態": "承認", "反社チェック": "問題なし", "担当営業": [{"code": "sato", "name": "佐藤 一郎"}]})
     ids["client_new"] = kintone.seed(clients.id, {
         "会社名": "有限会社はじめて製作所", "電話番号": "06-0000-0000", "与信状態": "未申請",

@@ -1,0 +1,100 @@
+"""What the flows may ask of G-Staff (seed A-1, A-6): find a client and its history,
+register a client, share an accepted order, archive a signed contract with its retention date.
+
+G-Staff publishes no API we rely on: the live client speaks the HTTP contract in
+``docs/gstaff-openapi.yaml`` that the company's IT puts in front of G-Staff. Every write takes
+our ``reference`` (e.g. ``kintone:orders:12``) so a retry can look up what was already done
+instead of doing it twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class ClientSummary:
+    client_id: str
+    name: str
+    corporate_number: str = ""  # 法人番号 (13 digits)
+    phone: str = ""
+    address: str = ""
+    reference: str = ""  # our reference when we registered it
+
+
+@dataclass(frozen=True)
+class TroubleEntry:
+    occurred_on: date
+    category: str  # e.g. 未払い, 労務トラブル, クレーム
+    summary: str
+
+
+@dataclass(frozen=True)
+class WorkSite:
+    name: str  # 就業場所 / 事業所
+    conflict_date: date | None = None  # 抵触日
+
+
+@dataclass(frozen=True)
+class ClientHistory:
+    client_id: str
+    troubles: list[TroubleEntry] = field(default_factory=list)  # 過去トラブル
+    work_sites: list[WorkSite] = field(default_factory=list)
+    turnover_rate: Decimal | None = None  # 離職率 (0.25 = 25 %)
+    current_staff: int = 0  # staff dispatched now
+    past_staff: int = 0  # staff dispatched before
+
+
+@dataclass(frozen=True)
+class NewClient:
+    name: str
+    reference: str
+    corporate_number: str = ""
+    phone: str = ""
+    address: str = ""
+
+
+@dataclass(frozen=True)
+class SharedOrder:
+    reference: str
+    client_id: str
+    title: str
+    job_description: str = ""
+    start_on: date | None = None
+    billing_rate: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class ArchivedContract:
+    reference: str  # e.g. kintone:contracts:7
+    client_id: str
+    file_name: str
+    content: bytes
+    retention_until: date  # 保管期限
+    contract_kind: str = ""  # 基本契約 / 個別契約
+    content_type: str = "application/pdf"
+
+
+@runtime_checkable
+class GStaffClient(Protocol):
+    def find_clients(self, *, corporate_number: str = "", name: str = "", phone: str = "") -> list[ClientSummary]:
+        """Clients matching the 法人番号, else the normalised name and phone."""
+
+    def get_history(self, client_id: str) -> ClientHistory:
+        """Past trouble, 抵触日 per work site, turnover and staff counts of one client."""
+
+    def register_client(self, client: NewClient) -> ClientSummary:
+        """Register a client; never twice for the same reference."""
+
+    def find_client_by_reference(self, reference: str) -> ClientSummary | None:
+        """The client we registered under ``reference``, if any (check before registering again)."""
+
+    def share_order(self, order: SharedOrder) -> str:
+        """Share an accepted order; return G-Staff's order id. Same reference → same id."""
+
+    def archive_contract(self, contract: ArchivedContract) -> str:
+        """Store a signed contract with its retention date; return the archive id.
+        Same reference → the same archive, never a second copy."""
