@@ -37,7 +37,7 @@ def serve(bind: str, workers: int) -> None:
     """Run the webhook receiver under gunicorn (settings from KGBRIDGE_* variables)."""
     _check_settings()
     args = ["gunicorn", "--bind", bind, "--workers", str(workers), "--access-logfile", "-",
-            "--timeout", "30", "webhooks:create_app()"]
+            "--timeout", "30", "--no-control-socket", "webhooks:create_app()"]
     os.execvp(args[0], args)
 
 

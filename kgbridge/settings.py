@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError as _SourceError
 
 DEFAULT_MAPPING_DIR = Path(__file__).resolve().parent.parent / "mappings" / "default"
 
@@ -53,7 +55,8 @@ class Settings(BaseSettings):
 
     # RQ
     queue_name: str = "kgbridge"
-    retry_intervals: list[int] = Field(default_factory=lambda: [10, 60, 300, 1800, 7200])
+    # Comma-separated seconds, e.g. 10,60,300 (a JSON list works too).
+    retry_intervals: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [10, 60, 300, 1800, 7200])
     job_timeout_seconds: int = 180
     result_ttl_seconds: int = 24 * 3600
     failure_ttl_seconds: int = 30 * 24 * 3600
@@ -64,8 +67,11 @@ class Settings(BaseSettings):
     @field_validator("retry_intervals", mode="before")
     @classmethod
     def _parse_intervals(cls, value):
-        if isinstance(value, str) and not value.strip().startswith("["):
-            return [int(part) for part in value.split(",") if part.strip()]
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
     @field_validator("retry_intervals")
@@ -126,6 +132,9 @@ def load_settings(**overrides) -> Settings:
             # Never echo the input: it may be a secret.
             lines.append(f"{name}: {err['msg']}")
         raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+    except _SourceError as exc:
+        # e.g. a JSON-valued variable that is not JSON; the message names the variable only.
+        raise SettingsError(f"invalid configuration:\n  {str(exc).split(':')[0]} (expected JSON)") from None
 
 
 def describe(settings: Settings) -> str:
