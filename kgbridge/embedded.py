@@ -1,20 +1,22 @@
 """The embedded default: the whole service in one process, with nothing outside needed.
 
-An in-process Redis stand-in (fakeredis over loopback TCP, so RQ's scheduler process can
-reach it), fake connectors preloaded with sample apps, the webhook receiver on a thread and
-an RQ worker in the main thread. For trying the service, never for production.
+An in-process Redis stand-in (fakeredis), fake connectors preloaded with sample apps, the
+webhook receiver on a thread, and an RQ worker in the main thread. RQ's own scheduler runs in
+a forked process that could not see an in-process Redis, so a small thread moves due retries
+from the scheduled registry to the queue instead. For trying the service, never for production.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import threading
 from pathlib import Path
 
+import fakeredis
 import structlog
 from flask import jsonify
 from rq import SimpleWorker
+from rq.utils import current_timestamp
 from werkzeug.serving import make_server
 
 from kgbridge import bootstrap, logs
@@ -25,26 +27,22 @@ DEMO_TOKEN = "embedded-demo-token-change-me"  # noqa: S105 (a demo token for the
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_fake_redis() -> str:
-    from fakeredis import TcpFakeServer
-
-    port = _free_port()
-    server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
-    threading.Thread(target=server.serve_forever, daemon=True, name="fakeredis").start()
-    return f"redis://127.0.0.1:{port}/0"
+def move_due_jobs(queue, stop: threading.Event, every: float = 1.0) -> None:
+    """Enqueue scheduled jobs (retries with intervals) once they are due."""
+    registry = queue.scheduled_job_registry
+    while not stop.wait(every):
+        for job_id in registry.get_jobs_to_schedule(current_timestamp()):
+            job = queue.fetch_job(job_id)
+            registry.remove(job_id)
+            if job is not None:
+                queue.enqueue_job(job)
 
 
 def run(host: str = "127.0.0.1", port: int = 8080) -> None:
     os.environ.setdefault("KGBRIDGE_WEBHOOK_TOKEN", DEMO_TOKEN)
-    settings = load_settings(connector_mode="fake", redis_url=start_fake_redis(), log_format="console")
+    settings = load_settings(connector_mode="fake", log_format="console")
     logs.configure(settings.log_level, settings.log_format)
-    connection = bootstrap.redis_client(settings)
+    connection = fakeredis.FakeRedis(server=fakeredis.FakeServer())
     context = bootstrap.build_context(settings, connection=connection)
     ids = seed_embedded(context.kintone, context.mappings)
 
@@ -74,9 +72,12 @@ Stop with Ctrl-C.
 
     worker = make_worker(settings, connection, worker_class=SimpleWorker)
     worker.death_penalty_class = TimerDeathPenalty  # jobs run in-process; no SIGALRM needed
+    stop = threading.Event()
+    threading.Thread(target=move_due_jobs, args=(worker.queues[0], stop), daemon=True, name="scheduler").start()
     try:
-        worker.work(with_scheduler=True, logging_level="WARNING")
+        worker.work(with_scheduler=False, logging_level="WARNING")
     finally:
+        stop.set()
         server.shutdown()
 
 
