@@ -23,7 +23,9 @@ kintone calls per sweep: per rule, one query per 500 matching records (seek by `
 full page costs one more query to see the end), plus one comment per reminder sent; rules
 with nothing possibly due cost nothing, and so does a sweep outside working time. Measured
 (tests/test_deadlines.py): 1,000 open, overdue records of one rule cost 3 queries + 1,000
-comments on the first sweep and 3 queries on every later sweep of the day.
+comments on the first sweep and 3 queries on every later sweep of the day. With the six
+default rules, a sweep with nothing to say costs 6 calls (one query per rule); every 30 minutes
+from 9:00 to 18:00 that is at most 36 calls a day for an app with two rules.
 """
 
 from __future__ import annotations
@@ -82,13 +84,14 @@ def sweep(ctx: FlowContext) -> str:
     failed: list[str] = []
     try:
         for rule in ctx.mappings.deadlines.rules:
+            lock.reacquire()  # a long first sweep keeps its lock for another full period per rule
             try:
                 sweep_rule(ctx, rule, now)
             except KintoneTransientError:
                 raise  # kintone is struggling: retry the sweep later (nothing is sent twice)
             except (KintoneError, MappingError) as exc:
                 log.error("rule could not be swept", step="rule", rule=rule.name, app=rule.app,
-                          error=f"{type(exc).__name__}: {exc}", outcome="failed")
+                          error=safe_reason(exc), outcome="failed")
                 failed.append(rule.name)
     finally:
         try:
@@ -117,12 +120,19 @@ def sweep_rule(ctx: FlowContext, rule: Rule, now: datetime) -> Counter:
             raise
         except (KintoneError, MappingError) as exc:
             # One bad record (deleted meanwhile, a value of the wrong shape) does not stop the rest.
-            log.warning("record skipped", step="remind", record_id=record_id,
-                        error=f"{type(exc).__name__}: {exc}", outcome="failed")
+            log.warning("record skipped", step="remind", record_id=record_id, error=safe_reason(exc),
+                        outcome="failed")
             outcome = "failed"
         outcomes[outcome] += 1
     log.info("rule swept", step="rule", outcome="swept", **{k: outcomes[k] for k in sorted(outcomes)})
     return outcomes
+
+
+def safe_reason(exc: Exception) -> str:
+    """The error for the log: kintone's errors carry no record values; a mapping error may quote one."""
+    if isinstance(exc, KintoneError):
+        return f"{type(exc).__name__}: {exc}"
+    return f"{type(exc).__name__}: {str(exc).split(':')[0]}"  # "<app>.<field> (<code>)", not the value
 
 
 def fetch_all(ctx: FlowContext, mapping: AppMapping, query: str, fields: list[str]) -> Iterator[dict]:

@@ -286,3 +286,17 @@ def test_sweeping_1000_overdue_inquiries_costs_three_queries_and_one_comment_eac
     assert all(len(comments(kintone, INQUIRIES, rid)) == 1 for rid in ids)
     print(f"\n1,000 overdue inquiries: first sweep {sum(first.values())} kintone calls "
           f"({dict(first)}), later sweeps {sum(kintone.calls.values())}")
+
+
+def test_a_rule_kintone_refuses_fails_the_sweep_by_name_after_the_other_rules_ran(ctx, kintone, mappings):
+    from connectors.kintone import KintoneValidationError
+
+    inquiry = hp_inquiry(kintone, mappings, "2026-10-09T19:30")
+    visit = seed(kintone, mappings, "visits", sales_rep=SATO, visited_at=utc("2026-10-09T15:00"))
+    kintone.fail_next("get_records", KintoneValidationError("query: unknown field", status=400, code="GAIA_IQ11"))
+
+    with pytest.raises(deadlines.SweepFailed, match="inquiry_first_contact"):
+        sweep_at(ctx, "2026-10-13T10:00")
+
+    assert comments(kintone, INQUIRIES, inquiry) == []
+    assert len(comments(kintone, VISITS, visit)) == 1
