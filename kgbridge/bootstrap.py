@@ -9,6 +9,7 @@ from __future__ import annotations
 import redis
 
 from connectors.kintone.interface import KintoneClient
+from flows.business_calendar import BusinessCalendar, parse_business_hours, parse_company_holidays, parse_year_end
 from flows.context import FlowContext
 from kgbridge.ledger import Ledger
 from kgbridge.settings import ConnectorMode, Settings, load_settings
@@ -47,6 +48,15 @@ def build_gstaff(settings: Settings):
     return None  # the live G-Staff client is configured by its own settings (issue 3)
 
 
+def build_calendar(settings: Settings) -> BusinessCalendar:
+    """Weekends and public holidays, plus the company's days off and hours from the settings."""
+    dates, annual = parse_company_holidays(settings.company_holidays)
+    morning, evening = parse_business_hours(settings.business_hours)
+    return BusinessCalendar(company_holidays=dates, annual_holidays=annual,
+                            year_end=parse_year_end(settings.year_end_break),
+                            business_morning=morning, business_evening=evening)
+
+
 def build_context(settings: Settings | None = None, *, connection: redis.Redis | None = None,
                   kintone: KintoneClient | None = None) -> FlowContext:
     """Build (and remember for this process) everything a flow needs."""
@@ -59,6 +69,7 @@ def build_context(settings: Settings | None = None, *, connection: redis.Redis |
         mappings=mappings,
         ledger=Ledger(connection),
         gstaff=build_gstaff(settings),
+        calendar=build_calendar(settings),
     )
     return _context
 

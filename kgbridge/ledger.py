@@ -33,3 +33,10 @@ class Ledger:
     def get(self, key: str) -> str | None:
         value = self.redis.get(self._key(key))
         return value.decode() if isinstance(value, bytes) else value
+
+    def lock(self, key: str, ttl_seconds: int):
+        """A Redis lock (token-checked on release) that expires after ``ttl_seconds``.
+
+        Use ``acquire(blocking=False)``: a job that finds the lock taken leaves the work to its holder.
+        """
+        return self.redis.lock(self._key(key), timeout=ttl_seconds, blocking=False)

@@ -64,6 +64,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = "json"  # json | console
 
+    # The business calendar (deadlines, reminders): company days off on top of weekends and
+    # Japanese public holidays. Comma-separated dates, ranges (a..b) and yearly MM-DD days.
+    company_holidays: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    year_end_break: str = "12-29..01-03"  # inclusive; empty or "none" for no break
+    business_hours: str = "09:00-18:00"  # reminders are posted only then, on business days
+    # How often the worker's scheduler runs the deadline sweep (flows/deadlines.py).
+    deadline_sweep_seconds: int = Field(default=1800, ge=60)
+
     @field_validator("retry_intervals", mode="before")
     @classmethod
     def _parse_intervals(cls, value):
@@ -86,6 +94,37 @@ class Settings(BaseSettings):
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("must be at least 16 characters (it is the only proof a call is kintone's)")
+        return value
+
+    @field_validator("company_holidays", mode="before")
+    @classmethod
+    def _split_holidays(cls, value):
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("company_holidays")
+    @classmethod
+    def _known_holidays(cls, value: list[str]) -> list[str]:
+        from flows.business_calendar import parse_company_holidays
+
+        parse_company_holidays(value)
+        return value
+
+    @field_validator("year_end_break")
+    @classmethod
+    def _known_year_end(cls, value: str) -> str:
+        from flows.business_calendar import parse_year_end
+
+        parse_year_end(value)
+        return value
+
+    @field_validator("business_hours")
+    @classmethod
+    def _known_hours(cls, value: str) -> str:
+        from flows.business_calendar import parse_business_hours
+
+        parse_business_hours(value)
         return value
 
     @field_validator("log_format")

@@ -194,6 +194,10 @@ class Mappings:
     """All app mappings of one deployment, by app key and by kintone app id."""
 
     def __init__(self, apps: list[AppMapping]) -> None:
+        from mappings.deadlines import DeadlineConfig
+
+        # Deadline rules and the supervisor directory (deadlines.toml), when the folder has them.
+        self.deadlines = DeadlineConfig()
         self._by_key = {a.key: a for a in apps}
         self._by_id = {a.id: a for a in apps}
         if len(self._by_key) != len(apps):
@@ -228,8 +232,18 @@ def load_mapping(path: Path) -> AppMapping:
         raise MappingError(f"{path.name}: {problems}") from exc
 
 
+# Files in a mapping folder that configure several apps rather than map one.
+SHARED_FILES = {"deadlines.toml"}
+
+
 def load_mappings(folder: Path) -> Mappings:
-    files = sorted(Path(folder).glob("*.toml"))
+    files = sorted(p for p in Path(folder).glob("*.toml") if p.name not in SHARED_FILES)
     if not files:
         raise MappingError(f"no mapping files (*.toml) in {folder}")
-    return Mappings([load_mapping(p) for p in files])
+    mappings = Mappings([load_mapping(p) for p in files])
+    deadlines = Path(folder) / "deadlines.toml"
+    if deadlines.is_file():
+        from mappings.deadlines import load_deadlines
+
+        mappings.deadlines = load_deadlines(deadlines, mappings)
+    return mappings

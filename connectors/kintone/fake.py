@@ -121,7 +121,8 @@ class FakeKintone:
             rows = [r for r in self._app(app).records.values() if parsed.predicate(r)]
         for code, desc in reversed(parsed.order_by or [("$id", True)]):
             rows.sort(key=lambda r, c=code: q.sort_key(r, c), reverse=desc)
-        n = min(parsed.limit if parsed.limit is not None else 100, limit)
+        # The live client appends ``limit <limit>`` to the query: the parameter is the page size.
+        n = min(parsed.limit, limit) if parsed.limit is not None else limit
         rows = rows[parsed.offset: parsed.offset + n]
         if fields:
             keep = set(fields) | {"$id", "$revision"}
@@ -135,6 +136,18 @@ class FakeKintone:
             self._validate(a, record)
             return self._insert(a, {code: {"type": a.fields[code], "value": cell.get("value")}
                                     for code, cell in record.items()})
+
+    def add_records(self, app: str, records: list[Record]) -> list[str]:
+        self._enter("add_records", app)
+        if not 1 <= len(records) <= 100:
+            raise e.KintoneValidationError("A maximum of 100 records can be added at one time.", status=400,
+                                           code="CB_VA01")
+        with self._lock:
+            a = self._app(app)
+            for record in records:  # all or none, as kintone does
+                self._validate(a, record)
+            return [self._insert(a, {code: {"type": a.fields[code], "value": cell.get("value")}
+                                     for code, cell in record.items()})[0] for record in records]
 
     def update_record(self, app: str, record_id: str, record: Record, revision: str | None = None) -> str:
         self._enter("update_record", app)

@@ -44,6 +44,12 @@ class KintoneClient(Protocol):
     def add_record(self, app: str, record: Record) -> tuple[str, str]:
         """Create a record; return (id, revision)."""
 
+    def add_records(self, app: str, records: list[Record]) -> list[str]:
+        """Create up to 100 records in one call, all or none; return their ids in order.
+
+        Bulk writes send no webhook: use this only for records no flow is triggered by.
+        """
+
     def update_record(
         self, app: str, record_id: str, record: Record, revision: str | None = None
     ) -> str:

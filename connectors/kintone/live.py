@@ -38,6 +38,7 @@ MAX_TOKENS_PER_REQUEST = 9  # kintone rejects 10 or more tokens in one request
 # to POST + X-HTTP-Method-Override at 4,096 characters, and so do we.
 MAX_GET_URL_LENGTH = 4096
 MAX_RECORDS_PER_GET = 500
+MAX_RECORDS_PER_WRITE = 100
 _MAX_MESSAGE_CHARS = 300
 # Printable ASCII without comma: the comma separates tokens in the header, and anything
 # else would break header encoding (and could end up quoted in a requests error).
@@ -156,6 +157,18 @@ class LiveKintoneClient:
             json={"app": app, "record": record},
             idempotent=False,
             pick=lambda b: (str(b["id"]), str(b["revision"])),
+        )
+
+    def add_records(self, app: str, records: list[Record]) -> list[str]:
+        if not 1 <= len(records) <= MAX_RECORDS_PER_WRITE:
+            raise KintoneValidationError(f"between 1 and {MAX_RECORDS_PER_WRITE} records can be added at once")
+        return self._call(
+            "POST",
+            "records",
+            app,
+            json={"app": app, "records": list(records)},
+            idempotent=False,
+            pick=lambda b: [str(i) for i in b["ids"]],
         )
 
     def update_record(

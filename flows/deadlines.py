@@ -1,0 +1,326 @@
+"""Deadline sweep: reminders and escalations for the seeds' time limits (DESIGN.md flow 5).
+
+The worker's scheduler calls ``sweep(ctx)`` every few minutes. Outside working time (weekends,
+public and company holidays, before the business morning, after the evening) it does nothing
+at all: a reminder that falls due on a Saturday waits for the next business morning (seed 002).
+
+For each rule of ``deadlines.toml`` (``mappings/deadlines.py``), one kintone query finds the
+records the rule covers that are not done and whose reminder time has come, fetching only the
+fields the rule reads. Then, per record and level, at most once:
+
+- **reminder**: from the reminder time until the due time, a comment mentioning the responsible
+  person (or, when nobody is assigned, the supervisor) that says what is due when and what to do;
+- **overdue**: past the due time, a comment mentioning the responsible person and the supervisor
+  (the rule's 上長 field, else the supervisor directory); a rule with a ``reason_field`` asks for
+  the reason (遅延理由) there, and once it is written, **reason_reported** tells the supervisor.
+
+"Once" is remembered in the ledger per rule, record, due time and level, so a record whose
+start moves gets fresh reminders, and a repeated or concurrent sweep (a Redis lock keeps one at
+a time) posts nothing twice. A comment is posted before it is remembered: a crash in between
+repeats one comment rather than losing it.
+
+kintone calls per sweep: per rule, one query per 500 matching records (seek by ``$id``; a
+full page costs one more query to see the end), plus one comment per reminder sent; rules
+with nothing possibly due cost nothing, and so does a sweep outside working time. Measured
+(tests/test_deadlines.py): 1,000 open, overdue records of one rule cost 3 queries + 1,000
+comments on the first sweep and 3 queries on every later sweep of the day. With the six
+default rules, a sweep with nothing to say costs 6 calls (one query per rule); every 30 minutes
+from 9:00 to 18:00 that is at most 36 calls a day for an app with two rules.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from redis.exceptions import LockError
+
+from connectors.errors import Permanent
+from connectors.kintone import KintoneError, KintoneTransientError
+from flows.business_calendar import TOKYO, BusinessCalendar
+from flows.context import FlowContext
+from flows.deadline_texts import due_phrase, overdue_text, reason_report_text, reminder_text
+from flows.notify import mentions_for
+from mappings import AppMapping, MappingError, User
+from mappings.deadlines import DATE_TYPES, EMPTY_BY_EQUALS, EMPTY_BY_IN, EMPTY_BY_IS, Condition, Rule
+from mappings.fields import is_blank
+
+FLOW = "deadlines"
+PAGE_SIZE = 500  # kintone's most records per GET
+LOCK_KEY = "lock:deadline-sweep"
+LOCK_SECONDS = 30 * 60  # longer than any sweep; a crashed holder frees it by then
+MEMORY_MARGIN_DAYS = 30  # "already told" outlives the rule's give-up horizon by this much
+SEARCH_AHEAD_DAYS = 120  # starts this far ahead can never be due now (limits are ≥ -60 business days)
+
+
+class SweepFailed(Permanent):
+    """Some rules could not be swept for a reason retrying will not fix (named in the message)."""
+
+
+@dataclass(frozen=True)
+class Deadline:
+    due_at: datetime  # the first moment past the limit (Tokyo)
+    remind_at: datetime  # the first moment a reminder may go
+    whole_days: bool  # due at the end of a day (business days) rather than at a time
+
+    @property
+    def key(self) -> str:
+        return self.due_at.strftime("%Y%m%dT%H%M")
+
+
+def sweep(ctx: FlowContext) -> str:
+    """Send the reminders and escalations that are due now; one sweep at a time."""
+    now = ctx.now()
+    log = ctx.log.bind(flow=FLOW)
+    if not ctx.calendar.is_working_time(now):
+        log.info("not working time; nothing sent", step="sweep", outcome="outside_working_time")
+        return "outside_working_time"
+    lock = ctx.ledger.lock(LOCK_KEY, LOCK_SECONDS)
+    if not lock.acquire(blocking=False):
+        log.info("another sweep is running", step="sweep", outcome="already_running")
+        return "already_running"
+    failed: list[str] = []
+    try:
+        for rule in ctx.mappings.deadlines.rules:
+            lock.reacquire()  # a long first sweep keeps its lock for another full period per rule
+            try:
+                sweep_rule(ctx, rule, now)
+            except KintoneTransientError:
+                raise  # kintone is struggling: retry the sweep later (nothing is sent twice)
+            except (KintoneError, MappingError) as exc:
+                log.error("rule could not be swept", step="rule", rule=rule.name, app=rule.app,
+                          error=safe_reason(exc), outcome="failed")
+                failed.append(rule.name)
+    finally:
+        try:
+            lock.release()
+        except LockError:
+            pass  # it expired meanwhile; nobody else's lock is touched
+    if failed:
+        raise SweepFailed(f"deadline rules not swept: {', '.join(failed)} (see the log for each reason)")
+    return "swept"
+
+
+def sweep_rule(ctx: FlowContext, rule: Rule, now: datetime) -> Counter:
+    """Remind and escalate for one rule; return what happened, by outcome."""
+    mapping = ctx.mappings[rule.app]
+    log = ctx.log.bind(flow=FLOW, rule=rule.name, app=rule.app)
+    outcomes: Counter = Counter()
+    query = open_query(rule, mapping, now, ctx.calendar)
+    if query is None:
+        log.info("nothing can be due yet", step="rule", outcome="nothing_due")
+        return outcomes
+    for record in fetch_all(ctx, mapping, query, mapping.codes(*rule.field_names())):
+        record_id = str(record.get("$id", {}).get("value", ""))
+        try:
+            outcome = remind(ctx, rule, mapping, mapping.read(record), now)
+        except KintoneTransientError:
+            raise
+        except (KintoneError, MappingError) as exc:
+            # One bad record (deleted meanwhile, a value of the wrong shape) does not stop the rest.
+            log.warning("record skipped", step="remind", record_id=record_id, error=safe_reason(exc),
+                        outcome="failed")
+            outcome = "failed"
+        outcomes[outcome] += 1
+    log.info("rule swept", step="rule", outcome="swept", **{k: outcomes[k] for k in sorted(outcomes)})
+    return outcomes
+
+
+def safe_reason(exc: Exception) -> str:
+    """The error for the log: kintone's errors carry no record values; a mapping error may quote one."""
+    if isinstance(exc, KintoneError):
+        return f"{type(exc).__name__}: {exc}"
+    return f"{type(exc).__name__}: {str(exc).split(':')[0]}"  # "<app>.<field> (<code>)", not the value
+
+
+def fetch_all(ctx: FlowContext, mapping: AppMapping, query: str, fields: list[str]) -> Iterator[dict]:
+    """Every record matching ``query``, 500 per call, seeking by $id (no offset limit)."""
+    last = None
+    while True:
+        condition = query if last is None else f"{query} and $id > {last}"
+        page = ctx.kintone.get_records(mapping.id, f"{condition} order by $id asc", fields=fields, limit=PAGE_SIZE)
+        yield from page
+        if len(page) < PAGE_SIZE:
+            return
+        last = int(page[-1]["$id"]["value"])
+
+
+# -- one record ---------------------------------------------------------------------------
+
+def remind(ctx: FlowContext, rule: Rule, mapping: AppMapping, values: dict, now: datetime) -> str:
+    """Post the one comment this record needs now, if any; return an outcome word."""
+    start = values.get(rule.start)
+    if start is None:
+        return "no_start"
+    if not all(holds(mapping, c, values) for c in rule.where) or all(holds(mapping, c, values) for c in rule.done_when):
+        return "done"
+    deadline = deadline_for(rule, start, ctx.calendar)
+    if now < deadline.remind_at:
+        return "not_yet"
+    today = now.date()
+    due = due_phrase(deadline.due_at, deadline.whole_days, today)
+    memory = f"deadline:{rule.name}:{mapping.key}:{values['record_id']}:{deadline.key}"
+    ttl = (rule.give_up_after_days + MEMORY_MARGIN_DAYS) * 24 * 3600
+    responsible = _users(values.get(rule.responsible))
+    supervisors = supervisors_for(ctx, rule, values, responsible)
+    missing = ([mapping.field(c.field).display for c in rule.done_when if not holds(mapping, c, values)]
+               if rule.list_missing else [])
+
+    if now < deadline.due_at or not rule.escalate:
+        if ctx.ledger.done(f"{memory}:reminder"):
+            return "already_told"
+        text = reminder_text(rule, mapping, values, due, today, missing=missing, unassigned=not responsible)
+        _post(ctx, mapping, values, text, responsible or supervisors, f"{memory}:reminder", ttl)
+        return "reminded"
+
+    reason_blank = rule.reason_field is not None and is_blank(values.get(rule.reason_field))
+    if not ctx.ledger.done(f"{memory}:overdue"):
+        text = overdue_text(rule, mapping, values, due, today, missing=missing, unassigned=not responsible,
+                            supervisor_told=bool(supervisors))
+        _post(ctx, mapping, values, text, [*responsible, *supervisors], f"{memory}:overdue", ttl)
+        if reason_blank:
+            ctx.ledger.mark(f"{memory}:reason_asked", ttl)
+        return "escalated"
+    if (rule.reason_field and not reason_blank and ctx.ledger.done(f"{memory}:reason_asked")
+            and not ctx.ledger.done(f"{memory}:reason_reported")):
+        text = reason_report_text(rule, mapping, values, due, today)
+        _post(ctx, mapping, values, text, supervisors or responsible, f"{memory}:reason_reported", ttl)
+        return "reason_reported"
+    return "already_told"
+
+
+def _post(ctx: FlowContext, mapping: AppMapping, values: dict, text: str, users: list[User], memory: str,
+          ttl: int) -> None:
+    ctx.kintone.add_comment(mapping.id, values["record_id"], text, mentions_for(users))
+    ctx.ledger.mark(memory, ttl)
+
+
+def _users(value) -> list[User]:
+    if isinstance(value, User):
+        return [value]
+    return [u for u in (value or []) if isinstance(u, User) and u.code]
+
+
+def supervisors_for(ctx: FlowContext, rule: Rule, values: dict, responsible: list[User]) -> list[User]:
+    """The record's 上長 field when the rule names one and it is filled, else the directory's."""
+    on_record = _users(values.get(rule.supervisor)) if rule.supervisor else []
+    if on_record:
+        return on_record
+    directory = ctx.mappings.deadlines.supervisors
+    codes = [directory.for_user(u.code) for u in responsible] if responsible else [directory.for_user(None)]
+    known = {u.code for u in responsible}
+    out: list[User] = []
+    for code in codes:
+        if code and code not in known:
+            known.add(code)
+            out.append(User(code=code))
+    return out
+
+
+# -- time ---------------------------------------------------------------------------------
+
+def deadline_for(rule: Rule, start: date | datetime, calendar: BusinessCalendar) -> Deadline:
+    """When a record that started at ``start`` is due, and when its reminder may go."""
+    if rule.limit.unit == "business_days":
+        day = start.astimezone(TOKYO).date() if isinstance(start, datetime) else start
+        n = rule.limit.amount
+        due_day = calendar.add_business_days(day, n) if n else calendar.on_or_after(day)
+        remind_day = calendar.add_business_days(due_day, -rule.remind_amount)
+        return Deadline(due_at=datetime.combine(due_day + timedelta(days=1), time(0), TOKYO),
+                        remind_at=datetime.combine(remind_day, time(0), TOKYO), whole_days=True)
+    moment = start if isinstance(start, datetime) else datetime.combine(start, time(0), TOKYO)
+    return Deadline(due_at=calendar.add_business_hours(moment, rule.limit.amount),
+                    remind_at=calendar.add_business_hours(moment, rule.limit.amount - rule.remind_amount),
+                    whole_days=False)
+
+
+def latest_start(rule: Rule, now: datetime, calendar: BusinessCalendar, dates: bool) -> date | datetime | None:
+    """The latest start whose reminder time has come (None when even the earliest start's has not).
+
+    The reminder time only grows with the start, so a binary search finds it: by day for DATE
+    starts, by minute for datetimes.
+    """
+    earliest = now - timedelta(days=rule.give_up_after_days)
+    lo: date | datetime = earliest.date() if dates else earliest.astimezone(UTC).replace(second=0, microsecond=0)
+    hi: date | datetime = lo + timedelta(days=rule.give_up_after_days + SEARCH_AHEAD_DAYS)
+    step = timedelta(days=1) if dates else timedelta(minutes=1)
+
+    def due_now(start) -> bool:
+        return deadline_for(rule, start, calendar).remind_at <= now
+
+    if not due_now(lo):
+        return None
+    if due_now(hi):
+        return hi
+    while hi - lo > step:
+        steps = (hi - lo) // step
+        mid = lo + (steps // 2) * step
+        lo, hi = (mid, hi) if due_now(mid) else (lo, mid)
+    return lo
+
+
+# -- kintone queries ----------------------------------------------------------------------
+
+def open_query(rule: Rule, mapping: AppMapping, now: datetime, calendar: BusinessCalendar) -> str | None:
+    """The kintone query for records the rule covers, not done, whose reminder time has come."""
+    start = mapping.field(rule.start)
+    dates = start.type in DATE_TYPES
+    latest = latest_start(rule, now, calendar, dates)
+    if latest is None:
+        return None
+    earliest = now - timedelta(days=rule.give_up_after_days)
+    if dates:
+        bounds = [f'{start.code} >= "{earliest.date().isoformat()}"', f'{start.code} <= "{latest.isoformat()}"']
+    else:
+        # One minute of slack: the exact time is decided per record, the query only narrows.
+        upper = latest + timedelta(minutes=1)
+        bounds = [f'{start.code} >= "{_utc(earliest)}"', f'{start.code} < "{_utc(upper)}"']
+    parts = [condition_query(mapping, c) for c in rule.where]
+    not_done = [condition_query(mapping, c, negate=True) for c in rule.done_when]
+    parts.append(not_done[0] if len(not_done) == 1 else "(" + " or ".join(not_done) + ")")
+    return " and ".join([*parts, *bounds])
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def condition_query(mapping: AppMapping, cond: Condition, negate: bool = False) -> str:
+    """One condition (or its opposite) in kintone's query language."""
+    spec = mapping.field(cond.field)
+    if cond.filled is not None:
+        filled = cond.filled != negate
+        if spec.type in EMPTY_BY_IS:
+            return f"{spec.code} is {'not ' if filled else ''}empty"
+        if spec.type in EMPTY_BY_IN:
+            return f'{spec.code} {"not in" if filled else "in"} ("")'
+        if spec.type in EMPTY_BY_EQUALS:
+            return f'{spec.code} {"!=" if filled else "="} ""'
+        raise MappingError(f"{mapping.key}.{cond.field}: cannot test a {spec.type} field for emptiness in a query")
+    inside = (cond.in_ is not None) != negate
+    values = [_quote(v) for v in _choice_values(mapping, cond)]
+    return f"{spec.code} {'in' if inside else 'not in'} ({', '.join(values)})"
+
+
+def _choice_values(mapping: AppMapping, cond: Condition) -> list[str]:
+    values = cond.in_ if cond.in_ is not None else cond.not_in or []
+    if mapping.field(cond.field).type == "STATUS":
+        return [mapping.status_name(key) for key in values]
+    return list(values)
+
+
+def holds(mapping: AppMapping, cond: Condition, values: dict) -> bool:
+    """The same condition, tested on a record read through the mapping."""
+    value = values.get(cond.field)
+    if cond.filled is not None:
+        return (not is_blank(value)) == cond.filled
+    present = value if isinstance(value, list) else [value]
+    codes = {u.code if isinstance(u, User) else str(u) for u in present if u is not None}
+    hit = bool(codes & set(_choice_values(mapping, cond)))
+    return hit if cond.in_ is not None else not hit

@@ -1,0 +1,163 @@
+"""Staff follow-up schedule from a concluded individual contract (seed 001).
+
+When an individual contract (個別契約) reaches 締結済, the Follow-up app gets one record per
+follow-up of the staff's first three months (初日, 1週目, 1ヶ月, 2ヶ月, 3ヶ月; the list is
+``[follow_up] schedule`` in the Follow-up mapping), or for a renewal (更新回数 ≥ 1) one record
+for the renewal. Each is due on a business day, with the sales rep as 担当者 and the rep's
+上長 (supervisor directory) as 上長. At the milestones (the first day, the configured renewals)
+a second record, 区分 お礼電話, is the manager's thank-you call to the client's 指揮命令者.
+A follow-up record keeps 確認した事実 apart from 相談・課題 with their due dates; the deadline
+sweep reminds the 担当者 on the due day and when a done follow-up has no 次回フォロー日.
+
+Exactly once: every record carries a 管理キー (contract id and follow-up); the flow first reads
+which keys exist and creates only the missing ones, all in one call (kintone adds them all or
+none). The bulk add sends no webhook, which is right: no flow starts from a new follow-up.
+
+kintone calls: 4 for a new schedule (contract, existing follow-ups, one bulk add, one comment);
+2 when run again for the same contract; 1 for a contract that is not a concluded individual one.
+"""
+
+from __future__ import annotations
+
+import calendar as months_calendar
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from flows.context import FlowContext
+from flows.deadline_texts import japanese_date
+from flows.notify import bullet_list, tell
+from mappings import AppMapping, MappingError, User
+from mappings.fields import is_blank
+
+FLOW = "follow_up"
+FOLLOW_UP_APP = "follow_ups"
+
+
+@dataclass(frozen=True)
+class Planned:
+    key: str  # unique within the contract: first_day, thanks_first_day, renewal_2, ...
+    title: str
+    category: str  # スタッフフォロー / お礼電話
+    due_on: date
+    owner: list[User]
+    supervisor: list[User]
+    thank_you_call: bool = False  # the manager's call to the 指揮命令者, not a staff follow-up
+
+
+def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
+    contracts = ctx.mappings[app_key]
+    follow_ups = ctx.mappings[FOLLOW_UP_APP]
+    settings = follow_ups.settings(FLOW)
+    log = ctx.log.bind(flow=FLOW, app=app_key, record_id=record_id)
+    contract = contracts.read(ctx.kintone.get_record(contracts.id, record_id))
+    if contracts.status_key(contract.get("status")) != "concluded":
+        outcome = "not_concluded"
+    elif contract.get("contract_kind") != settings.get("individual_contract", "個別契約"):
+        outcome = "not_individual_contract"
+    elif contract.get("dispatch_start") is None:
+        tell(ctx, contracts, record_id,
+             f"締結済になりましたが「{contracts.field('dispatch_start').display}」が未入力のため、"
+             "スタッフフォローの予定を作成できません。入力後、担当者がスタッフフォローアプリに予定を登録してください。",
+             contract.get("sales_rep"), once_as="follow_up_no_start")
+        outcome = "no_dispatch_start"
+    else:
+        outcome = create_schedule(ctx, contracts, follow_ups, contract, plan(ctx, settings, contract))
+    log.info("follow-up schedule checked", step="schedule", outcome=outcome)
+    return outcome
+
+
+def plan(ctx: FlowContext, settings: dict, contract: dict) -> list[Planned]:
+    """The follow-ups this contract calls for, each due on a business day."""
+    cal = ctx.calendar
+    start = contract["dispatch_start"]
+    reps = [u for u in contract.get("sales_rep") or [] if u.code]
+    manager_code = ctx.mappings.deadlines.supervisors.for_user(reps[0].code if reps else None)
+    manager = [User(code=manager_code)] if manager_code else []
+    follow, thanks = settings.get("staff_follow_up", "スタッフフォロー"), settings.get("thank_you_call", "お礼電話")
+    first_day = cal.on_or_after(start)
+    renewal = int(contract.get("renewal_count") or 0)
+    planned: list[Planned] = []
+    if renewal == 0:
+        for item in settings.get("schedule", []):
+            due = _due(cal, start, item, not_before=first_day)
+            planned.append(Planned(item["key"], item["title"], follow, due, reps, manager))
+            if item.get("thank_you_call"):
+                planned.append(Planned(f"thanks_{item['key']}", item["thank_you_call"], thanks, due,
+                                       manager or reps, manager, thank_you_call=True))
+    else:
+        title = settings.get("renewal_title", "更新{n}回目フォロー").format(n=renewal)
+        planned.append(Planned(f"renewal_{renewal}", title, follow, first_day, reps, manager))
+        if renewal in settings.get("thank_you_call_renewals", []):
+            call = settings.get("renewal_thank_you_title", "お礼電話（更新{n}回目）").format(n=renewal)
+            planned.append(Planned(f"thanks_renewal_{renewal}", call, thanks, first_day, manager or reps, manager,
+                                   thank_you_call=True))
+    return planned
+
+
+def _due(cal, start: date, item: dict, not_before: date) -> date:
+    if "months" in item:
+        day = _add_months(start, int(item["months"]))
+    elif "days" in item:
+        day = start + timedelta(days=int(item["days"]))
+    else:
+        raise MappingError(f"follow-up {item.get('key')!r}: give days or months")
+    due = cal.on_or_before(day) if item.get("roll") == "backward" else cal.on_or_after(day)
+    return max(due, not_before)
+
+
+def _add_months(day: date, months: int) -> date:
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(day.day, months_calendar.monthrange(year, month)[1]))
+
+
+def create_schedule(ctx: FlowContext, contracts: AppMapping, follow_ups: AppMapping, contract: dict,
+                    planned: list[Planned]) -> str:
+    """Create the planned follow-ups that do not exist yet, then tell the rep once."""
+    contract_id = contract["record_id"]
+    key_field = follow_ups.field("schedule_key")
+    existing = ctx.kintone.get_records(
+        follow_ups.id, f'{follow_ups.field("contract_record_id").code} = {int(contract_id)}',
+        fields=[key_field.code], limit=500)
+    have = {r.get(key_field.code, {}).get("value") for r in existing}
+    missing = [p for p in planned if f"{contract_id}:{p.key}" not in have]
+    if missing:
+        ctx.kintone.add_records(follow_ups.id, [
+            follow_ups.write({
+                "schedule_key": f"{contract_id}:{p.key}", "title": p.title, "category": p.category,
+                "contract_record_id": int(contract_id), "client": contract.get("client") or "",
+                "staff_name": contract.get("staff_name") or "", "commander": contract.get("commander") or "",
+                "due_on": p.due_on, "owner": p.owner, "supervisor": p.supervisor,
+            })
+            for p in missing
+        ])
+    told = tell(ctx, contracts, contract_id, schedule_text(ctx, follow_ups, contract, planned),
+                [*(contract.get("sales_rep") or []), *_managers(planned)], once_as="follow_up_schedule")
+    if missing:
+        return "schedule_created"
+    return "schedule_told" if told else "already_scheduled"
+
+
+def _managers(planned: list[Planned]) -> list[User]:
+    return [u for p in planned if p.thank_you_call for u in p.owner]
+
+
+def schedule_text(ctx: FlowContext, follow_ups: AppMapping, contract: dict, planned: list[Planned]) -> str:
+    today = ctx.now().date()
+    app = follow_ups.app.label or "スタッフフォロー"
+    facts, issues, next_date = (follow_ups.field(n).display for n in ("facts", "issues", "next_follow_up"))
+    staff = contract.get("staff_name")
+    who = f"{staff}さん" if not is_blank(staff) else "派遣スタッフ"
+    client = contract.get("client") or "（派遣先未入力）"
+    lines = [f"{p.title}：{japanese_date(p.due_on, today)}" + ("（上長の方から）" if p.thank_you_call else "")
+             for p in planned]
+    parts = [f"【スタッフフォロー予定の作成】\n{who}（派遣先：{client}）のフォロー予定を、{app}アプリに登録しました。",
+             bullet_list(lines),
+             f"フォローのたびに「{facts}」と「{issues}」（対応期限・報告方法つき）を分けて記録し、"
+             f"「{next_date}」はその場でスタッフさんと決めて入力してください。前回の記録を見ながら話を聞くと、"
+             "誰が担当しても続きからフォローできます。"]
+    if any(p.thank_you_call for p in planned):
+        commander = contract.get("commander")
+        whom = f"指揮命令者（{commander}）" if commander else "指揮命令者"
+        parts.append(f"お礼電話は、上長の方から派遣先の{whom}へ、職場にお電話をお願いします。")
+    return "\n\n".join(parts)

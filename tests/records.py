@@ -1,0 +1,33 @@
+"""Test helpers: Tokyo times, and records seeded the way kintone stores them (every field present)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flows.business_calendar import TOKYO
+
+SATO = [{"code": "sato", "name": "佐藤 一郎"}]  # a sales rep; the directory names tanaka as supervisor
+SUZUKI = [{"code": "suzuki", "name": "鈴木 課長"}]
+_EMPTY = {"MULTI_LINE_TEXT": "", "SINGLE_LINE_TEXT": "", "NUMBER": "", "DATE": None, "DATETIME": "",
+          "DROP_DOWN": None, "USER_SELECT": [], "CHECK_BOX": [], "FILE": [], "SUBTABLE": []}
+
+
+def at(text: str) -> datetime:
+    """A Tokyo wall-clock time."""
+    return datetime.fromisoformat(text).replace(tzinfo=TOKYO)
+
+
+def utc(text: str) -> str:
+    """A Tokyo time as kintone stores a DATETIME (UTC, Z)."""
+    return at(text).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def seed(kintone, mappings, app_key: str, status: str | None = None, **values) -> str:
+    """Store a record with every field of the app, empty unless given (by domain name)."""
+    mapping = mappings[app_key]
+    record = {spec.code: values.get(name, _EMPTY.get(spec.type, ""))
+              for name, spec in mapping.fields.items() if spec.type not in ("STATUS", "CREATED_TIME")}
+    rid = kintone.seed(mapping.id, record, status=status)
+    if "created_at" in values:
+        kintone.apps[mapping.id].records[rid]["作成日時"]["value"] = values["created_at"]
+    return rid
