@@ -183,9 +183,14 @@ class LiveGStaffClient:
                 requests.exceptions.ContentDecodingError) as exc:
             raise GStaffConnectionError(f"{what}: no answer ({type(exc).__name__})") from exc
         except requests.RequestException as exc:
-            # Invalid URL, too many redirects …: not a blip. `from None`: some of these quote
-            # header values, and a header holds the API key.
-            raise GStaffConfigError(f"{what}: request failed ({type(exc).__name__})") from None
+            failure = type(exc).__name__
+        else:
+            failure = None
+        if failure is not None:
+            # Invalid URL, too many redirects …: not a blip. Raised outside the except block so
+            # the original is not even the context: some quote header values, and a header
+            # holds the API key.
+            raise GStaffConfigError(f"{what}: request failed ({failure})")
         if not 200 <= response.status_code < 300:
             raise _error_from(response, what)
         try:
