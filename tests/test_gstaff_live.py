@@ -311,6 +311,17 @@ def test_retries_stop_after_the_budget_and_leave_the_rest_to_the_job(gstaff, sle
     assert len(gstaff.calls) == 2
 
 
+def test_a_429_becomes_rate_limited_with_its_retry_after(gstaff, sleeps):
+    client = LiveGStaffClient(BASE, API_KEY, max_attempts=1, sleep=sleeps)
+    gstaff.get(f"{BASE}/clients/G-1001/history", status=429, json={"code": "rate_limited", "message": "slow down"},
+               headers={"Retry-After": "20"})
+
+    with pytest.raises(GStaffRateLimited) as caught:
+        client.get_history("G-1001")
+
+    assert caught.value.retry_after == 20.0
+
+
 def test_a_registration_after_a_5xx_is_not_repeated_by_the_client(gstaff, client, sleeps):
     gstaff.post(f"{BASE}/clients", status=500, json={"code": "internal_error", "message": "failed"})
 
@@ -362,7 +373,7 @@ def test_an_html_page_from_a_proxy_is_transient_and_keeps_no_html(gstaff, sleeps
 def test_an_answer_outside_the_contract_is_a_protocol_error(gstaff, client):
     gstaff.get(f"{BASE}/clients/G-1/history", json={"client_id": "G-1", "troubles": "none"})
 
-    with pytest.raises(GStaffProtocolError, match="gstaff-openapi.yaml"):
+    with pytest.raises(GStaffProtocolError, match=r"gstaff-openapi\.yaml"):
         client.get_history("G-1")
 
 
