@@ -38,7 +38,12 @@ from flows.client_risk import RiskRules, history_values
 from flows.context import FlowContext
 from flows.notify import tell
 from mappings import AppMapping
-from mappings.normalize import InvalidCorporateNumber, check_corporate_number, normalize_company_name
+from mappings.normalize import (
+    InvalidCorporateNumber,
+    check_corporate_number,
+    normalize_company_name,
+    normalize_phone,
+)
 
 FLOW = "client_lookup"
 MAX_DECISIONS = 3  # re-read and decide again after a conflict, at most this often
@@ -126,7 +131,7 @@ def look_up(ctx: FlowContext, gstaff: GStaffClient, mapping: AppMapping, record:
             told = tell(ctx, mapping, rid, text.missing_name_text(mapping), rep, once_as="missing_company_name")
             return "told_missing_company_name" if told else "already_told"
         new = NewClient(name=normalize_company_name(name), reference=reference, corporate_number=number,
-                        phone=phone.strip(), address=(record.get("address") or "").strip())
+                        phone=normalize_phone(phone), address=(record.get("address") or "").strip())
         try:
             client = gstaff.register_client(new)
         except GStaffDataError as exc:

@@ -13,7 +13,8 @@ each into one comparable form. No I/O.
   with the same key may still be two companies (the same 商号 may exist at different
   addresses, and 株式会社A and 有限会社A are different entities): a key match alone is a
   candidate for a person to confirm, never proof.
-- ``phone_key``: the digits of a phone number, ``+81`` written as the domestic ``0``.
+- ``phone_key``: the digits of a phone number, ``+81`` written as the domestic ``0``;
+  ``normalize_phone``: the number as we register it (ASCII digits, plain hyphens).
 - ``check_corporate_number``: the 13-digit 法人番号 with its check digit verified
   (国税庁's rule: check digit = 9 − (Σ Pn·Qn mod 9) over the 12 base digits counted from the
   lowest, Qn = 1 for odd n and 2 for even n).
@@ -42,6 +43,7 @@ _SPACES = re.compile(r"\s+")
 # hyphen-minus (U+FF0D) to "-" but leaves these alone. The katakana long-vowel marks are a
 # common slip of the Japanese keyboard in phone numbers.
 _PHONE_SEPARATORS = set(" -()‐‑‒–—―−ー─━ｰ.")
+_DASHES = set("-‐‑‒–—―−ー─━ｰ")
 # Between the digits of a 法人番号: spaces and hyphens only.
 _NUMBER_SEPARATORS = set(" -‐‑‒–—―−ー")
 _DIGITS = set("0123456789")
@@ -88,6 +90,14 @@ def phone_key(phone: str | None) -> str:
         elif ch not in _PHONE_SEPARATORS:
             return ""
     return "".join(digits)
+
+
+def normalize_phone(phone: str | None) -> str:
+    """The phone number as we register it: ASCII digits, "-" for every dash; "" when it is not one."""
+    if not phone_key(phone):
+        return ""
+    text = "".join("-" if ch in _DASHES else ch for ch in nfkc(phone).strip())
+    return _SPACES.sub(" ", text)
 
 
 class InvalidCorporateNumber(ValueError):

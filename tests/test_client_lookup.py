@@ -116,7 +116,7 @@ def test_new_inquiry_for_an_unknown_client_registers_it_once_even_when_the_job_r
     [registered] = gstaff.registrations
     assert registered.name == "有限会社はじめて製作所"
     assert registered.reference == f"kintone:inquiries:{rid}"
-    assert registered.phone == "０６－１２３４－５６７８"
+    assert registered.phone == "06-1234-5678"
     new_id = next(c.client_id for c in gstaff.clients.values() if c.reference == registered.reference)
     assert values(kintone, INQUIRIES, rid)["Gスタッフ顧客ID"] == new_id
     [comment] = kintone.comment_texts(INQUIRIES, rid)
@@ -389,3 +389,24 @@ def test_a_passed_conflict_date_is_called_out_and_shown_when_none_is_to_come():
 
     assert risk_lines(history, date(2026, 1, 1), RiskRules()) == ["抵触日を過ぎた就業場所あり：旧工場 2025年4月1日"]
     assert history_values(history, date(2026, 1, 1))["conflict_date"] == date(2025, 4, 1)
+
+
+# -- the embedded default's samples --------------------------------------------------------
+
+
+def test_the_sample_inquiry_webhooks_end_with_a_linked_and_a_registered_client(client, kintone, mappings, gstaff,
+                                                                               drain):
+    from kgbridge.embedded import SAMPLES
+    from kgbridge.samples import seed_embedded
+
+    ids = seed_embedded(kintone, mappings)
+    for name in ("known", "new"):
+        body = (SAMPLES / f"kintone-inquiry-{name}.json").read_bytes()
+        assert client.post(f"/webhooks/kintone/{WEBHOOK_TOKEN}", data=body,
+                           content_type="application/json").get_json()["jobs"] == 1
+    drain()
+
+    assert values(kintone, INQUIRIES, ids["inquiry_known"])["Gスタッフ顧客ID"] == "G-1001"
+    [registered] = gstaff.registrations
+    assert registered.name == "株式会社あおぞら食品" and registered.phone == "048-000-0000"
+    assert values(kintone, INQUIRIES, ids["inquiry_new"])["Gスタッフ顧客ID"].startswith("G-")

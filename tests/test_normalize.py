@@ -14,6 +14,7 @@ from mappings.normalize import (
     corporate_number_check_digit,
     is_valid_corporate_number,
     normalize_company_name,
+    normalize_phone,
     phone_key,
 )
 
@@ -109,6 +110,15 @@ def test_every_way_of_writing_a_phone_number_gives_the_same_digits(written):
 @pytest.mark.parametrize("written", ["sato@example.com", "03-1234-5678 内線12", "", None])
 def test_a_phone_field_holding_something_else_matches_nothing(written):
     assert phone_key(written) == ""
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [("０４８－０００－００００", "048-000-0000"), ("03ー1234ー5678", "03-1234-5678"), ("(03) 1234-5678", "(03) 1234-5678"),
+     ("sato@example.com", "")],
+)
+def test_a_phone_number_is_registered_with_ascii_digits_and_plain_hyphens(written, expected):
+    assert normalize_phone(written) == expected
 
 
 # -- 法人番号 -------------------------------------------------------------------------------
