@@ -41,6 +41,7 @@ from mappings import AppMapping
 from mappings.normalize import (
     InvalidCorporateNumber,
     check_corporate_number,
+    company_key,
     normalize_company_name,
     normalize_phone,
 )
@@ -107,7 +108,7 @@ def look_up(ctx: FlowContext, gstaff: GStaffClient, mapping: AppMapping, record:
             told = tell(ctx, mapping, rid, text.invalid_number_text(mapping, raw_number, exc.reason), rep,
                         once_as="invalid_corporate_number")
             return "told_invalid_corporate_number" if told else "already_told"
-    if not number and not normalize_company_name(name):
+    if not number and not company_key(name):  # "株式会社" alone is no name either
         told = tell(ctx, mapping, rid, text.missing_name_text(mapping), rep, once_as="missing_company_name")
         return "told_missing_company_name" if told else "already_told"
 
@@ -127,7 +128,7 @@ def look_up(ctx: FlowContext, gstaff: GStaffClient, mapping: AppMapping, record:
 
     client = gstaff.find_client_by_reference(reference)
     if client is None:
-        if not normalize_company_name(name):  # a 法人番号 alone is not enough to register
+        if not company_key(name):  # a 法人番号 alone is not enough to register
             told = tell(ctx, mapping, rid, text.missing_name_text(mapping), rep, once_as="missing_company_name")
             return "told_missing_company_name" if told else "already_told"
         new = NewClient(name=normalize_company_name(name), reference=reference, corporate_number=number,

@@ -242,8 +242,9 @@ def test_correcting_the_corporate_number_looks_the_client_up(client, kintone, gs
     assert "13桁の数字ではありません" in texts[0] and "G-1001" in texts[1]
 
 
-def test_an_inquiry_without_a_company_name_asks_for_one(ctx, kintone, gstaff):
-    rid = inquiry(kintone, 電話番号="03-0000-0000")
+@pytest.mark.parametrize("name", ["", "株式会社"])
+def test_an_inquiry_without_a_company_name_asks_for_one(ctx, kintone, gstaff, name):
+    rid = inquiry(kintone, 会社名=name, 電話番号="03-0000-0000")
 
     assert client_lookup.run(ctx, "inquiries", rid) == "told_missing_company_name"
     assert client_lookup.run(ctx, "inquiries", rid) == "already_told"
@@ -251,6 +252,13 @@ def test_an_inquiry_without_a_company_name_asks_for_one(ctx, kintone, gstaff):
     [text] = kintone.comment_texts(INQUIRIES, rid)
     assert "「会社名」が入力されていないため" in text
     assert sum(gstaff.calls.values()) == 0
+
+
+def test_a_valid_corporate_number_unknown_to_gstaff_without_a_name_asks_for_the_name(ctx, kintone, gstaff):
+    rid = inquiry(kintone, 法人番号="7000012050002")
+
+    assert client_lookup.run(ctx, "inquiries", rid) == "told_missing_company_name"
+    assert gstaff.registrations == []
 
 
 def test_an_entered_id_unknown_to_gstaff_is_a_message(ctx, kintone, gstaff):

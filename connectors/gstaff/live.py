@@ -46,7 +46,10 @@ from connectors.gstaff.interface import (
 )
 from connectors.gstaff.matching import ClientQuery, match_clients
 from connectors.http_retry import make_retrying, parse_retry_after
+from kgbridge.logs import get_logger
 from mappings.normalize import normalize_company_name
+
+log = get_logger(__name__)
 
 _MAX_MESSAGE_CHARS = 200
 _USER_AGENT = "kgbridge/0.1 (G-Staff client)"
@@ -110,6 +113,9 @@ class LiveGStaffClient:
         params = {"corporate_number": query.corporate_number, "name": query.core_name, "phone": query.phone}
         body = self._call("GET", "/clients", "GET /clients", params={k: v for k, v in params.items() if v})
         candidates = _pick(body, lambda b: [_client(item) for item in b["clients"]], "GET /clients")
+        if body.get("truncated") is True:
+            # The contract puts exact matches first; say so in the log in case one was cut off.
+            log.warning("gstaff search truncated", candidates=len(candidates))
         return match_clients(query, candidates)
 
     def get_history(self, client_id: str) -> ClientHistory:
