@@ -117,7 +117,7 @@ def history_text(mapping: AppMapping, history: ClientHistory, today: date, rules
     risks = risk_lines(history, today, rules)
     parts = ["【リスク】\n" + bullet_list(risks) if risks else "【リスク】特記事項はありません。",
              f"派遣実績：現在 {history.current_staff}名、過去 {history.past_staff}名。"]
-    written = "・".join(f"「{_label(mapping, n)}」" for n in ("past_trouble", "conflict_date", "turnover_rate")
+    written = "".join(f"「{_label(mapping, n)}」" for n in ("past_trouble", "conflict_date", "turnover_rate")
                        if n in mapping.fields)
     advice = "連絡の前に確認し、気になる点があれば上長に相談してください。"
     parts.append(f"{written}に記入しました。{advice}" if written else advice)
