@@ -45,7 +45,14 @@ def build_gstaff(settings: Settings):
         from connectors.gstaff.fake import FakeGStaff
 
         return FakeGStaff.with_samples()
-    return None  # the live G-Staff client is configured by its own settings (issue 3)
+    from connectors.gstaff.live import LiveGStaffClient
+
+    return LiveGStaffClient(
+        settings.gstaff_base_url,
+        settings.gstaff_api_key.get_secret_value() if settings.gstaff_api_key else "",
+        timeout=settings.gstaff_timeout_seconds,
+        retry_budget=settings.gstaff_retry_budget_seconds,
+    )
 
 
 def build_calendar(settings: Settings) -> BusinessCalendar:

@@ -65,6 +65,11 @@ Post a sample webhook, then look at the record:
   sleep 1; curl -s {base}/embedded/records/orders/{ids['order_complete']}
   curl -s -X POST -H 'Content-Type: application/json' --data @{SAMPLES}/kintone-order-incomplete.json {base}/webhooks/kintone/{token}
   sleep 1; curl -s {base}/embedded/records/orders/{ids['order_incomplete']}
+New inquiries (G-Staff lookup): #{ids['inquiry_known']} (a client G-Staff knows), #{ids['inquiry_new']} (a new client):
+  curl -s -X POST -H 'Content-Type: application/json' --data @{SAMPLES}/kintone-inquiry-known.json {base}/webhooks/kintone/{token}
+  sleep 1; curl -s {base}/embedded/records/inquiries/{ids['inquiry_known']}
+  curl -s -X POST -H 'Content-Type: application/json' --data @{SAMPLES}/kintone-inquiry-new.json {base}/webhooks/kintone/{token}
+  sleep 1; curl -s {base}/embedded/records/inquiries/{ids['inquiry_new']}
 Stop with Ctrl-C.
 """, flush=True)
     structlog.get_logger("kgbridge.embedded").info("embedded service started")

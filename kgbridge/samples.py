@@ -43,6 +43,16 @@ def seed_embedded(kintone, mappings) -> dict[str, str]:
     incomplete = {k: v for k, v in complete.items() if k not in ("募集背景", "請求単価", "残業時間")}
     incomplete.update(案件名="製造ライン 軽作業", 顧客="有限会社はじめて製作所", 顧客レコード番号=ids["client_new"])
     ids["order_incomplete"] = kintone.seed(orders.id, incomplete)
+    if "inquiries" in mappings:  # seed A-1: one inquiry from a client G-Staff knows, one from a new one
+        inquiries = mappings["inquiries"]
+        ids["inquiry_known"] = kintone.seed(inquiries.id, {
+            "受付経路": "電話", "受付日時": "2026-11-24T00:30:00Z", "会社名": "㈱サンプル物流",
+            "法人番号": "9234567890123", "電話番号": "03-0000-0000", "担当者名": "山田 花子",
+            "問い合わせ内容": "年末の繁忙期に倉庫の軽作業スタッフを3名お願いしたい", "担当営業": [{"code": "sato", "name": "佐藤 一郎"}]})
+        ids["inquiry_new"] = kintone.seed(inquiries.id, {
+            "受付経路": "HP", "受付日時": "2026-11-24T01:00:00Z", "会社名": "株式会社あおぞら食品",
+            "電話番号": "０４８－０００－００００", "担当者名": "鈴木 次郎",
+            "問い合わせ内容": "食品工場のライン作業で派遣を検討しています"})
     return ids
 
 

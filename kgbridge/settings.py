@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     kintone_timeout_seconds: float = 10.0
     kintone_retry_budget_seconds: float = 30.0
 
+    # G-Staff: the company's service speaking docs/gstaff-openapi.yaml.
+    gstaff_base_url: str = ""
+    gstaff_api_key: SecretStr | None = None
+    gstaff_timeout_seconds: float = 15.0
+    gstaff_retry_budget_seconds: float = 30.0
+
     # The secret path segment kintone calls: /webhooks/kintone/<token>. A second token may be
     # set while rotating.
     webhook_token: SecretStr | None = None
@@ -146,6 +152,21 @@ class Settings(BaseSettings):
                 raise ValueError("; ".join(problems))
         if not self.mapping_dir.is_dir():
             raise ValueError(f"KGBRIDGE_MAPPING_DIR {self.mapping_dir} is not a folder")
+        return self
+
+    @model_validator(mode="after")
+    def _live_needs_gstaff(self) -> "Settings":
+        if self.connector_mode is ConnectorMode.LIVE:
+            problems = []
+            if not self.gstaff_base_url:
+                problems.append("KGBRIDGE_GSTAFF_BASE_URL is required in live mode "
+                                "(the G-Staff service of docs/gstaff-openapi.yaml)")
+            elif not self.gstaff_base_url.startswith(("https://", "http://")):
+                problems.append("KGBRIDGE_GSTAFF_BASE_URL must start with https://")
+            if self.gstaff_api_key is None or not self.gstaff_api_key.get_secret_value().strip():
+                problems.append("KGBRIDGE_GSTAFF_API_KEY is required in live mode")
+            if problems:
+                raise ValueError("; ".join(problems))
         return self
 
     def webhook_tokens(self) -> list[str]:

@@ -30,9 +30,11 @@ def test_each_bad_value_is_named(monkeypatch):
 def test_secrets_do_not_appear_in_repr_or_dump(monkeypatch):
     monkeypatch.setenv("KGBRIDGE_KINTONE_API_TOKENS", '{"orders": "tok-orders-123", "clients": ["a-tok-1", "b-tok-2"]}')
     monkeypatch.setenv("KGBRIDGE_WEBHOOK_TOKEN", "hook-secret-0123456789")
-    settings = load_settings(connector_mode="live", kintone_base_url="https://example.cybozu.com")
+    monkeypatch.setenv("KGBRIDGE_GSTAFF_API_KEY", "gstaff-key-987654")
+    settings = load_settings(connector_mode="live", kintone_base_url="https://example.cybozu.com",
+                             gstaff_base_url="https://gstaff.example.jp")
     shown = repr(settings) + str(settings.model_dump()) + settings.model_dump_json()
-    for secret in ("tok-orders-123", "a-tok-1", "hook-secret-0123456789"):
+    for secret in ("tok-orders-123", "a-tok-1", "hook-secret-0123456789", "gstaff-key-987654"):
         assert secret not in shown
     assert settings.tokens_for("clients") == ["a-tok-1", "b-tok-2"]
     assert settings.webhook_tokens() == ["hook-secret-0123456789"]

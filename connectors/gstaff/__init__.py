@@ -2,9 +2,12 @@
 
 from connectors.gstaff.errors import (  # noqa: F401
     GStaffConfigError,
+    GStaffConnectionError,
     GStaffDataError,
     GStaffError,
     GStaffNotFound,
+    GStaffProtocolError,
+    GStaffRateLimited,
     GStaffTransientError,
 )
 from connectors.gstaff.interface import (  # noqa: F401
@@ -12,6 +15,7 @@ from connectors.gstaff.interface import (  # noqa: F401
     ClientHistory,
     ClientSummary,
     GStaffClient,
+    MatchKind,
     NewClient,
     SharedOrder,
     TroubleEntry,

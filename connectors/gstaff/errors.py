@@ -2,9 +2,14 @@
 
     GStaffError
     ├── GStaffTransientError (RetryLater)   timeouts, 429, 5xx: retry later
+    │   ├── GStaffRateLimited               429: the service turned the call away unprocessed
+    │   └── GStaffConnectionError           no answer (refused, reset, timed out)
     ├── GStaffDataError (Permanent)         the request data is wrong: fix the record
     │   └── GStaffNotFound                  no such client / archive
     └── GStaffConfigError (Permanent)       URL, credentials, permissions: fix settings
+        └── GStaffProtocolError             the service answered outside docs/gstaff-openapi.yaml
+
+Messages carry the HTTP status and the service's error code, never the API key.
 """
 
 from __future__ import annotations
@@ -31,6 +36,14 @@ class GStaffTransientError(GStaffError, RetryLater):
         self.retry_after = retry_after
 
 
+class GStaffRateLimited(GStaffTransientError):
+    pass
+
+
+class GStaffConnectionError(GStaffTransientError):
+    pass
+
+
 class GStaffDataError(GStaffError, Permanent):
     pass
 
@@ -40,4 +53,8 @@ class GStaffNotFound(GStaffDataError):
 
 
 class GStaffConfigError(GStaffError, Permanent):
+    pass
+
+
+class GStaffProtocolError(GStaffConfigError):
     pass

@@ -4,18 +4,21 @@ Preloaded with sample clients for the embedded default (``with_samples``). Tests
 state directly: ``clients``, ``histories``, ``orders``, ``archives``, ``calls``; ``fail_next``
 makes the next call of a method raise, and ``lose_answer_of`` makes a write succeed and then
 raise a timeout, as when G-Staff saved the data but the answer never came back.
+
+Matching is ``connectors.gstaff.matching`` over ``name_key``/``phone_key`` (our normalisers
+by default), as the live client narrows the service's candidates; registration checks what
+the G-Staff service checks (a name, a valid 法人番号) and answers the same errors.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
-import unicodedata
 from collections import Counter, defaultdict
 from datetime import date
 from decimal import Decimal
 
-from connectors.gstaff.errors import GStaffNotFound, GStaffTransientError
+from connectors.gstaff.errors import GStaffDataError, GStaffNotFound, GStaffTransientError
 from connectors.gstaff.interface import (
     ArchivedContract,
     ClientHistory,
@@ -25,10 +28,8 @@ from connectors.gstaff.interface import (
     TroubleEntry,
     WorkSite,
 )
-
-
-def _simple_key(text: str) -> str:
-    return "".join(unicodedata.normalize("NFKC", text or "").split())
+from connectors.gstaff.matching import ClientQuery, match_clients
+from mappings.normalize import company_key, is_valid_corporate_number, normalize_company_name, phone_key
 
 
 class FakeGStaff:
@@ -37,14 +38,15 @@ class FakeGStaff:
         self.histories: dict[str, ClientHistory] = {}
         self.orders: dict[str, tuple[str, SharedOrder]] = {}  # reference -> (order id, order)
         self.archives: dict[str, tuple[str, ArchivedContract]] = {}  # reference -> (archive id, contract)
+        self.registrations: list[NewClient] = []  # clients actually created by register_client
         self.calls: Counter = Counter()
         self._failures: dict[str, list[Exception]] = defaultdict(list)
         self._lost_answers: Counter = Counter()
         self._ids = itertools.count(1001)
         self._lock = threading.RLock()
-        # How names and phones are compared; the client-lookup work plugs in the real normaliser.
-        self.name_key = _simple_key
-        self.phone_key = lambda p: "".join(ch for ch in unicodedata.normalize("NFKC", p or "") if ch.isdigit())
+        # How names and phones are compared (mappings.normalize); tests may swap them.
+        self.name_key = company_key
+        self.phone_key = phone_key
 
     # -- set-up ----------------------------------------------------------------------
 
@@ -59,6 +61,13 @@ class FakeGStaff:
         fake.add_client(
             ClientSummary("G-1002", "株式会社テスト商事", corporate_number="", phone="045-000-0000"),
             ClientHistory("G-1002", turnover_rate=Decimal("0.05"), current_staff=1, past_staff=3))
+        # Two clients of the same name in different cities: only a person can tell which one.
+        fake.add_client(
+            ClientSummary("G-1003", "株式会社みどり運輸", phone="011-000-0000", address="北海道札幌市"),
+            ClientHistory("G-1003", turnover_rate=Decimal("0.30"), past_staff=2))
+        fake.add_client(
+            ClientSummary("G-1004", "みどり運輸株式会社", phone="092-000-0000", address="福岡県福岡市"),
+            ClientHistory("G-1004", turnover_rate=Decimal("0.10"), current_staff=2, past_staff=5))
         return fake
 
     def add_client(self, client: ClientSummary, history: ClientHistory | None = None) -> None:
@@ -75,19 +84,13 @@ class FakeGStaff:
 
     def find_clients(self, *, corporate_number: str = "", name: str = "", phone: str = "") -> list[ClientSummary]:
         self._enter("find_clients")
+        query = ClientQuery.of(corporate_number=corporate_number, name=name, phone=phone,
+                               name_key=self.name_key, phone_key_of=self.phone_key)
+        if query.is_empty:
+            raise GStaffDataError("give a 法人番号, a name or a phone number to search by", status=400,
+                                  code="invalid_request")
         with self._lock:
-            if corporate_number:
-                found = [c for c in self.clients.values() if c.corporate_number == corporate_number]
-                if found:
-                    return found
-            if not name:
-                return []
-            key = self.name_key(name)
-            matches = [c for c in self.clients.values() if self.name_key(c.name) == key]
-            if phone and len(matches) > 1:
-                narrowed = [c for c in matches if self.phone_key(c.phone) == self.phone_key(phone)]
-                matches = narrowed or matches
-            return matches
+            return match_clients(query, list(self.clients.values()), self.name_key, self.phone_key)
 
     def get_history(self, client_id: str) -> ClientHistory:
         self._enter("get_history")
@@ -98,12 +101,17 @@ class FakeGStaff:
 
     def register_client(self, client: NewClient) -> ClientSummary:
         self._enter("register_client")
+        if not client.reference or not normalize_company_name(client.name):
+            raise GStaffDataError("a client needs a name and a reference", status=400, code="invalid_request")
+        if client.corporate_number and not is_valid_corporate_number(client.corporate_number):
+            raise GStaffDataError("corporate_number is not a valid 法人番号", status=400, code="invalid_request")
         with self._lock:
             existing = self._by_reference(client.reference)
             if existing is None:
-                existing = ClientSummary(f"G-{next(self._ids)}", client.name, client.corporate_number, client.phone,
+                existing = ClientSummary(self._new_client_id(), client.name, client.corporate_number, client.phone,
                                          client.address, client.reference)
                 self.add_client(existing)
+                self.registrations.append(client)
         self._maybe_lose("register_client")
         return existing
 
@@ -135,6 +143,11 @@ class FakeGStaff:
         return archive_id
 
     # -- internals -------------------------------------------------------------------
+
+    def _new_client_id(self) -> str:
+        while (client_id := f"G-{next(self._ids)}") in self.clients:
+            pass
+        return client_id
 
     def _by_reference(self, reference: str) -> ClientSummary | None:
         return next((c for c in self.clients.values() if reference and c.reference == reference), None)

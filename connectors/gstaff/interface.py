@@ -12,7 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
+
+
+class MatchKind(StrEnum):
+    """Why ``find_clients`` returned a client, strongest first."""
+
+    CORPORATE_NUMBER = "corporate_number"  # same 法人番号: the same legal entity
+    NAME_AND_PHONE = "name_and_phone"  # same normalised name and the same phone number
+    NAME = "name"  # same normalised name only: a candidate for a person to confirm
 
 
 @dataclass(frozen=True)
@@ -23,6 +32,7 @@ class ClientSummary:
     phone: str = ""
     address: str = ""
     reference: str = ""  # our reference when we registered it
+    matched_by: MatchKind | None = None  # set by find_clients only
 
 
 @dataclass(frozen=True)
@@ -81,7 +91,13 @@ class ArchivedContract:
 @runtime_checkable
 class GStaffClient(Protocol):
     def find_clients(self, *, corporate_number: str = "", name: str = "", phone: str = "") -> list[ClientSummary]:
-        """Clients matching the 法人番号, else the normalised name and phone."""
+        """Clients matching the 法人番号, else the normalised name (and phone), each with ``matched_by``.
+
+        Clients with the 法人番号 come alone when there are any. Otherwise clients with the
+        same normalised name, those whose phone also matches first; a client whose own 法人番号
+        differs from the one asked for is never returned (another legal entity). Matching is
+        ``connectors.gstaff.matching``, the same for the live client and the fake.
+        """
 
     def get_history(self, client_id: str) -> ClientHistory:
         """Past trouble, 抵触日 per work site, turnover and staff counts of one client."""

@@ -1,0 +1,416 @@
+"""LiveGStaffClient against canned answers (``responses`` blocks real network), every request
+and answer checked against docs/gstaff-openapi.yaml so the client and the contract cannot drift.
+
+Sleeps are recorded, never slept.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import traceback
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import requests
+import responses
+from openapi_core import OpenAPI
+from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
+from responses import matchers
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from connectors.gstaff.errors import (
+    GStaffConfigError,
+    GStaffConnectionError,
+    GStaffDataError,
+    GStaffNotFound,
+    GStaffProtocolError,
+    GStaffRateLimited,
+    GStaffTransientError,
+)
+from connectors.gstaff.interface import (
+    ArchivedContract,
+    ClientHistory,
+    GStaffClient,
+    MatchKind,
+    NewClient,
+    SharedOrder,
+    TroubleEntry,
+    WorkSite,
+)
+from connectors.gstaff.live import LiveGStaffClient
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTRACT = OpenAPI.from_file_path(str(ROOT / "docs" / "gstaff-openapi.yaml"))
+BASE = "https://gstaff-bridge.example.internal/api/v1"  # the document's example server
+API_KEY = "gsk_live_0123456789abcdefSECRET"
+
+SAMPLE_CLIENT = {"client_id": "G-1001", "name": "株式会社サンプル物流", "corporate_number": "9234567890123",
+                 "phone": "03-0000-0000", "address": "東京都江東区", "reference": None}
+HISTORY = {
+    "client_id": "G-1001",
+    "troubles": [{"occurred_on": "2024-06-10", "category": "労務トラブル", "summary": "残業時間の認識相違"}],
+    "work_sites": [{"name": "東京物流センター", "conflict_date": "2027-04-01"},
+                   {"name": "千葉倉庫", "conflict_date": None}],
+    "turnover_rate": 0.18,
+    "current_staff": 4,
+    "past_staff": 12,
+}
+UNAVAILABLE = {"code": "unavailable", "message": "G-Staff is under maintenance"}
+
+
+class Sleeps(list):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+def check_against_contract(call) -> None:
+    """Raise when a request or an answer does not follow docs/gstaff-openapi.yaml."""
+    request = RequestsOpenAPIRequest(call.request)
+    CONTRACT.validate_request(request)
+    if isinstance(call.response, requests.Response):
+        CONTRACT.validate_response(request, RequestsOpenAPIResponse(call.response))
+
+
+@pytest.fixture
+def gstaff(request):
+    """The canned G-Staff service; on the way out every call is checked against the contract."""
+    with responses.RequestsMock() as rsps:
+        yield rsps
+        if request.node.get_closest_marker("off_contract") is None:
+            assert rsps.calls, "the test made no G-Staff call"
+            for call in rsps.calls:
+                check_against_contract(call)
+
+
+@pytest.fixture
+def client(sleeps) -> LiveGStaffClient:
+    return LiveGStaffClient(BASE, API_KEY, sleep=sleeps)
+
+
+def sent_json(call) -> dict:
+    return json.loads(call.request.body)
+
+
+# -- the contract itself -----------------------------------------------------------------------
+
+
+def test_the_contract_checker_rejects_an_answer_outside_the_document(gstaff, client):
+    # Proves the automatic check above can fail: an answer without "truncated".
+    gstaff.get(f"{BASE}/clients", json={"clients": []})
+    client.find_clients(name="株式会社サンプル物流")
+
+    with pytest.raises(Exception, match="truncated"):
+        check_against_contract(gstaff.calls[0])
+    gstaff.calls.reset()  # keep the fixture's own check from failing on purpose
+    gstaff.get(f"{BASE}/clients", json={"clients": [], "truncated": False})
+    client.find_clients(name="株式会社サンプル物流")
+
+
+def test_the_client_satisfies_the_gstaff_protocol(client):
+    assert isinstance(client, GStaffClient)
+
+
+# -- searching -----------------------------------------------------------------------------
+
+
+def test_search_sends_the_core_name_the_phone_digits_and_a_valid_number(gstaff, client):
+    gstaff.get(
+        f"{BASE}/clients",
+        json={"clients": [SAMPLE_CLIENT], "truncated": False},
+        match=[matchers.query_param_matcher(
+            {"corporate_number": "9234567890123", "name": "サンプル物流", "phone": "0300000000"})],
+    )
+
+    [found] = client.find_clients(corporate_number="９２３４５６７８９０１２３", name="㈱ サンプル物流",
+                                  phone="０３－００００－００００")
+
+    assert found.client_id == "G-1001" and found.matched_by is MatchKind.CORPORATE_NUMBER
+    request = gstaff.calls[0].request
+    assert request.headers["Authorization"] == f"Bearer {API_KEY}"
+    assert request.req_kwargs["timeout"] == 15.0
+
+
+def test_search_narrows_the_services_candidates_with_our_matching(gstaff, client):
+    candidates = [
+        {"client_id": "G-1", "name": "サンプル物流株式会社", "phone": "03-0000-0000"},
+        {"client_id": "G-2", "name": "(株)サンプル物流", "phone": "06-1111-1111"},
+        {"client_id": "G-3", "name": "株式会社サンプル物流サービス", "phone": "03-0000-0000"},  # another name
+        {"client_id": "G-4", "name": "株式会社サンプル物流", "corporate_number": "7000012050002"},
+    ]
+    gstaff.get(f"{BASE}/clients", json={"clients": candidates, "truncated": False})
+
+    found = client.find_clients(corporate_number="9234567890123", name="株式会社サンプル物流", phone="0300000000")
+
+    # G-3 has another name; G-4 has another 法人番号, so it is another legal entity.
+    assert [(c.client_id, c.matched_by) for c in found] == [("G-1", MatchKind.NAME_AND_PHONE),
+                                                            ("G-2", MatchKind.NAME)]
+
+
+def test_an_invalid_number_is_not_sent_and_the_name_is_searched_instead(gstaff, client):
+    gstaff.get(f"{BASE}/clients", json={"clients": [], "truncated": False},
+               match=[matchers.query_param_matcher({"name": "サンプル物流"})])
+
+    assert client.find_clients(corporate_number="1234567890123", name="株式会社サンプル物流") == []
+
+
+def test_a_search_with_nothing_to_search_by_is_refused_without_a_call(sleeps):
+    client = LiveGStaffClient(BASE, API_KEY, sleep=sleeps)
+    with responses.RequestsMock() as rsps, pytest.raises(GStaffDataError):
+        client.find_clients(corporate_number="", name="株式会社", phone="内線")
+    assert len(rsps.calls) == 0
+
+
+def test_find_by_reference_returns_our_registration_or_none(gstaff, client):
+    ours = dict(SAMPLE_CLIENT, client_id="G-1005", reference="kintone:inquiries:12")
+    gstaff.get(f"{BASE}/clients/by-reference", json=ours,
+               match=[matchers.query_param_matcher({"reference": "kintone:inquiries:12"})])
+    gstaff.get(f"{BASE}/clients/by-reference", status=404,
+               json={"code": "not_found", "message": "no client for this reference"})
+
+    assert client.find_client_by_reference("kintone:inquiries:12").client_id == "G-1005"
+    assert client.find_client_by_reference("kintone:inquiries:13") is None
+
+
+# -- history -------------------------------------------------------------------------------------
+
+
+def test_history_is_read_into_troubles_sites_turnover_and_staff_counts(gstaff, client):
+    gstaff.get(f"{BASE}/clients/G-1001/history", json=HISTORY)
+
+    history = client.get_history("G-1001")
+
+    assert history == ClientHistory(
+        "G-1001",
+        troubles=[TroubleEntry(date(2024, 6, 10), "労務トラブル", "残業時間の認識相違")],
+        work_sites=[WorkSite("東京物流センター", date(2027, 4, 1)), WorkSite("千葉倉庫", None)],
+        turnover_rate=Decimal("0.18"),
+        current_staff=4,
+        past_staff=12,
+    )
+
+
+def test_history_of_a_client_without_data_reads_as_empty(gstaff, client):
+    gstaff.get(f"{BASE}/clients/G-1002/history",
+               json={"client_id": "G-1002", "troubles": [], "work_sites": [], "turnover_rate": None,
+                     "current_staff": 0, "past_staff": 0})
+
+    assert client.get_history("G-1002") == ClientHistory("G-1002")
+
+
+def test_history_of_an_unknown_client_is_not_found(gstaff, client):
+    gstaff.get(f"{BASE}/clients/G-9999/history", status=404,
+               json={"code": "not_found", "message": "no such client"})
+
+    with pytest.raises(GStaffNotFound) as caught:
+        client.get_history("G-9999")
+    assert (caught.value.status, caught.value.code) == (404, "not_found")
+
+
+# -- writes ----------------------------------------------------------------------------------
+
+
+def test_register_posts_the_written_out_name_and_our_reference(gstaff, client):
+    created = {"client_id": "G-1005", "name": "有限会社はじめて製作所", "corporate_number": None,
+               "phone": "06-0000-0000", "address": None, "reference": "kintone:inquiries:3"}
+    gstaff.post(f"{BASE}/clients", status=201, json=created)
+
+    registered = client.register_client(NewClient(name="㈲はじめて製作所", reference="kintone:inquiries:3",
+                                                  phone="06-0000-0000"))
+
+    assert registered.client_id == "G-1005" and registered.reference == "kintone:inquiries:3"
+    assert sent_json(gstaff.calls[0]) == {"reference": "kintone:inquiries:3", "name": "有限会社はじめて製作所",
+                                          "phone": "06-0000-0000"}
+
+
+def test_a_repeated_registration_returns_the_first_client(gstaff, client):
+    first = dict(SAMPLE_CLIENT, client_id="G-1005", reference="kintone:inquiries:3")
+    gstaff.post(f"{BASE}/clients", status=200, json=first)
+
+    again = client.register_client(NewClient(name="株式会社サンプル物流", reference="kintone:inquiries:3",
+                                             corporate_number="9234567890123"))
+
+    assert again.client_id == "G-1005"
+
+
+def test_share_order_posts_the_order_and_returns_the_order_id(gstaff, client):
+    gstaff.post(f"{BASE}/orders", status=201, json={"order_id": "O-77", "reference": "kintone:orders:5"})
+
+    order_id = client.share_order(SharedOrder("kintone:orders:5", "G-1001", "入出荷スタッフ", "ピッキング",
+                                              date(2026, 12, 1), Decimal("1900")))
+
+    assert order_id == "O-77"
+    assert sent_json(gstaff.calls[0]) == {"reference": "kintone:orders:5", "client_id": "G-1001",
+                                          "title": "入出荷スタッフ", "job_description": "ピッキング",
+                                          "start_on": "2026-12-01", "billing_rate": "1900"}
+
+
+def test_archive_contract_sends_the_file_its_hash_and_its_retention_date(gstaff, client):
+    pdf = b"%PDF-1.7 signed \x00\xff"
+    gstaff.post(f"{BASE}/contracts", status=201,
+                json={"archive_id": "A-9", "reference": "kintone:contracts:7", "retention_until": "2032-03-31"})
+
+    archive_id = client.archive_contract(ArchivedContract("kintone:contracts:7", "G-1001", "個別契約書.pdf", pdf,
+                                                          date(2032, 3, 31), "個別契約"))
+
+    assert archive_id == "A-9"
+    body = sent_json(gstaff.calls[0])
+    assert base64.b64decode(body["content_base64"]) == pdf
+    assert body["sha256"] == hashlib.sha256(pdf).hexdigest()
+    assert (body["retention_until"], body["contract_kind"], body["content_type"]) == (
+        "2032-03-31", "個別契約", "application/pdf")
+
+
+# -- errors and retries ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "error_class"),
+    [
+        (400, "invalid_request", GStaffDataError),
+        (401, "unauthorized", GStaffConfigError),
+        (403, "forbidden", GStaffConfigError),
+        (404, "not_found", GStaffNotFound),
+    ],
+)
+def test_each_refusal_becomes_its_typed_error_and_is_not_retried(gstaff, client, sleeps, status, code,
+                                                                  error_class):
+    gstaff.post(f"{BASE}/orders", status=status, json={"code": code, "message": "client_id is unknown"})
+
+    with pytest.raises(error_class) as caught:
+        client.share_order(SharedOrder("kintone:orders:5", "G-1", "入出荷スタッフ"))
+
+    assert (caught.value.status, caught.value.code) == (status, code)
+    assert len(gstaff.calls) == 1 and sleeps == []
+
+
+def test_a_get_is_retried_through_maintenance_and_honours_retry_after(gstaff, client, sleeps):
+    gstaff.get(f"{BASE}/clients/G-1001/history", status=503, json=UNAVAILABLE, headers={"Retry-After": "3"})
+    gstaff.get(f"{BASE}/clients/G-1001/history", json=HISTORY)
+
+    assert client.get_history("G-1001").past_staff == 12
+    assert len(sleeps) == 1 and sleeps[0] >= 3
+
+
+def test_retries_stop_after_the_budget_and_leave_the_rest_to_the_job(gstaff, sleeps):
+    client = LiveGStaffClient(BASE, API_KEY, max_attempts=2, sleep=sleeps)
+    gstaff.get(f"{BASE}/clients/G-1001/history", status=503, json=UNAVAILABLE)
+
+    with pytest.raises(GStaffTransientError) as caught:
+        client.get_history("G-1001")
+
+    assert caught.value.status == 503
+    assert len(gstaff.calls) == 2
+
+
+def test_a_429_becomes_rate_limited_with_its_retry_after(gstaff, sleeps):
+    client = LiveGStaffClient(BASE, API_KEY, max_attempts=1, sleep=sleeps)
+    gstaff.get(f"{BASE}/clients/G-1001/history", status=429, json={"code": "rate_limited", "message": "slow down"},
+               headers={"Retry-After": "20"})
+
+    with pytest.raises(GStaffRateLimited) as caught:
+        client.get_history("G-1001")
+
+    assert caught.value.retry_after == 20.0
+
+
+def test_a_registration_after_a_5xx_is_not_repeated_by_the_client(gstaff, client, sleeps):
+    gstaff.post(f"{BASE}/clients", status=500, json={"code": "internal_error", "message": "failed"})
+
+    with pytest.raises(GStaffTransientError):
+        client.register_client(NewClient(name="株式会社新規", reference="kintone:inquiries:9"))
+
+    assert len(gstaff.calls) == 1 and sleeps == []  # it may have been saved: the flow looks first
+
+
+def test_a_registration_turned_away_with_429_is_repeated(gstaff, client, sleeps):
+    gstaff.post(f"{BASE}/clients", status=429, json={"code": "rate_limited", "message": "slow down"},
+                headers={"Retry-After": "1"})
+    gstaff.post(f"{BASE}/clients", status=201, json=dict(SAMPLE_CLIENT, client_id="G-7", reference="kintone:inquiries:9"))
+
+    assert client.register_client(NewClient(name="株式会社新規", reference="kintone:inquiries:9")).client_id == "G-7"
+    assert len(gstaff.calls) == 2 and sleeps[0] >= 1
+
+
+def test_a_registration_whose_answer_timed_out_is_not_repeated_by_the_client(gstaff, client):
+    gstaff.post(f"{BASE}/clients", body=requests.ReadTimeout("read timed out"))
+
+    with pytest.raises(GStaffConnectionError):
+        client.register_client(NewClient(name="株式会社新規", reference="kintone:inquiries:9"))
+
+    assert len(gstaff.calls) == 1
+
+
+def test_a_registration_whose_connection_never_opened_is_repeated(gstaff, client):
+    refused = NewConnectionError(None, "Failed to establish a new connection: refused")
+    gstaff.post(f"{BASE}/clients", body=requests.ConnectionError(MaxRetryError(None, "/clients", refused)))
+    gstaff.post(f"{BASE}/clients", status=201, json=dict(SAMPLE_CLIENT, client_id="G-7", reference="kintone:inquiries:9"))
+
+    assert client.register_client(NewClient(name="株式会社新規", reference="kintone:inquiries:9")).client_id == "G-7"
+
+
+@pytest.mark.off_contract
+def test_an_html_page_from_a_proxy_is_transient_and_keeps_no_html(gstaff, sleeps):
+    client = LiveGStaffClient(BASE, API_KEY, max_attempts=1, sleep=sleeps)
+    gstaff.get(f"{BASE}/clients/G-1/history", status=502, body="<html><body>Bad Gateway</body></html>",
+               content_type="text/html")
+
+    with pytest.raises(GStaffTransientError) as caught:
+        client.get_history("G-1")
+
+    assert "<" not in str(caught.value) and "text/html" in str(caught.value)
+
+
+@pytest.mark.off_contract
+def test_an_answer_outside_the_contract_is_a_protocol_error(gstaff, client):
+    gstaff.get(f"{BASE}/clients/G-1/history", json={"client_id": "G-1", "troubles": "none"})
+
+    with pytest.raises(GStaffProtocolError, match=r"gstaff-openapi\.yaml"):
+        client.get_history("G-1")
+
+
+# -- configuration and secrets ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("url", "key"), [("gstaff.example", API_KEY), (BASE, ""), (BASE, "key with space")])
+def test_a_bad_url_or_key_is_a_config_error(url, key):
+    with pytest.raises(GStaffConfigError) as caught:
+        LiveGStaffClient(url, key)
+    assert API_KEY not in str(caught.value)
+
+
+def _everything_printed_about(error: BaseException | None) -> str:
+    printed = ""
+    while error is not None:
+        printed += str(error) + repr(error) + "".join(traceback.format_exception_only(error))
+        error = error.__cause__ or error.__context__
+    return printed
+
+
+@pytest.mark.off_contract
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"status": 401, "json": {"code": "unauthorized", "message": "bad key"}},
+        {"status": 503, "body": "<html>down</html>", "content_type": "text/html"},
+        {"body": requests.ReadTimeout("read timed out")},
+        {"body": requests.exceptions.InvalidHeader(f"Invalid header value b'Bearer {API_KEY}'")},
+    ],
+)
+def test_the_api_key_appears_in_no_error_and_no_repr(gstaff, sleeps, answer):
+    client = LiveGStaffClient(BASE, API_KEY, max_attempts=1, sleep=sleeps)
+    gstaff.get(f"{BASE}/clients/G-1/history", **answer)
+
+    with pytest.raises(Exception) as caught:
+        client.get_history("G-1")
+
+    assert API_KEY not in _everything_printed_about(caught.value)
+    assert API_KEY not in repr(client) + str(client)
