@@ -4,14 +4,17 @@ A new or edited order in 未処理 is checked against the オーダーヒアリ�
 hearing items named in the mapping) and the client's 与信 (credit approval). Anything missing:
 one comment that mentions the sales rep and lists exactly what is missing; the status stays.
 Complete: the action 上長承認依頼 with the supervisor as assignee. When the order reaches
-受付済, the acceptance date is recorded and the rep is told.
+受付済, the order is shared to G-Staff (under the reference ``kintone:orders:<id>``, so a re-run
+shares it once), the acceptance date and G-Staff's order number are recorded, and the rep is told.
 
 kintone calls: complete order 3 (order, client, action); incomplete 2–3 (order, client when
-linked, one comment); repeated notification for an unchanged order 2 (no comment).
+linked, one comment); repeated notification for an unchanged order 2 (no comment); acceptance 4
+(order, client, update, comment) plus one G-Staff call.
 """
 
 from __future__ import annotations
 
+from connectors.gstaff import SharedOrder
 from connectors.kintone import KintoneConflict, KintoneNotFound
 from flows.context import FlowContext
 from flows.notify import bullet_list, tell
@@ -108,15 +111,36 @@ def complaint_text(orders: AppMapping, order: dict, missing: list[str], credit_p
 
 
 def record_acceptance(ctx: FlowContext, orders: AppMapping, order: dict) -> str:
-    """On 受付済: write the acceptance date once and tell the rep."""
+    """On 受付済: share the order to G-Staff, write the acceptance date once, tell the rep."""
     if not is_blank(order.get("accepted_on")):
         return "nothing_to_do"
     today = ctx.now().date()
-    ctx.kintone.update_record(orders.id, order["record_id"], orders.write({"accepted_on": today}),
-                              revision=order["revision"])
     title = order.get("title") or f"レコード番号 {order['record_id']}"
+    gstaff_order_id, note = share_to_gstaff(ctx, orders, order, title)
+    values = {"accepted_on": today}
+    if gstaff_order_id:
+        values["gstaff_order_id"] = gstaff_order_id
+    ctx.kintone.update_record(orders.id, order["record_id"], orders.write(values), revision=order["revision"])
     tell(ctx, orders, order["record_id"],
          f"オーダー「{title}」が上長に承認され、受付済になりました（受付日：{today:%Y年%m月%d日}）。"
-         "人選と契約準備を進めてください。",
+         f"{note}人選と契約準備を進めてください。",
          order.get("sales_rep"), once_as="accepted")
     return "acceptance_recorded"
+
+
+def share_to_gstaff(ctx: FlowContext, orders: AppMapping, order: dict, title: str) -> tuple[str | None, str]:
+    """Share the accepted order to G-Staff; return (its order number, a sentence for the rep)."""
+    if ctx.gstaff is None or order.get("client_record_id") is None:
+        return None, ""
+    clients = ctx.mappings["clients"]
+    client = clients.read(ctx.kintone.get_record(clients.id, str(int(order["client_record_id"]))))
+    client_id = (client.get("gstaff_client_id") or "").strip()
+    if not client_id:
+        return None, (f"なお、顧客管理台帳の「{clients.field('gstaff_client_id').display}」が未入力のため、"
+                      "Gスタッフへのオーダー共有はできていません。顧客をGスタッフと紐付けたうえで共有してください。")
+    shared = SharedOrder(
+        reference=f"kintone:{orders.key}:{order['record_id']}", client_id=client_id, title=title,
+        job_description=order.get("job_description") or "", start_on=order.get("start_period"),
+        billing_rate=order.get("billing_rate"))
+    order_id = ctx.gstaff.share_order(shared)
+    return order_id, f"Gスタッフにオーダーを共有しました（Gスタッフオーダー番号：{order_id}）。"

@@ -160,3 +160,36 @@ def test_kintone_calls_per_decision_are_the_fewest_the_api_allows(ctx, kintone, 
     kintone.calls.clear()
     order_registration.run(ctx, "orders", ids["order_incomplete"])
     assert sum(kintone.calls.values()) == 3  # order, client, comment
+
+
+def test_accepted_order_is_shared_to_gstaff_once_with_its_number_on_the_record(ctx, kintone):
+    from connectors.gstaff.fake import FakeGStaff
+
+    ctx.gstaff = FakeGStaff.with_samples()
+    ctx.clock = lambda: datetime.fromisoformat("2026-11-24T10:00:00+09:00")
+    client = kintone.seed(CLIENTS, {"会社名": "株式会社サンプル物流", "与信状態": "承認", "Gスタッフ顧客ID": "G-1001"})
+    rid = _order(kintone, 顧客レコード番号=client)
+    order_registration.run(ctx, "orders", rid)
+    kintone.update_status(ORDERS, rid, "承認")
+
+    assert order_registration.run(ctx, "orders", rid) == "acceptance_recorded"
+    order_registration.run(ctx, "orders", rid)
+
+    [(order_id, shared)] = ctx.gstaff.orders.values()
+    assert shared.client_id == "G-1001" and shared.reference == f"kintone:orders:{rid}"
+    assert kintone.record_values(ORDERS, rid)["Gスタッフオーダー番号"] == order_id
+    assert order_id in kintone.comment_texts(ORDERS, rid)[0]
+
+
+def test_acceptance_of_an_order_whose_client_is_not_in_gstaff_says_what_to_do(ctx, kintone):
+    from connectors.gstaff.fake import FakeGStaff
+
+    ctx.gstaff = FakeGStaff.with_samples()
+    _client(kintone)
+    rid = _order(kintone)
+    order_registration.run(ctx, "orders", rid)
+    kintone.update_status(ORDERS, rid, "承認")
+
+    assert order_registration.run(ctx, "orders", rid) == "acceptance_recorded"
+    assert ctx.gstaff.orders == {}
+    assert "Gスタッフ顧客ID" in kintone.comment_texts(ORDERS, rid)[0]
