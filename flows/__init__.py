@@ -11,6 +11,7 @@ import importlib
 # flow name -> module path; modules are imported when first used.
 FLOWS: dict[str, str] = {
     "order_registration": "flows.order_registration",
+    "workflow": "flows.workflow",
 }
 
 

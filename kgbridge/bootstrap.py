@@ -10,6 +10,7 @@ import redis
 
 from connectors.kintone.interface import KintoneClient
 from flows.context import FlowContext
+from kgbridge.jobs import flow_enqueuer
 from kgbridge.ledger import Ledger
 from kgbridge.settings import ConnectorMode, Settings, load_settings
 from mappings import Mappings, load_mappings
@@ -59,6 +60,7 @@ def build_context(settings: Settings | None = None, *, connection: redis.Redis |
         mappings=mappings,
         ledger=Ledger(connection),
         gstaff=build_gstaff(settings),
+        enqueue=flow_enqueuer(connection, settings),
     )
     return _context
 

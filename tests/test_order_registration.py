@@ -92,6 +92,7 @@ def test_client_without_credit_approval_holds_the_order(ctx, kintone):
 
     [text] = kintone.comment_texts(ORDERS, rid)
     assert "【与信】" in text and "有限会社はじめて製作所" in text and "06_1" in text
+    assert "稟議 #1" in text  # the 06_1 application opened for it
     assert "未入力" not in text
     assert kintone.record_values(ORDERS, rid)["ステータス"] == "未処理"
 
@@ -157,6 +158,13 @@ def test_kintone_calls_per_decision_are_the_fewest_the_api_allows(ctx, kintone, 
     order_registration.run(ctx, "orders", ids["order_complete"])
     assert sum(kintone.calls.values()) == 3  # order, client, action
 
+    # The incomplete order's client never applied for credit: its 06_1 application is opened too.
     kintone.calls.clear()
     order_registration.run(ctx, "orders", ids["order_incomplete"])
-    assert sum(kintone.calls.values()) == 3  # order, client, comment
+    # order, client, application query and add, client 審査中, order comment,
+    # + a comment on the application because this context has no G-Staff to prefill from.
+    assert sum(kintone.calls.values()) == 7
+
+    kintone.calls.clear()
+    order_registration.run(ctx, "orders", ids["order_incomplete"])
+    assert sum(kintone.calls.values()) == 3  # order, client (now 審査中), comment saying so
