@@ -8,11 +8,12 @@ manager approves; a 信用調査機関の評価 below the configured threshold a
 order held in 未処理 for that client is sent through order registration again (once each), and
 the 06_2 application is opened. Rejected: 与信状態 否認 and every rep with a held order is told.
 
-kintone calls: opening 4 (application query, add, client update — called from order
-registration, which reads the order and client and posts its comment) + 1 comment on the
-application when G-Staff could not be asked; approval 5 + held orders (client read and
-update, order query, 06_2 query and add, comment; each released order is its own job);
-rejection 3 + one comment per held order; a repeat of either 0 (remembered).
+kintone calls: opening 3 (application query and add, client update; order registration
+reads the order and client and posts its comment) + 1 comment on the application when
+G-Staff could not be asked; approval 6 (client read and update, held-order query, 06_2 query
+and add, comment; each released order is its own order-registration job); rejection 3
+(client read and update, held-order query) + one comment per held order; a repeat of either
+0 (remembered). ``flows.workflow`` adds its own read (and 「決裁」).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from flows import applications as apps
 from flows import trade_start
 from flows.context import FlowContext
 from flows.notify import tell
-from mappings import AppMapping
+from mappings import AppMapping, MappingError
 
 KIND = "credit_check"
 NOT_IN_GSTAFF = "Gスタッフに登録なし（取引実績なし）"
@@ -108,19 +109,23 @@ def labour_risk_from_gstaff(ctx: FlowContext, wf: AppMapping, client: dict) -> t
 # -- what flows.workflow asks of this kind --------------------------------------------------
 
 def required_items(wf: AppMapping, application: dict) -> list[str]:
-    names = list(wf.settings(KIND).get("required_items", []))
-    if needs_director(wf, application):
-        names.append("director")
-    return names
+    return list(wf.settings(KIND).get("required_items", []))
 
 
 def problems(ctx: FlowContext, wf: AppMapping, application: dict) -> list[str]:
+    """A rating that needs the director, with nobody named as 取締役."""
+    reason = needs_director(wf, application)
+    if reason and application.get("credit_rating") is not None and not apps.codes_of(application.get("director")):
+        return [f"{reason}「{wf.field('director').display}」に承認者を入力してください。"]
     return []
 
 
 def needs_director(wf: AppMapping, application: dict) -> str | None:
     """Why the director must approve (a rating below the threshold), in Japanese; None when not."""
-    threshold = Decimal(str(wf.settings(KIND)["director_required_below"]))
+    threshold = wf.settings(KIND).get("director_required_below")
+    if threshold is None:
+        raise MappingError(f"mapping {wf.key!r} needs [{KIND}] director_required_below")
+    threshold = Decimal(str(threshold))
     rating = application.get("credit_rating")
     label = wf.field("credit_rating").display
     if rating is None:
@@ -186,7 +191,7 @@ def held_orders(ctx: FlowContext, client_record_id: str, names: list[str]) -> li
     query = (f"{orders.field('client_record_id').code} = {int(client_record_id)}"
              f" and {orders.field('status').code} in ({apps.kintone_string(orders.status_name('unprocessed'))})"
              " order by $id asc")
-    return ctx.kintone.get_records(orders.id, query, fields=orders.codes(*dict.fromkeys(names)), limit=500)
+    return ctx.kintone.get_records(orders.id, query, fields=["$id", *orders.codes(*dict.fromkeys(names))], limit=500)
 
 
 def release_held_orders(ctx: FlowContext, application_id: str, client_record_id: str) -> int:

@@ -15,10 +15,11 @@ The webhook is only a trigger: the flow re-reads the application and acts on its
 ``sweep_delays`` (scheduled) asks the applicant of an application still undecided N business
 days after 申請日 for a 遅延理由, and reports the reason to the 上長, once each.
 
-kintone calls: 申請中 complete 1 (06_2: +1 client); incomplete 3 (read, comment, 差戻し);
-上長承認済 to the director 3 (read, comment, action); 決裁 2 + the kind's approval effects;
-承認/否認 1 + the kind's effects; a repeated notification 1. A delay sweep: 1 query (per 500
-overdue applications) + one comment per message due.
+kintone calls: 申請中 complete 1 (a 06_2: +1, its client); incomplete 3 (read, comment,
+差戻し; a 06_2 +1); 上長承認済 to the director 3 (read, comment, action); 決裁 2 (a 06_2 +1)
++ the kind's approval effects (06_1: 6, so 8 in all; 06_2: 3, so 6); 承認/否認 by a person 1
++ the kind's effects; a repeated notification 1. A delay sweep: 1 query per 500 candidate
+applications (1 when idle) + one comment per message due.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def decide(ctx: FlowContext, wf: AppMapping, kind, application: dict) -> str:
         return send_back(ctx, wf, application, missing, problems, action="return_to_applicant")
     reason = kind.needs_director(wf, application)
     if reason:
-        director = application["director"]  # a required item when the director is needed
+        director = application["director"]  # checked by the kind's problems() when needed
         tell(ctx, wf, application["record_id"],
              f"{reason}取締役承認待ちに回しました。内容をご確認のうえ「{wf.action('approve_as_director').name}」"
              f"または「{wf.action('reject_as_director').name}」を実行してください。",
@@ -142,7 +143,7 @@ def sweep_delays(ctx: FlowContext, app_key: str = "workflow") -> str:
     closed = ", ".join(apps.kintone_string(wf.status_name(s)) for s in ("approved", "rejected"))
     base = (f"{wf.field('status').code} not in ({closed})"
             f" and {wf.field('applied_on').code} < {apps.kintone_string(latest.isoformat())}")
-    fields = wf.codes("title", "applied_on", "applicant", "supervisor", "delay_reason", "status")
+    fields = ["$id", *wf.codes("title", "applied_on", "applicant", "supervisor", "delay_reason", "status")]
     asked = reported = 0
     last_id = 0
     while True:

@@ -280,7 +280,8 @@ def test_low_rating_without_a_director_is_sent_back_at_submission(ctx, kintone):
     submit(kintone, application_id)
 
     assert workflow.run(ctx, "workflow", application_id) == "sent_back"
-    assert "・取締役" in kintone.comment_texts(WORKFLOW, application_id)[-1]
+    text = kintone.comment_texts(WORKFLOW, application_id)[-1]
+    assert "（30）が基準（60）未満のため、取締役の承認が必要です。「取締役」に承認者を入力してください。" in text
 
 
 # -- decisions ------------------------------------------------------------------------------
