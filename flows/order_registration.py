@@ -107,11 +107,14 @@ def check_client_credit(ctx: FlowContext, orders: AppMapping, order: dict) -> st
     if state == credit.get("under_review", "審査中"):
         return (f"顧客「{name}」の与信は審査中です。与信が承認され次第、このオーダーは"
                 "自動で上長承認依頼に進みます。")
-    if state == credit.get("not_applied", "未申請"):
+    if state == credit.get("not_applied", "未申請") and "workflow" in ctx.mappings:
         application_id = credit_check.open_application(ctx, client, order)
         return (f"顧客「{name}」の与信チェックのため、稟議「06_1 反社・与信チェック申請」（稟議 #{application_id}）を"
                 "作成しました。稟議に信用調査機関の評価とチェック項目を入力し、「申請」を実行してください。"
                 "承認されると、このオーダーは自動で上長承認依頼に進みます。")
+    if state == credit.get("not_applied", "未申請"):  # no 稟議 app mapped: the rep applies by hand
+        return (f"顧客「{name}」の与信が承認されていません（与信状態：{state}）。"
+                "稟議「06_1 反社・与信チェック申請」を申請してください。")
     return (f"顧客「{name}」の与信が承認されていません（与信状態：{state}）。"
             "顧客管理台帳の与信状態を確認し、上長にご相談ください。")
 

@@ -168,3 +168,14 @@ def test_kintone_calls_per_decision_are_the_fewest_the_api_allows(ctx, kintone, 
     kintone.calls.clear()
     order_registration.run(ctx, "orders", ids["order_incomplete"])
     assert sum(kintone.calls.values()) == 3  # order, client (now 審査中), comment saying so
+
+
+def test_without_a_workflow_app_the_rep_is_asked_to_apply_by_hand(ctx, kintone, mappings):
+    from mappings import Mappings
+
+    ctx.mappings = Mappings([m for m in mappings if m.key != "workflow"])
+    _client(kintone, credit="未申請", name="有限会社はじめて製作所")
+    rid = _order(kintone)
+
+    assert order_registration.run(ctx, "orders", rid) == "told_rep_missing_items"
+    assert "稟議「06_1 反社・与信チェック申請」を申請してください" in kintone.comment_texts(ORDERS, rid)[0]

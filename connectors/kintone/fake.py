@@ -256,7 +256,8 @@ class FakeKintone:
         return {
             "enable": a.status_field is not None,
             "states": statuses,
-            "actions": [{"name": x.name, "from": x.from_status, "to": x.to_status} for x in a.actions],
+            "actions": [{"name": x.name, "from": x.from_status, "to": x.to_status, "filterCond": x.condition or ""}
+                        for x in a.actions],
             "revision": "1",
         }
 
