@@ -13,6 +13,7 @@ FLOWS: dict[str, str] = {
     "order_registration": "flows.order_registration",
     "follow_up": "flows.follow_up",
     "client_lookup": "flows.client_lookup",
+    "workflow": "flows.workflow",
 }
 
 

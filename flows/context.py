@@ -33,6 +33,10 @@ class FlowContext:
     # Optional connectors: a flow that needs one raises a clear error when it is not configured.
     gstaff: GStaffClient | None = None
     gmosign: Any = None  # connectors.gmosign.interface.GmoSignClient once that connector exists
+    # Start another flow as its own job: enqueue(flow, app_key, record_id, marker) -> False when
+    # that job (same flow, record and marker) exists already. None outside a worker: the caller
+    # then runs the flow inline.
+    enqueue: Callable[[str, str, str, str], bool] | None = None
     log: Any = field(default_factory=lambda: structlog.get_logger("kgbridge.flow"))
 
     def now(self) -> datetime:

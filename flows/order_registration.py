@@ -6,16 +6,22 @@ one comment that mentions the sales rep and lists exactly what is missing; the s
 Complete: the action 上長承認依頼 with the supervisor as assignee. When the order reaches
 受付済, the order is shared to G-Staff (under the reference ``kintone:orders:<id>``, so a re-run
 shares it once), the acceptance date and G-Staff's order number are recorded, and the rep is told.
+A client that never applied for credit (与信状態 未申請) gets its 06_1 application opened here
+(``flows.credit_check``), and the comment names it; when that application is approved, the held
+order comes back here by itself.
 
 kintone calls: complete order 3 (order, client, action); incomplete 2–3 (order, client when
-linked, one comment); repeated notification for an unchanged order 2 (no comment); acceptance 4
-(order, client, update, comment) plus one G-Staff call.
+linked, one comment); a client without a credit application adds 3 (application query and
+add, client update; +1 comment on the application when G-Staff could not be asked); repeated
+notification for an unchanged order 2 (no comment); acceptance 4 (order, client, update,
+comment) plus one G-Staff call.
 """
 
 from __future__ import annotations
 
 from connectors.gstaff import SharedOrder
 from connectors.kintone import KintoneConflict, KintoneNotFound
+from flows import credit_check
 from flows.context import FlowContext
 from flows.notify import bullet_list, tell
 from mappings import AppMapping
@@ -62,6 +68,15 @@ def register_order(ctx: FlowContext, orders: AppMapping, order: dict) -> str:
     return "sent_for_supervisor_approval"
 
 
+def hearing_item_names(orders: AppMapping) -> list[str]:
+    """Every item ``missing_hearing_items`` looks at (for a query's ``fields``)."""
+    settings = orders.settings(FLOW)
+    names = list(settings.get("required_items", []))
+    for rule in settings.get("conditional_items", []):
+        names += [rule["item"], rule["when"]]
+    return list(dict.fromkeys(names))
+
+
 def missing_hearing_items(orders: AppMapping, order: dict) -> list[str]:
     """The Japanese labels of required hearing items that are still empty, in form order."""
     settings = orders.settings(FLOW)
@@ -73,7 +88,10 @@ def missing_hearing_items(orders: AppMapping, order: dict) -> list[str]:
 
 
 def check_client_credit(ctx: FlowContext, orders: AppMapping, order: dict) -> str | None:
-    """None when the client's 与信状態 is 承認; otherwise what the rep should know, in Japanese."""
+    """None when the client's 与信状態 is 承認; otherwise what the rep should know, in Japanese.
+
+    A client that has not applied yet gets its 06_1 application opened (once per client).
+    """
     if order.get("client_record_id") is None:
         return None  # 顧客 itself is reported as a missing item
     clients = ctx.mappings["clients"]
@@ -93,8 +111,16 @@ def check_client_credit(ctx: FlowContext, orders: AppMapping, order: dict) -> st
     if state == credit.get("under_review", "審査中"):
         return (f"顧客「{name}」の与信は審査中です。与信が承認され次第、このオーダーは"
                 "自動で上長承認依頼に進みます。")
+    if state == credit.get("not_applied", "未申請") and "workflow" in ctx.mappings:
+        application_id = credit_check.open_application(ctx, client, order)
+        return (f"顧客「{name}」の与信チェックのため、稟議「06_1 反社・与信チェック申請」（稟議 #{application_id}）を"
+                "作成しました。稟議に信用調査機関の評価とチェック項目を入力し、「申請」を実行してください。"
+                "承認されると、このオーダーは自動で上長承認依頼に進みます。")
+    if state == credit.get("not_applied", "未申請"):  # no 稟議 app mapped: the rep applies by hand
+        return (f"顧客「{name}」の与信が承認されていません（与信状態：{state}）。"
+                "稟議「06_1 反社・与信チェック申請」を申請してください。")
     return (f"顧客「{name}」の与信が承認されていません（与信状態：{state}）。"
-            "稟議「06_1 反社・与信チェック申請」を申請してください。承認後、このオーダーは自動で上長承認依頼に進みます。")
+            "顧客管理台帳の与信状態を確認し、上長にご相談ください。")
 
 
 def complaint_text(orders: AppMapping, order: dict, missing: list[str], credit_problem: str | None) -> str:

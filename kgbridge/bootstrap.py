@@ -11,6 +11,7 @@ import redis
 from connectors.kintone.interface import KintoneClient
 from flows.business_calendar import BusinessCalendar, parse_business_hours, parse_company_holidays, parse_year_end
 from flows.context import FlowContext
+from kgbridge.jobs import flow_enqueuer
 from kgbridge.ledger import Ledger
 from kgbridge.settings import ConnectorMode, Settings, load_settings
 from mappings import Mappings, load_mappings
@@ -77,6 +78,7 @@ def build_context(settings: Settings | None = None, *, connection: redis.Redis |
         ledger=Ledger(connection),
         gstaff=build_gstaff(settings),
         calendar=build_calendar(settings),
+        enqueue=flow_enqueuer(connection, settings),
     )
     return _context
 

@@ -42,7 +42,7 @@ class FlowRequest:
     app_key: str
     record_id: str
     marker: str
-    source: str = "webhook"  # webhook | reconcile | replay | schedule
+    source: str = "webhook"  # webhook | reconcile | replay | schedule | flow
     event_id: str = ""
     params: tuple[tuple[str, str], ...] = ()
 
@@ -74,6 +74,17 @@ def enqueue_flow(queue: Queue, settings: Settings, request: FlowRequest) -> bool
     except DuplicateJobError:
         return False
     return True
+
+
+def flow_enqueuer(connection: redis.Redis, settings: Settings, source: str = "flow"):
+    """What ``FlowContext.enqueue`` calls: a flow starting another flow as its own job."""
+    queue = make_queue(connection, settings)
+
+    def enqueue(flow: str, app_key: str, record_id: str, marker: str) -> bool:
+        return enqueue_flow(queue, settings, FlowRequest(flow=flow, app_key=app_key, record_id=str(record_id),
+                                                         marker=marker, source=source))
+
+    return enqueue
 
 
 def run_flow(flow: str, app_key: str, record_id: str, **params) -> str:

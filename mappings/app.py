@@ -51,6 +51,9 @@ class ActionSpec(BaseModel):
     from_status: str = Field(alias="from")  # status key
     to_status: str = Field(alias="to")  # status key
     assignee: str | None = None  # domain field (USER_SELECT) whose user becomes the assignee
+    # The action's execution condition (kintone's アクションの実行条件, a record query such as
+    # '信用調査機関の評価 >= 60'): kintone offers the action only on records that match it.
+    condition: str | None = None
 
 
 class ProcessSpec(BaseModel):

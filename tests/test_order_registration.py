@@ -92,6 +92,7 @@ def test_client_without_credit_approval_holds_the_order(ctx, kintone):
 
     [text] = kintone.comment_texts(ORDERS, rid)
     assert "【与信】" in text and "有限会社はじめて製作所" in text and "06_1" in text
+    assert "稟議 #1" in text  # the 06_1 application opened for it
     assert "未入力" not in text
     assert kintone.record_values(ORDERS, rid)["ステータス"] == "未処理"
 
@@ -157,9 +158,27 @@ def test_kintone_calls_per_decision_are_the_fewest_the_api_allows(ctx, kintone, 
     order_registration.run(ctx, "orders", ids["order_complete"])
     assert sum(kintone.calls.values()) == 3  # order, client, action
 
+    # The incomplete order's client never applied for credit: its 06_1 application is opened too.
     kintone.calls.clear()
     order_registration.run(ctx, "orders", ids["order_incomplete"])
-    assert sum(kintone.calls.values()) == 3  # order, client, comment
+    # order, client, application query and add, client 審査中, order comment,
+    # + a comment on the application because this context has no G-Staff to prefill from.
+    assert sum(kintone.calls.values()) == 7
+
+    kintone.calls.clear()
+    order_registration.run(ctx, "orders", ids["order_incomplete"])
+    assert sum(kintone.calls.values()) == 3  # order, client (now 審査中), comment saying so
+
+
+def test_without_a_workflow_app_the_rep_is_asked_to_apply_by_hand(ctx, kintone, mappings):
+    from mappings import Mappings
+
+    ctx.mappings = Mappings([m for m in mappings if m.key != "workflow"])
+    _client(kintone, credit="未申請", name="有限会社はじめて製作所")
+    rid = _order(kintone)
+
+    assert order_registration.run(ctx, "orders", rid) == "told_rep_missing_items"
+    assert "稟議「06_1 反社・与信チェック申請」を申請してください" in kintone.comment_texts(ORDERS, rid)[0]
 
 
 def test_accepted_order_is_shared_to_gstaff_once_with_its_number_on_the_record(ctx, kintone):

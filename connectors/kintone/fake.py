@@ -3,8 +3,13 @@
 Apps hold records in kintone's JSON shape with ``$id`` and ``$revision``; an update raises
 the revision by 1, a process-management action by 2 (as kintone does). Actions check the
 current status (GAIA_IL03), the assignee (GAIA_SA01) and the revision (GAIA_CO02).
+An action may carry a condition (kintone's アクションの実行条件, in the query language): on a
+record that does not match it the action is refused like an action from the wrong status.
 Tests and the embedded mode read its state directly: ``records``, ``comments``, ``calls``.
-``fail_next`` makes the next calls of a method raise, to rehearse outages.
+``fail_next`` makes the next calls of a method raise, to rehearse outages; ``lose_answer_of``
+makes a write take effect and then raise, as when kintone saved but the answer was lost;
+``pause_next`` holds the next call of a method until the test lets it go, to rehearse two
+jobs racing.
 """
 
 from __future__ import annotations
@@ -29,6 +34,14 @@ class FakeAction:
     from_status: str
     to_status: str
     needs_assignee: bool = False
+    condition: str | None = None  # kintone query the record must match
+
+    def __post_init__(self) -> None:
+        # Parse once up front, so a mapping with a malformed condition fails at start.
+        self._predicate = q.parse(self.condition).predicate if self.condition else None
+
+    def allows(self, record: Record) -> bool:
+        return self._predicate is None or bool(self._predicate(record))
 
 
 @dataclass
@@ -43,6 +56,23 @@ class FakeApp:
     next_id: itertools.count = field(default_factory=lambda: itertools.count(1))
 
 
+class Pause:
+    """A call held by ``FakeKintone.pause_next``: ``entered`` is set once the call is waiting."""
+
+    MAX_WAIT_SECONDS = 10  # never hang a test run: a forgotten pause lets go by itself
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self._go = threading.Event()
+
+    def hold(self) -> None:
+        self.entered.set()
+        self._go.wait(self.MAX_WAIT_SECONDS)
+
+    def resume(self) -> None:
+        self._go.set()
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -55,6 +85,8 @@ class FakeKintone:
         self.files: dict[str, tuple[str, bytes, str]] = {}  # fileKey -> (name, content, type)
         self.calls: Counter = Counter()  # (method, app) -> count
         self._failures: dict[str, list[Exception]] = defaultdict(list)
+        self._lost_answers: Counter = Counter()
+        self._pauses: dict[str, list[Pause]] = defaultdict(list)
         self._lock = threading.RLock()
 
     # -- set-up used by tests and the embedded mode ----------------------------------
@@ -76,7 +108,7 @@ class FakeKintone:
                 app.initial_status = next(iter(m.process.statuses.values()))
                 app.actions = [
                     FakeAction(a.name, m.process.statuses[a.from_status], m.process.statuses[a.to_status],
-                               needs_assignee=bool(a.assignee))
+                               needs_assignee=bool(a.assignee), condition=a.condition)
                     for a in m.process.actions.values()
                 ]
             fake.add_app(app)
@@ -94,6 +126,16 @@ class FakeKintone:
 
     def fail_next(self, method: str, error: Exception, times: int = 1) -> None:
         self._failures[method].extend([error] * times)
+
+    def lose_answer_of(self, method: str, times: int = 1) -> None:
+        """The next ``times`` calls of a write method take effect, then raise a timeout."""
+        self._lost_answers[method] += times
+
+    def pause_next(self, method: str) -> "Pause":
+        """Hold the next call of ``method`` (before it does anything) until ``resume()``."""
+        pause = Pause()
+        self._pauses[method].append(pause)
+        return pause
 
     def record_values(self, app: str, record_id: str) -> dict[str, Any]:
         """{field code: value} of a stored record, for assertions."""
@@ -134,8 +176,10 @@ class FakeKintone:
         with self._lock:
             a = self._app(app)
             self._validate(a, record)
-            return self._insert(a, {code: {"type": a.fields[code], "value": cell.get("value")}
-                                    for code, cell in record.items()})
+            result = self._insert(a, {code: {"type": a.fields[code], "value": cell.get("value")}
+                                      for code, cell in record.items()})
+        self._maybe_lose("add_record")
+        return result
 
     def add_records(self, app: str, records: list[Record]) -> list[str]:
         self._enter("add_records", app)
@@ -161,7 +205,9 @@ class FakeKintone:
                 if a.fields[code] == "FILE":
                     value = [self._attach(f) for f in value or []]
                 current[code] = {"type": a.fields[code], "value": value}
-            return self._touch(current, 1)
+            revision = self._touch(current, 1)
+        self._maybe_lose("update_record")
+        return revision
 
     def update_status(self, app: str, record_id: str, action: str, assignee: str | None = None,
                       revision: str | None = None) -> str:
@@ -174,7 +220,9 @@ class FakeKintone:
             self._check_revision(current, revision)
             status = current[a.status_field]["value"]
             match = next((x for x in a.actions if x.name == action and x.from_status == status), None)
-            if match is None:
+            # An action whose condition the record does not meet is not offered: kintone refuses it
+            # like an action from another status (the exact code is UNCONFIRMED; GAIA_IL03 assumed).
+            if match is None or not match.allows(current):
                 raise e.KintoneStatusConflict(
                     "Failed to update the status. The settings or the status itself may have been changed by someone.",
                     status=400, code="GAIA_IL03")
@@ -182,7 +230,9 @@ class FakeKintone:
                 raise e.KintoneAssigneeRequired("作業者を指定してください。", status=400, code="GAIA_SA01")
             current[a.status_field]["value"] = match.to_status
             current["作業者"] = {"type": "STATUS_ASSIGNEE", "value": [{"code": assignee, "name": assignee}] if assignee else []}
-            return self._touch(current, 2)
+            revision = self._touch(current, 2)
+        self._maybe_lose("update_status")
+        return revision
 
     def add_comment(self, app: str, record_id: str, text: str, mentions: list[Mention] = ()) -> str:
         self._enter("add_comment", app)
@@ -195,7 +245,8 @@ class FakeKintone:
             bucket = self._app(app).comments[str(record_id)]
             comment = Comment(id=str(len(bucket) + 1), text=text, mentions=list(mentions), creator="Administrator")
             bucket.append(comment)
-            return comment.id
+        self._maybe_lose("add_comment")
+        return comment.id
 
     def get_comments(self, app: str, record_id: str, limit: int = 10) -> list[Comment]:
         self._enter("get_comments", app)
@@ -218,7 +269,8 @@ class FakeKintone:
         return {
             "enable": a.status_field is not None,
             "states": statuses,
-            "actions": [{"name": x.name, "from": x.from_status, "to": x.to_status} for x in a.actions],
+            "actions": [{"name": x.name, "from": x.from_status, "to": x.to_status, "filterCond": x.condition or ""}
+                        for x in a.actions],
             "revision": "1",
         }
 
@@ -238,9 +290,17 @@ class FakeKintone:
 
     def _enter(self, method: str, app: str | None) -> None:
         self.calls[(method, str(app) if app is not None else None)] += 1
+        pauses = self._pauses.get(method)
+        if pauses:
+            pauses.pop(0).hold()
         pending = self._failures.get(method)
         if pending:
             raise pending.pop(0)
+
+    def _maybe_lose(self, method: str) -> None:
+        if self._lost_answers[method] > 0:
+            self._lost_answers[method] -= 1
+            raise e.KintoneConnectionError("read timed out after the request was sent (answer lost)")
 
     def _app(self, app: str) -> FakeApp:
         try:

@@ -159,7 +159,9 @@ class _Parser:
         kind, op = self.take()
         if kind != "op":
             raise QueryError(f"expected an operator after {field}")
-        _, value = self.take()
+        kind, value = self.take()
+        if kind not in ("str", "word"):
+            raise QueryError(f"expected a value after {field} {op}")
         return lambda r: _compare(_scalar(r, field), op, value)
 
     def parse_list(self) -> list[str]:

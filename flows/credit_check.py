@@ -1,0 +1,214 @@
+"""06_1 反社・与信チェック: the credit and anti-social-forces check of a new client (seed A-4, A-6).
+
+An order whose client has no credit application (与信状態 未申請) opens one 06_1 application,
+prefilled from the Clients record, the order and G-Staff's history (past unpaid wages, labour
+trouble, turnover), and the client becomes 審査中. The rep completes and submits it; the
+manager approves; a 信用調査機関の評価 below the configured threshold also needs the director
+(``flows.workflow`` routes it). Approved: the client's 与信状態 becomes 承認, every complete
+order held in 未処理 for that client is sent through order registration again (once each), and
+the 06_2 application is opened. Rejected: 与信状態 否認 and every rep with a held order is told.
+
+kintone calls: opening 3 (application query and add, client update; order registration
+reads the order and client and posts its comment) + 1 comment on the application when
+G-Staff could not be asked; approval 6 (client read and update, held-order query, 06_2 query
+and add, comment; each released order is its own order-registration job); rejection 3
+(client read and update, held-order query) + one comment per held order; a repeat of either
+0 (remembered). ``flows.workflow`` adds its own read (and 「決裁」).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from connectors.gstaff.errors import GStaffError
+from flows import applications as apps
+from flows import trade_start
+from flows.context import FlowContext
+from flows.notify import tell
+from mappings import AppMapping, MappingError
+
+KIND = "credit_check"
+NOT_IN_GSTAFF = "Gスタッフに登録なし（取引実績なし）"
+NO_RECORD = "記録なし（Gスタッフ）"
+
+
+# -- opening the application for a held order ---------------------------------------------
+
+def open_application(ctx: FlowContext, client: dict, order: dict) -> str:
+    """Open (or find) the client's 06_1 application and mark the client 審査中; return its record id.
+
+    ``client`` and ``order`` are as the mappings read them. A revision conflict on the client
+    propagates (the caller re-reads and decides again; the query then finds this application).
+    """
+    wf, clients = ctx.mappings["workflow"], ctx.mappings["clients"]
+    # The key names this attempt: the client as seen now. A retry sees the same revision (the
+    # client is updated last), so it finds the record an unclear failure may have left.
+    reference = f"06_1:client-{client['record_id']}:r{client['revision']}"
+    note: list[str] = []
+
+    def values() -> dict:
+        prefill, gstaff_note = labour_risk_from_gstaff(ctx, wf, client)
+        if gstaff_note:
+            note.append(gstaff_note)
+        name = client.get("company_name") or ""
+        return {
+            "kind": apps.kind_name(wf, KIND),
+            "title": wf.settings(KIND)["title"].format(client=name),
+            "client": name,
+            "client_record_id": client["record_id"],
+            "source_order_id": order["record_id"],
+            "applicant": order.get("sales_rep") or [],
+            "supervisor": order.get("supervisor") or [],
+            "applied_on": ctx.now().date(),
+            **prefill,
+        }
+
+    record_id, created = apps.open_once(ctx, wf, KIND, client["record_id"], reference, values)
+    if created and note:
+        tell(ctx, wf, record_id, note[0], order.get("sales_rep"), once_as="gstaff_unavailable")
+    credit = clients.settings("credit")
+    apps.update_client(ctx, client, {"credit_status": credit.get("under_review", "審査中")})
+    return record_id
+
+
+def labour_risk_from_gstaff(ctx: FlowContext, wf: AppMapping, client: dict) -> tuple[dict, str | None]:
+    """労務リスク from G-Staff: ({item: value}, a note for the rep when G-Staff could not tell)."""
+    missing_note = ("Gスタッフの履歴を取得できなかったため、労務リスク（過去の未払い・労務トラブル・離職率）は"
+                    "空欄のままです。Gスタッフで確認して入力してから申請してください。")
+    if ctx.gstaff is None:
+        return {}, missing_note
+    try:
+        gstaff_id = client.get("gstaff_client_id") or ""
+        if not gstaff_id:
+            found = ctx.gstaff.find_clients(corporate_number=client.get("corporate_number") or "",
+                                            name=client.get("company_name") or "", phone=client.get("phone") or "")
+            if not found:
+                return {"past_unpaid_wages": NOT_IN_GSTAFF, "labour_trouble": NOT_IN_GSTAFF}, None
+            if len(found) > 1:
+                return {}, ("Gスタッフに該当しそうな顧客が複数あり特定できなかったため、労務リスク（過去の未払い・"
+                            "労務トラブル・離職率）は空欄のままです。Gスタッフで確認して入力してから申請してください。")
+            gstaff_id = found[0].client_id
+        history = ctx.gstaff.get_history(gstaff_id)
+    except GStaffError as exc:
+        ctx.log.warning("G-Staff history unavailable; opening the application without it",
+                        step="prefill", error=type(exc).__name__)
+        return {}, missing_note
+    settings = wf.settings(KIND)
+
+    def lines(categories: list[str]) -> str:
+        hits = [t for t in history.troubles if any(c in t.category for c in categories)]
+        return "\n".join(f"{t.occurred_on:%Y年%m月%d日} {t.category}：{t.summary}" for t in hits) or NO_RECORD
+
+    prefill = {"past_unpaid_wages": lines(settings.get("unpaid_categories", ["未払"])),
+               "labour_trouble": lines(settings.get("labour_trouble_categories", ["労務"]))}
+    if history.turnover_rate is not None:
+        prefill["turnover_rate"] = (Decimal(history.turnover_rate) * 100).quantize(Decimal("0.1"))
+    return prefill, None
+
+
+# -- what flows.workflow asks of this kind --------------------------------------------------
+
+def required_items(wf: AppMapping, application: dict) -> list[str]:
+    return list(wf.settings(KIND).get("required_items", []))
+
+
+def problems(ctx: FlowContext, wf: AppMapping, application: dict) -> list[str]:
+    """A rating that needs the director, with nobody named as 取締役."""
+    reason = needs_director(wf, application)
+    if reason and application.get("credit_rating") is not None and not apps.codes_of(application.get("director")):
+        return [f"{reason}「{wf.field('director').display}」に承認者を入力してください。"]
+    return []
+
+
+def needs_director(wf: AppMapping, application: dict) -> str | None:
+    """Why the director must approve (a rating below the threshold), in Japanese; None when not."""
+    threshold = wf.settings(KIND).get("director_required_below")
+    if threshold is None:
+        raise MappingError(f"mapping {wf.key!r} needs [{KIND}] director_required_below")
+    threshold = Decimal(str(threshold))
+    rating = application.get("credit_rating")
+    label = wf.field("credit_rating").display
+    if rating is None:
+        return f"「{label}」が未入力のため、取締役の承認が必要です。"
+    if rating < threshold:
+        return f"「{label}」（{rating}）が基準（{threshold}）未満のため、取締役の承認が必要です。"
+    return None
+
+
+def on_approved(ctx: FlowContext, wf: AppMapping, application: dict) -> str:
+    """与信状態 承認, held orders sent on, the 06_2 application opened, the applicant told."""
+    done = f"workflow:{application['record_id']}:credit_approved"
+    if ctx.ledger.done(done):
+        return "nothing_to_do"
+    if application.get("client_record_id") is None:
+        return apps.tell_no_client(ctx, wf, application)
+    clients = ctx.mappings["clients"]
+    client = apps.read_client(ctx, application["client_record_id"])
+    apps.update_client(ctx, client, {
+        "credit_status": clients.settings("credit").get("approved", "承認"),
+        "antisocial_check": clients.settings("antisocial").get("cleared", "問題なし"),
+    })
+    released = release_held_orders(ctx, application["record_id"], client["record_id"])
+    trade_id, _ = trade_start.open_application(ctx, wf, application, client)
+    name = client.get("company_name") or application.get("client") or ""
+    parts = [f"顧客「{name}」の反社・与信チェックが承認されました。顧客管理台帳の与信状態を「承認」にしました。"]
+    if released:
+        parts.append(f"保留中だったオーダー {released} 件を上長承認依頼に進めます。")
+    parts.append(f"続けて「{apps.kind_name(wf, 'trade_start')}」の稟議（稟議 #{trade_id}）に定形外契約書の有無を入力し、"
+                 "取引開始前に申請してください。")
+    tell(ctx, wf, application["record_id"], "\n".join(parts), application.get("applicant"), once_as="credit_approved")
+    ctx.ledger.mark(done, apps.REMEMBER_SECONDS)
+    return "credit_approved"
+
+
+def on_rejected(ctx: FlowContext, wf: AppMapping, application: dict) -> str:
+    """与信状態 否認, and the rep of every order still held for the client is told."""
+    done = f"workflow:{application['record_id']}:credit_rejected"
+    if ctx.ledger.done(done):
+        return "nothing_to_do"
+    if application.get("client_record_id") is None:
+        return apps.tell_no_client(ctx, wf, application)
+    clients, orders = ctx.mappings["clients"], ctx.mappings["orders"]
+    client = apps.read_client(ctx, application["client_record_id"])
+    apps.update_client(ctx, client, {"credit_status": clients.settings("credit").get("rejected", "否認")})
+    name = client.get("company_name") or application.get("client") or ""
+    for row in held_orders(ctx, client["record_id"], ["title", "sales_rep"]):
+        order = orders.read(row)
+        title = order.get("title") or f"レコード番号 {order['record_id']}"
+        tell(ctx, orders, order["record_id"],
+             f"顧客「{name}」の反社・与信チェック（稟議 #{application['record_id']}）は否認されました。"
+             f"オーダー「{title}」は受付できないため、未処理のまま保留しています。今後の対応は上長にご相談ください。",
+             order.get("sales_rep"), once_as=f"credit_rejected:{application['record_id']}")
+    ctx.ledger.mark(done, apps.REMEMBER_SECONDS)
+    return "credit_rejected"
+
+
+# -- held orders ------------------------------------------------------------------------------
+
+def held_orders(ctx: FlowContext, client_record_id: str, names: list[str]) -> list[dict]:
+    """The client's orders in 未処理 (one query, only the named fields)."""
+    orders = ctx.mappings["orders"]
+    query = (f"{orders.field('client_record_id').code} = {int(client_record_id)}"
+             f" and {orders.field('status').code} in ({apps.kintone_string(orders.status_name('unprocessed'))})"
+             " order by $id asc")
+    return ctx.kintone.get_records(orders.id, query, fields=["$id", *orders.codes(*dict.fromkeys(names))], limit=500)
+
+
+def release_held_orders(ctx: FlowContext, application_id: str, client_record_id: str) -> int:
+    """Send every complete held order of the client through order registration, once each."""
+    from flows.order_registration import FLOW as ORDER_FLOW  # order_registration imports this module
+    from flows.order_registration import hearing_item_names, missing_hearing_items
+
+    orders = ctx.mappings["orders"]
+    released = 0
+    for row in held_orders(ctx, client_record_id, hearing_item_names(orders)):
+        order = orders.read(row)
+        if missing_hearing_items(orders, order):
+            continue  # held for more than credit: the rep's next save sends it on
+        released += 1
+        key = f"workflow:{application_id}:released:{order['record_id']}"
+        if ctx.ledger.done(key):
+            continue
+        apps.start_flow(ctx, ORDER_FLOW, orders.key, order["record_id"], marker=f"credit-approved-{application_id}")
+        ctx.ledger.mark(key, apps.REMEMBER_SECONDS)
+    return released

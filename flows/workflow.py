@@ -1,0 +1,181 @@
+"""稟議 (Workflow): moving a 06_1 / 06_2 application through its approvals (seed A-4, A-6).
+
+Triggered when an application's status changes (and when it is edited while it waits on us).
+The webhook is only a trigger: the flow re-reads the application and acts on its current status.
+
+- 申請中 (the rep submitted): anything missing, or a problem such as a 定形外契約書 without
+  legal's check, sends it back (差戻し) to the applicant with one comment listing what to do.
+- 上長承認済 (the manager approved): checked again, then 「決裁」 (承認) — or, when the kind needs
+  the director (a 06_1 whose 信用調査機関の評価 is below the threshold), 「取締役承認依頼」 to
+  the 取締役. kintone's condition on 「決裁」 refuses a low rating too, so neither we nor a
+  person can approve it without the director.
+- 承認 / 否認: the kind's effects (``flows.credit_check``, ``flows.trade_start``); after our own
+  「決裁」 they run in the same job, so they do not depend on the next notification arriving.
+
+``sweep_delays`` (scheduled) asks the applicant of an application still undecided N business
+days after 申請日 for a 遅延理由, and reports the reason to the 上長, once each.
+
+kintone calls: 申請中 complete 1 (a 06_2: +1, its client); incomplete 3 (read, comment,
+差戻し; a 06_2 +1); 上長承認済 to the director 3 (read, comment, action); 決裁 2 (a 06_2 +1)
++ the kind's approval effects (06_1: 6, so 8 in all; 06_2: 3, so 6); 承認/否認 by a person 1
++ the kind's effects; a repeated notification 1. A delay sweep: 1 query per 500 candidate
+applications (1 when idle) + one comment per message due.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from connectors.kintone import KintoneConflict
+from flows import applications as apps
+from flows import credit_check, trade_start
+from flows.context import FlowContext
+from flows.notify import bullet_list, tell
+from mappings import AppMapping
+
+FLOW = "workflow"
+MAX_DECISIONS = 3  # re-read and decide again after a conflict, at most this often
+KINDS = {credit_check.KIND: credit_check, trade_start.KIND: trade_start}
+
+
+def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
+    wf = ctx.mappings[app_key]
+    log = ctx.log.bind(flow=FLOW, app=app_key, record_id=record_id)
+    for attempt in range(1, MAX_DECISIONS + 1):
+        application = wf.read(ctx.kintone.get_record(wf.id, record_id))
+        status = wf.status_key(application["status"])
+        kind_key = apps.kind_of(wf, application)
+        kind = KINDS.get(kind_key)
+        try:
+            if kind is None:
+                outcome = "not_our_kind"
+            elif status == "applied":
+                outcome = check_submission(ctx, wf, kind, application)
+            elif status == "manager_approved":
+                outcome = decide(ctx, wf, kind, application)
+            elif status == "approved":
+                outcome = kind.on_approved(ctx, wf, application)
+            elif status == "rejected":
+                outcome = kind.on_rejected(ctx, wf, application)
+            else:
+                outcome = "nothing_to_do"
+        except KintoneConflict as exc:
+            log.info("application changed meanwhile; deciding again", step="decide", attempt=attempt, code=exc.code)
+            continue
+        log.info("application checked", step="decide", outcome=outcome, status=status, kind=kind_key)
+        return outcome
+    raise KintoneConflict(f"application {record_id} kept changing while we decided; will retry later")
+
+
+def check_submission(ctx: FlowContext, wf: AppMapping, kind, application: dict) -> str:
+    """A submitted application that lacks something goes straight back to the applicant."""
+    missing, problems = gaps(ctx, wf, kind, application)
+    if missing or problems:
+        return send_back(ctx, wf, application, missing, problems, action="send_back")
+    return "waiting_for_manager"
+
+
+def decide(ctx: FlowContext, wf: AppMapping, kind, application: dict) -> str:
+    """After the manager's approval: approve (決裁), or route to the director when the kind needs it."""
+    missing, problems = gaps(ctx, wf, kind, application)
+    if missing or problems:
+        return send_back(ctx, wf, application, missing, problems, action="return_to_applicant")
+    reason = kind.needs_director(wf, application)
+    if reason:
+        director = application["director"]  # checked by the kind's problems() when needed
+        tell(ctx, wf, application["record_id"],
+             f"{reason}取締役承認待ちに回しました。内容をご確認のうえ「{wf.action('approve_as_director').name}」"
+             f"または「{wf.action('reject_as_director').name}」を実行してください。",
+             director, once_as="to_director")
+        ctx.kintone.update_status(wf.id, application["record_id"], wf.action("request_director_approval").name,
+                                  assignee=director[0].code, revision=application["revision"])
+        return "sent_to_director"
+    revision = ctx.kintone.update_status(wf.id, application["record_id"], wf.action("decide").name,
+                                         revision=application["revision"])
+    return kind.on_approved(ctx, wf, dict(application, status=wf.status_name("approved"), revision=revision))
+
+
+def gaps(ctx: FlowContext, wf: AppMapping, kind, application: dict) -> tuple[list[str], list[str]]:
+    """(labels of empty required items, other problems in Japanese)."""
+    return (apps.missing_items(wf, application, kind.required_items(wf, application)),
+            kind.problems(ctx, wf, application))
+
+
+def send_back(ctx: FlowContext, wf: AppMapping, application: dict, missing: list[str], problems: list[str],
+              *, action: str) -> str:
+    """Tell the applicant what to fix, then return the application to them (差戻し).
+
+    The comment goes first: if the action then fails, the retry finds the comment already
+    posted for this revision and only runs the action.
+    """
+    parts = [f"稟議「{apps.title_of(application)}」は、次の点が揃っていないため申請者に差し戻します。"]
+    if missing:
+        parts.append("【未入力の項目】\n" + bullet_list(missing))
+    if problems:
+        parts.append("【確認事項】\n" + bullet_list(problems))
+    parts.append(f"対応のうえ、もう一度「{wf.action('submit').name}」を実行してください。")
+    users = application.get("applicant") or application.get("supervisor") or []
+    tell(ctx, wf, application["record_id"], "\n\n".join(parts), users,
+         once_as=f"sent_back:r{application['revision']}")
+    if not users:
+        return "told_missing_items"  # nobody to hand it back to: kintone needs an assignee
+    ctx.kintone.update_status(wf.id, application["record_id"], wf.action(action).name, assignee=users[0].code,
+                              revision=application["revision"])
+    return "sent_back"
+
+
+# -- delays (scheduled) -----------------------------------------------------------------------
+
+def sweep_delays(ctx: FlowContext, app_key: str = "workflow") -> str:
+    """Ask for a 遅延理由 on every overdue application and report given reasons to the 上長, once each.
+
+    Overdue: not yet 承認/否認 on a business day after 申請日 + N business days (N is
+    [delays] decision_business_days). Nobody is pinged on a weekend or holiday.
+    """
+    wf = ctx.mappings[app_key]
+    days = int(wf.settings("delays").get("decision_business_days", 5))
+    now = ctx.now()
+    today = now.date()
+    if not ctx.calendar.is_business_day(today) or ctx.calendar.next_business_morning(now) > now:
+        return "outside_business_hours"
+    # N business days span at least N calendar days, so this finds every overdue application.
+    latest = today - timedelta(days=days)
+    closed = ", ".join(apps.kintone_string(wf.status_name(s)) for s in ("approved", "rejected"))
+    base = (f"{wf.field('status').code} not in ({closed})"
+            f" and {wf.field('applied_on').code} < {apps.kintone_string(latest.isoformat())}")
+    fields = ["$id", *wf.codes("title", "applied_on", "applicant", "supervisor", "delay_reason", "status")]
+    asked = reported = 0
+    last_id = 0
+    while True:
+        rows = ctx.kintone.get_records(wf.id, f"{base} and $id > {last_id} order by $id asc", fields=fields,
+                                       limit=500)
+        for row in rows:
+            application = wf.read(row)
+            deadline = ctx.calendar.add_business_days(application["applied_on"], days)
+            if today <= deadline:
+                continue
+            said = remind_delay(ctx, wf, application, days)
+            asked += said == "asked"
+            reported += said == "reported"
+        if len(rows) < 500:
+            break
+        last_id = int(rows[-1]["$id"]["value"])
+    ctx.log.info("delays swept", flow=FLOW, step="sweep_delays", asked=asked, reported=reported)
+    return "swept"
+
+
+def remind_delay(ctx: FlowContext, wf: AppMapping, application: dict, days: int) -> str:
+    title, applied = apps.title_of(application), application["applied_on"]
+    reason = (application.get("delay_reason") or "").strip()
+    if not reason:
+        told = tell(ctx, wf, application["record_id"],
+             f"稟議「{title}」は申請日（{applied:%Y年%m月%d日}）から{days}営業日を過ぎても決裁されていません。"
+             f"申請者は「{wf.field('delay_reason').display}」に遅れている理由を入力してください。"
+             "入力された理由は上長に報告します。",
+             application.get("applicant"), once_as="delay_reason_requested")
+        return "asked" if told else "already_told"
+    told = tell(ctx, wf, application["record_id"],
+         f"稟議「{title}」は申請日（{applied:%Y年%m月%d日}）から{days}営業日を過ぎても決裁されていません。"
+         f"申請者が記録した遅延理由を報告します。\n\n{reason}\n\n対応をご確認ください。",
+         application.get("supervisor"), once_as="delay_reported")
+    return "reported" if told else "already_told"

@@ -1,0 +1,361 @@
+"""06_1 反社・与信チェック: from a held order to an approved (or rejected) client, with the fake
+kintone, the fake G-Staff and a real Redis. Jobs run as the worker would run them."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from connectors.gstaff.errors import GStaffTransientError
+from connectors.gstaff.fake import FakeGStaff
+from connectors.gstaff.interface import ClientHistory, ClientSummary, TroubleEntry
+from connectors.kintone import KintoneConnectionError, KintoneStatusConflict
+from flows import order_registration, workflow
+from flows.applications import OpeningInProgress
+from kgbridge.jobs import flow_enqueuer
+from tests.people import (
+    CLIENTS,
+    ORDERS,
+    TUESDAY_MORNING,
+    WORKFLOW,
+    applications,
+    approve_as_manager,
+    fill_in,
+    held_order,
+    new_client,
+    status_of,
+    submit,
+)
+
+
+@pytest.fixture(autouse=True)
+def tuesday(ctx):
+    ctx.clock = lambda: TUESDAY_MORNING
+
+
+def _open_for_one_order(ctx, kintone, **client_values):
+    client = new_client(kintone, **client_values)
+    order = held_order(kintone, client)
+    order_registration.run(ctx, "orders", order)
+    application = applications(kintone, "06_1")[-1]
+    return client, order, application["$id"]
+
+
+def _approve(ctx, kintone, application_id, **values):
+    fill_in(kintone, application_id, **values)
+    submit(kintone, application_id)
+    workflow.run(ctx, "workflow", application_id)
+    approve_as_manager(kintone, application_id)
+    return workflow.run(ctx, "workflow", application_id)
+
+
+# -- opening the application --------------------------------------------------------------
+
+def test_order_for_a_client_without_credit_application_opens_one_06_1_application_and_tells_the_rep(ctx, kintone):
+    client = new_client(kintone)
+    order = held_order(kintone, client)
+
+    assert order_registration.run(ctx, "orders", order) == "told_rep_missing_items"
+
+    [application] = applications(kintone)
+    assert application["申請種別"] == "06_1 反社・与信チェック"
+    assert application["件名"] == "06_1_【事前確認】有限会社はじめて製作所反社/与信チェック申請書"
+    assert application["顧客"] == "有限会社はじめて製作所"
+    assert application["顧客レコード番号"] == client
+    assert application["起票元オーダー"] == order
+    assert [u["code"] for u in application["申請者"]] == ["sato"]
+    assert [u["code"] for u in application["上長"]] == ["tanaka"]
+    assert application["申請日"] == "2026-11-24"
+    assert application["ステータス"] == "作成中"
+    assert kintone.record_values(CLIENTS, client)["与信状態"] == "審査中"
+
+    [comment] = kintone.apps[ORDERS].comments[order]
+    assert [m.code for m in comment.mentions] == ["sato"]
+    assert f"稟議 #{application['$id']}" in comment.text and "「申請」を実行してください" in comment.text
+    assert status_of(kintone, ORDERS, order) == "未処理"
+
+
+def test_application_is_prefilled_with_labour_risk_from_gstaff(ctx, kintone):
+    gstaff = FakeGStaff()
+    gstaff.add_client(
+        ClientSummary("G-2001", "有限会社はじめて製作所"),
+        ClientHistory("G-2001", turnover_rate=Decimal("0.183"), troubles=[
+            TroubleEntry(date(2023, 3, 31), "賃金未払い", "残業代の一部未払い（精算済）"),
+            TroubleEntry(date(2024, 6, 10), "労務トラブル", "休憩時間の認識相違"),
+            TroubleEntry(date(2025, 1, 15), "クレーム", "納期遅延への苦情"),
+        ]))
+    ctx.gstaff = gstaff
+
+    _client, _order, application_id = _open_for_one_order(ctx, kintone, Gスタッフ顧客ID="G-2001")
+
+    application = kintone.record_values(WORKFLOW, application_id)
+    assert application["過去の未払い"] == "2023年03月31日 賃金未払い：残業代の一部未払い（精算済）"
+    assert application["労務トラブル"] == "2024年06月10日 労務トラブル：休憩時間の認識相違"
+    assert application["離職率"] == "18.3"
+    assert kintone.comment_texts(WORKFLOW, application_id) == []
+
+
+def test_client_unknown_to_gstaff_is_prefilled_as_without_history(ctx, kintone):
+    ctx.gstaff = FakeGStaff.with_samples()
+
+    _client, _order, application_id = _open_for_one_order(ctx, kintone)
+
+    application = kintone.record_values(WORKFLOW, application_id)
+    assert "登録なし" in application["過去の未払い"] and "登録なし" in application["労務トラブル"]
+    assert application["離職率"] == ""
+
+
+def test_gstaff_outage_opens_the_application_without_history_and_tells_the_rep(ctx, kintone):
+    ctx.gstaff = FakeGStaff.with_samples()
+    ctx.gstaff.fail_next("find_clients", GStaffTransientError("timeout", status=504))
+
+    _client, _order, application_id = _open_for_one_order(ctx, kintone)
+
+    application = kintone.record_values(WORKFLOW, application_id)
+    assert application["過去の未払い"] == "" and application["離職率"] == ""
+    [comment] = kintone.apps[WORKFLOW].comments[application_id]
+    assert "Gスタッフで確認して入力" in comment.text and [m.code for m in comment.mentions] == ["sato"]
+
+
+def test_two_orders_of_the_same_client_share_one_application(ctx, kintone):
+    client = new_client(kintone)
+    first, second = held_order(kintone, client), held_order(kintone, client)
+
+    order_registration.run(ctx, "orders", first)
+    order_registration.run(ctx, "orders", second)
+
+    assert len(applications(kintone)) == 1
+    assert "審査中" in kintone.comment_texts(ORDERS, second)[0]
+
+
+def test_running_order_registration_twice_opens_nothing_twice(ctx, kintone):
+    client = new_client(kintone)
+    order = held_order(kintone, client)
+
+    order_registration.run(ctx, "orders", order)
+    order_registration.run(ctx, "orders", order)
+
+    assert len(applications(kintone)) == 1
+    assert kintone.calls[("add_record", WORKFLOW)] == 1
+
+
+def test_no_second_application_while_one_is_open_even_if_the_client_is_reset_to_not_applied(ctx, kintone):
+    client, _order, application_id = _open_for_one_order(ctx, kintone)
+    kintone.update_record(CLIENTS, client, {"与信状態": {"value": "未申請"}})
+    another = held_order(kintone, client)
+
+    order_registration.run(ctx, "orders", another)
+
+    assert len(applications(kintone)) == 1
+    assert f"稟議 #{application_id}" in kintone.comment_texts(ORDERS, another)[0]
+
+
+def test_a_job_racing_another_for_the_same_client_retries_and_finds_its_application(ctx, kintone):
+    client = new_client(kintone)
+    first, second = held_order(kintone, client), held_order(kintone, client)
+    pause = kintone.pause_next("add_record")
+    racer = threading.Thread(target=order_registration.run, args=(ctx, "orders", first))
+    racer.start()
+    assert pause.entered.wait(5)  # the first job is adding the application right now
+
+    with pytest.raises(OpeningInProgress):  # a RetryLater: the worker runs it again shortly
+        order_registration.run(ctx, "orders", second)
+    pause.resume()
+    racer.join(5)
+    order_registration.run(ctx, "orders", second)  # the retry
+
+    assert len(applications(kintone)) == 1
+    assert kintone.calls[("add_record", WORKFLOW)] == 1
+
+
+def test_unclear_failure_of_the_add_does_not_open_a_second_application(ctx, kintone):
+    client = new_client(kintone)
+    order = held_order(kintone, client)
+    kintone.lose_answer_of("add_record")  # kintone saved it, but the answer never came back
+
+    with pytest.raises(KintoneConnectionError):
+        order_registration.run(ctx, "orders", order)
+    order_registration.run(ctx, "orders", order)  # the job's retry
+
+    [application] = applications(kintone)
+    assert kintone.calls[("add_record", WORKFLOW)] == 1
+    assert f"稟議 #{application['$id']}" in kintone.comment_texts(ORDERS, order)[0]
+
+
+# -- submission and routing -----------------------------------------------------------------
+
+def test_submission_missing_check_items_is_sent_back_with_the_list(ctx, kintone):
+    _client, _order, application_id = _open_for_one_order(ctx, kintone)
+    fill_in(kintone, application_id, 経営状況="", 離職率="")
+    submit(kintone, application_id)
+
+    assert workflow.run(ctx, "workflow", application_id) == "sent_back"
+
+    assert status_of(kintone, WORKFLOW, application_id) == "作成中"
+    text = kintone.comment_texts(WORKFLOW, application_id)[-1]
+    assert "・経営状況" in text and "・労務リスク：離職率（%）" in text and "遵法性" not in text
+    assert "もう一度「申請」" in text
+
+
+def test_complete_submission_waits_for_the_manager(ctx, kintone):
+    _client, _order, application_id = _open_for_one_order(ctx, kintone)
+    fill_in(kintone, application_id)
+    submit(kintone, application_id)
+
+    assert workflow.run(ctx, "workflow", application_id) == "waiting_for_manager"
+    assert status_of(kintone, WORKFLOW, application_id) == "申請中"
+
+
+def test_approved_application_approves_the_client_and_sends_the_held_order_to_the_supervisor(ctx, kintone):
+    client, order, application_id = _open_for_one_order(ctx, kintone)
+    incomplete = held_order(kintone, client, 募集背景=None)
+
+    assert _approve(ctx, kintone, application_id) == "credit_approved"
+
+    assert status_of(kintone, WORKFLOW, application_id) == "承認"
+    record = kintone.record_values(CLIENTS, client)
+    assert record["与信状態"] == "承認" and record["反社チェック"] == "問題なし"
+    assert status_of(kintone, ORDERS, order) == "上長承認待ち"
+    assert status_of(kintone, ORDERS, incomplete) == "未処理"  # held for more than credit
+    text = kintone.comment_texts(WORKFLOW, application_id)[-1]
+    assert "与信状態を「承認」" in text and "オーダー 1 件" in text and "06_2" in text
+
+
+def test_low_rating_goes_to_the_director_and_is_approved_only_after_the_director(ctx, kintone):
+    client, order, application_id = _open_for_one_order(ctx, kintone)
+
+    outcome = _approve(ctx, kintone, application_id, 信用調査機関の評価="45", 取締役=[{"code": "yamamoto"}])
+
+    assert outcome == "sent_to_director"
+    record = kintone.record_values(WORKFLOW, application_id)
+    assert record["ステータス"] == "取締役承認待ち" and [u["code"] for u in record["作業者"]] == ["yamamoto"]
+    [note] = [c for c in kintone.apps[WORKFLOW].comments[application_id] if "取締役の承認が必要" in c.text]
+    assert "（45）が基準（60）未満" in note.text and [m.code for m in note.mentions] == ["yamamoto"]
+    assert kintone.record_values(CLIENTS, client)["与信状態"] == "審査中"
+    assert status_of(kintone, ORDERS, order) == "未処理"
+
+    kintone.update_status(WORKFLOW, application_id, "取締役承認")
+    assert workflow.run(ctx, "workflow", application_id) == "credit_approved"
+
+    assert kintone.record_values(CLIENTS, client)["与信状態"] == "承認"
+    assert status_of(kintone, ORDERS, order) == "上長承認待ち"
+
+
+def test_kintone_refuses_to_approve_a_low_rating_without_the_director(ctx, kintone):
+    client, order, application_id = _open_for_one_order(ctx, kintone)
+    fill_in(kintone, application_id, 信用調査機関の評価="59", 取締役=[{"code": "yamamoto"}])
+    submit(kintone, application_id)
+    approve_as_manager(kintone, application_id)
+
+    # Someone tries to approve it before kgbridge routes it to the director.
+    with pytest.raises(KintoneStatusConflict):
+        kintone.update_status(WORKFLOW, application_id, "決裁")
+
+    assert status_of(kintone, WORKFLOW, application_id) == "上長承認済"
+    assert kintone.record_values(CLIENTS, client)["与信状態"] == "審査中"
+    assert status_of(kintone, ORDERS, order) == "未処理"
+
+
+def test_decision_threshold_in_kintone_matches_the_configured_one(ctx, kintone, mappings):
+    threshold = mappings["workflow"].settings("credit_check")["director_required_below"]
+    outcomes = {}
+    for rating in (threshold - 1, threshold):
+        _client, _order, application_id = _open_for_one_order(ctx, kintone, 会社名=f"株式会社評点{rating}")
+        fill_in(kintone, application_id, 信用調査機関の評価=str(rating), 取締役=[{"code": "yamamoto"}])
+        submit(kintone, application_id)
+        approve_as_manager(kintone, application_id)
+        outcomes[rating] = workflow.run(ctx, "workflow", application_id)
+
+    assert outcomes == {threshold - 1: "sent_to_director", threshold: "credit_approved"}
+
+
+def test_low_rating_without_a_director_is_sent_back_at_submission(ctx, kintone):
+    _client, _order, application_id = _open_for_one_order(ctx, kintone)
+    fill_in(kintone, application_id, 信用調査機関の評価="30")
+    submit(kintone, application_id)
+
+    assert workflow.run(ctx, "workflow", application_id) == "sent_back"
+    text = kintone.comment_texts(WORKFLOW, application_id)[-1]
+    assert "（30）が基準（60）未満のため、取締役の承認が必要です。「取締役」に承認者を入力してください。" in text
+
+
+# -- decisions ------------------------------------------------------------------------------
+
+def test_rejected_application_tells_every_rep_with_a_held_order_and_keeps_them_held(ctx, kintone):
+    client, order, application_id = _open_for_one_order(ctx, kintone)
+    other = held_order(kintone, client, 担当営業=[{"code": "kato", "name": "加藤"}], 案件名="検品スタッフ")
+    fill_in(kintone, application_id)
+    submit(kintone, application_id)
+    kintone.update_status(WORKFLOW, application_id, "否認")
+
+    assert workflow.run(ctx, "workflow", application_id) == "credit_rejected"
+
+    assert kintone.record_values(CLIENTS, client)["与信状態"] == "否認"
+    for order_id, rep in ((order, "sato"), (other, "kato")):
+        comment = kintone.apps[ORDERS].comments[order_id][-1]
+        assert "否認されました" in comment.text and [m.code for m in comment.mentions] == [rep]
+        assert status_of(kintone, ORDERS, order_id) == "未処理"
+    assert "検品スタッフ" in kintone.comment_texts(ORDERS, other)[-1]
+
+
+def test_a_repeated_rejection_notice_tells_nobody_twice(ctx, kintone):
+    _client, order, application_id = _open_for_one_order(ctx, kintone)
+    fill_in(kintone, application_id)
+    submit(kintone, application_id)
+    kintone.update_status(WORKFLOW, application_id, "否認")
+    workflow.run(ctx, "workflow", application_id)
+    calls = sum(kintone.calls.values())
+
+    assert workflow.run(ctx, "workflow", application_id) == "nothing_to_do"
+    assert len(kintone.comment_texts(ORDERS, order)) == 2  # the 06_1 link, the rejection
+    assert sum(kintone.calls.values()) - calls == 1  # the re-read
+
+
+def test_approval_effects_happen_once_when_the_notification_repeats(ctx, kintone):
+    _client, order, application_id = _open_for_one_order(ctx, kintone)
+    _approve(ctx, kintone, application_id)
+    calls = sum(kintone.calls.values())
+
+    assert workflow.run(ctx, "workflow", application_id) == "nothing_to_do"
+
+    assert sum(kintone.calls.values()) - calls == 1  # the re-read
+    assert len(applications(kintone, "06_2")) == 1
+    assert kintone.calls[("update_status", ORDERS)] == 1 and status_of(kintone, ORDERS, order) == "上長承認待ち"
+    assert len(kintone.comment_texts(WORKFLOW, application_id)) == 2  # G-Staff note, approval
+
+
+def test_a_crash_midway_through_the_approval_completes_on_retry_without_repeating_anything(ctx, kintone):
+    client, order, application_id = _open_for_one_order(ctx, kintone)
+    fill_in(kintone, application_id)
+    submit(kintone, application_id)
+    approve_as_manager(kintone, application_id)
+    kintone.lose_answer_of("add_record")  # the 06_2 application is saved, the answer lost
+
+    with pytest.raises(KintoneConnectionError):
+        workflow.run(ctx, "workflow", application_id)
+    assert workflow.run(ctx, "workflow", application_id) == "credit_approved"
+
+    assert len(applications(kintone, "06_2")) == 1
+    assert kintone.calls[("update_status", ORDERS)] == 1 and status_of(kintone, ORDERS, order) == "上長承認待ち"
+    assert kintone.record_values(CLIENTS, client)["与信状態"] == "承認"
+
+
+def test_kintone_calls_for_an_approval_are_counted(ctx, kintone, redis_conn, settings):
+    ctx.enqueue = flow_enqueuer(redis_conn, settings)  # as in a worker: released orders are their own jobs
+    _client, order, application_id = _open_for_one_order(ctx, kintone)
+    fill_in(kintone, application_id)
+    submit(kintone, application_id)
+    approve_as_manager(kintone, application_id)
+    kintone.calls.clear()
+
+    workflow.run(ctx, "workflow", application_id)
+
+    # application read, 決裁, client read and update, held-order query, 06_2 query and add, comment
+    assert sum(kintone.calls.values()) == 8
+    [job] = Queue(settings.queue_name, connection=redis_conn, serializer=JSONSerializer).get_jobs()
+    assert job.kwargs == {"flow": "order_registration", "app_key": "orders", "record_id": order}
