@@ -50,6 +50,37 @@ def worker(burst: bool) -> None:
     sys.exit(worker_module.main(["--burst"] if burst else []))
 
 
+@main.group()
+def contracts() -> None:
+    """Contract issuance through GMO Sign."""
+
+
+@contracts.command("release-claim")
+@click.argument("record_id")
+@click.option("--app", "app_key", default="contracts", show_default=True, help="Mapping key of the app.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def release_claim(record_id: str, app_key: str, yes: bool) -> None:
+    """Allow RECORD_ID to be sent again after a send whose outcome was unknown.
+
+    Only after making sure in GMO Sign that no envelope exists for the contract's document code
+    (shown in the failed job's reason). Then replay the failed job.
+    """
+    from flows.contract_issuance import release_claim as release
+    from kgbridge.bootstrap import redis_client
+    from kgbridge.ledger import Ledger
+    from mappings import load_mappings
+
+    settings = _check_settings()
+    contracts_app = load_mappings(settings.mapping_dir)[app_key]
+    if not yes:
+        click.confirm(f"Did you check in GMO Sign that no envelope exists for {app_key} #{record_id}?", abort=True)
+    try:
+        claim = release(Ledger(redis_client(settings)), contracts_app, record_id)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"released the claim taken {claim.at} ({claim.state})" if claim else "no claim was held")
+
+
 def _check_settings():
     try:
         return load_settings()

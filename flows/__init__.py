@@ -11,6 +11,8 @@ import importlib
 # flow name -> module path; modules are imported when first used.
 FLOWS: dict[str, str] = {
     "order_registration": "flows.order_registration",
+    "contract_issuance": "flows.contract_issuance",
+    "signature_status": "flows.signature_status",
 }
 
 

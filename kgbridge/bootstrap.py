@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import redis
 
+from connectors.gmosign.interface import GmoSignClient
 from connectors.kintone.interface import KintoneClient
 from flows.context import FlowContext
 from kgbridge.ledger import Ledger
@@ -47,6 +48,24 @@ def build_gstaff(settings: Settings):
     return None  # the live G-Staff client is configured by its own settings (issue 3)
 
 
+def build_gmosign(settings: Settings) -> GmoSignClient:
+    if settings.connector_mode is ConnectorMode.FAKE:
+        from connectors.gmosign.fake import FakeGmoSign
+
+        return FakeGmoSign()
+    from connectors.gmosign.live import LiveGmoSignClient
+
+    return LiveGmoSignClient(
+        settings.gmosign_base_url,
+        settings.gmosign_customer_id,
+        settings.gmosign_secret_key.get_secret_value() if settings.gmosign_secret_key else "",
+        auth=settings.gmosign_auth,
+        token_path=settings.gmosign_token_path,
+        timeout=settings.gmosign_timeout_seconds,
+        retry_budget=settings.gmosign_retry_budget_seconds,
+    )
+
+
 def build_context(settings: Settings | None = None, *, connection: redis.Redis | None = None,
                   kintone: KintoneClient | None = None) -> FlowContext:
     """Build (and remember for this process) everything a flow needs."""
@@ -59,6 +78,7 @@ def build_context(settings: Settings | None = None, *, connection: redis.Redis |
         mappings=mappings,
         ledger=Ledger(connection),
         gstaff=build_gstaff(settings),
+        gmosign=build_gmosign(settings),
     )
     return _context
 

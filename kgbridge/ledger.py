@@ -33,3 +33,13 @@ class Ledger:
     def get(self, key: str) -> str | None:
         value = self.redis.get(self._key(key))
         return value.decode() if isinstance(value, bytes) else value
+
+    def release_if(self, key: str, value: str) -> bool:
+        """Delete ``key`` only while it still holds ``value`` (a lock we took, not a successor's)."""
+        return bool(self.redis.eval(_DELETE_IF_EQUAL, 1, self._key(key), value))
+
+
+_DELETE_IF_EQUAL = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""

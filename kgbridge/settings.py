@@ -51,6 +51,18 @@ class Settings(BaseSettings):
     # How long a notification id is remembered (kintone may deliver twice; replays).
     dedupe_ttl_seconds: int = 7 * 24 * 3600
 
+    # GMO Sign (電子印鑑GMOサイン). The token endpoint is not public: its path is an assumption
+    # to confirm with GMO Sign. auth=basic talks to Microsoft's documented gateway instead.
+    gmosign_base_url: str = ""
+    gmosign_customer_id: str = ""
+    gmosign_secret_key: SecretStr | None = None
+    gmosign_auth: str = "token"  # token | basic
+    gmosign_token_path: str = "/customer/token"  # noqa: S105 (a URL path, not a secret)
+    gmosign_timeout_seconds: float = 30.0
+    gmosign_retry_budget_seconds: float = 30.0
+    # The secret path segment GMO Sign calls: /webhooks/gmosign/<token>.
+    gmosign_webhook_token: SecretStr | None = None
+
     # RQ
     queue_name: str = "kgbridge"
     retry_intervals: list[int] = Field(default_factory=lambda: [10, 60, 300, 1800, 7200])
@@ -82,6 +94,20 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 16 characters (it is the only proof a call is kintone's)")
         return value
 
+    @field_validator("gmosign_webhook_token")
+    @classmethod
+    def _gmosign_token_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (it is the only proof a call is GMO Sign's)")
+        return value
+
+    @field_validator("gmosign_auth")
+    @classmethod
+    def _known_gmosign_auth(cls, value: str) -> str:
+        if value not in ("token", "basic"):
+            raise ValueError("must be 'token' or 'basic'")
+        return value
+
     @field_validator("log_format")
     @classmethod
     def _known_format(cls, value: str) -> str:
@@ -97,6 +123,9 @@ class Settings(BaseSettings):
                 problems.append("KGBRIDGE_KINTONE_BASE_URL is required in live mode")
             if not self.kintone_api_tokens:
                 problems.append("KGBRIDGE_KINTONE_API_TOKENS is required in live mode")
+            for name in ("gmosign_base_url", "gmosign_customer_id", "gmosign_secret_key", "gmosign_webhook_token"):
+                if not getattr(self, name):
+                    problems.append(f"KGBRIDGE_{name.upper()} is required in live mode")
             if problems:
                 raise ValueError("; ".join(problems))
         if not self.mapping_dir.is_dir():
@@ -105,6 +134,9 @@ class Settings(BaseSettings):
 
     def webhook_tokens(self) -> list[str]:
         return [t.get_secret_value() for t in (self.webhook_token, self.webhook_token_next) if t]
+
+    def gmosign_webhook_tokens(self) -> list[str]:
+        return [self.gmosign_webhook_token.get_secret_value()] if self.gmosign_webhook_token else []
 
     def tokens_for(self, app_key: str) -> list[str]:
         value = self.kintone_api_tokens.get(app_key)
