@@ -3,6 +3,8 @@
     kgbridge embedded            the whole service in one process with fakes (try it out)
     kgbridge serve               the webhook receiver under gunicorn
     kgbridge worker              an RQ worker with the scheduler
+    kgbridge contracts check-open   the scheduled check of contracts awaiting signature
+    kgbridge contracts release-claim RECORD   allow a re-send after a person checked GMO Sign
 """
 
 from __future__ import annotations
@@ -79,6 +81,21 @@ def release_claim(record_id: str, app_key: str, yes: bool) -> None:
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"released the claim taken {claim.at} ({claim.state})" if claim else "no claim was held")
+
+
+@contracts.command("check-open")
+def check_open() -> None:
+    """Check contracts still awaiting signature once (schedule it, e.g. hourly from cron).
+
+    Applies envelope states GMO Sign did not announce where its API can be asked, and flags
+    contracts past their 署名期限 to the sales rep. Safe to run from several hosts: one runs.
+    """
+    from flows.signature_status import check_open_envelopes
+    from kgbridge import bootstrap, logs
+
+    settings = _check_settings()
+    logs.configure(settings.log_level, settings.log_format)
+    click.echo(check_open_envelopes(bootstrap.build_context(settings)))
 
 
 def _check_settings():

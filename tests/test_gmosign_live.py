@@ -273,15 +273,17 @@ def test_a_rate_limited_send_waits_as_told_and_is_repeated(client, gmo, sleeps):
     assert sleeps == [7.0]
 
 
-def test_a_send_refused_for_its_data_carries_gmo_signs_message(client, gmo):
+def test_a_send_refused_for_its_data_carries_gmo_signs_message_without_personal_data(client, gmo):
     token(gmo)
-    gmo.post(SEND_URL, status=400, json={"status": "400", "result": "NG", "message": "必須情報が不足しています"})
+    gmo.post(SEND_URL, status=400, json={"status": "400", "result": "NG",
+                                         "message": "署名者 yamada@example.com（090-1234-5678）の必須情報が不足しています"})
 
     with pytest.raises(GmoSignDataError, match="必須情報が不足しています") as caught:
         client.send_from_template(SEND)
 
     assert caught.value.status == 400
-    assert "yamada@example.com" not in str(caught.value)
+    assert "yamada@example.com" not in str(caught.value) and "090-1234-5678" not in str(caught.value)
+    assert "[メールアドレス]" in str(caught.value)
 
 
 def test_an_unknown_template_is_a_configuration_error(client, gmo):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -54,6 +55,8 @@ DEFAULT_TOKEN_PATH = "/customer/token"  # noqa: S105 (a URL path; assumed, the e
 TOKEN_LIFETIME_SECONDS = 30 * 60  # documented by integrators (Yoom); used when no expires_in
 TOKEN_RENEW_MARGIN_SECONDS = 5 * 60
 _MAX_MESSAGE_CHARS = 300
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_PHONE = re.compile(r"\+?\d[\d-]{8,}\d")
 
 
 class _TokenRejected(GmoSignTransientError):
@@ -328,13 +331,15 @@ def _document_bytes(response: requests.Response, what: str) -> bytes:
 
 
 def _message(response: requests.Response) -> str:
+    """GMO Sign's own message, without addresses or phone numbers it may quote back."""
     try:
         body = response.json()
     except ValueError:
         return ""
     if not isinstance(body, dict):
         return ""
-    return str(body.get("message") or body.get("result") or "")[:_MAX_MESSAGE_CHARS]
+    text = str(body.get("message") or body.get("result") or "")[:_MAX_MESSAGE_CHARS]
+    return _PHONE.sub("[電話番号]", _EMAIL.sub("[メールアドレス]", text))
 
 
 def _error_from(response: requests.Response, what: str, *, send: bool, not_found_is_config: bool) -> GmoSignError:

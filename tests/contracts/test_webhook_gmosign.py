@@ -74,10 +74,12 @@ def test_malformed_callbacks_get_a_4xx_with_the_reason_and_enqueue_nothing(clien
 
 def test_redis_down_answers_503(settings, cctx):
     import redis as redis_lib
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
     from webhooks import create_app
 
-    dead = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    dead = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
     app = create_app(settings.model_copy(update={"gmosign_webhook_token": settings.webhook_token}), connection=dead)
     response = app.test_client().post(f"/webhooks/gmosign/{settings.webhook_token.get_secret_value()}",
                                       data=json.dumps(COMPLETED), content_type="application/json")
