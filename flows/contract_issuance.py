@@ -223,8 +223,7 @@ def write_back(ctx: FlowContext, contracts: AppMapping, settings: IssuanceSettin
 
 
 def mark_sent(ctx: FlowContext, contracts: AppMapping, contract: dict, claim: Claim) -> str:
-    ctx.kintone.update_status(contracts.id, contract["record_id"], contracts.action("mark_sent").name,
-                              revision=contract["revision"])
+    run_action(ctx, contracts, contract, "mark_sent", contract["revision"])
     deadline = contract.get("signing_deadline")
     tell(ctx, contracts, contract["record_id"],
          f"GMOサインで契約書を送信しました（GMOサイン文書ID：{claim.envelope_id}"
@@ -260,8 +259,7 @@ def send_back(ctx: FlowContext, contracts: AppMapping, contract: dict, text: str
     """Tell the rep why nothing was sent, then 不備差戻し back to 作成中."""
     tell(ctx, contracts, contract["record_id"], text, contract.get("sales_rep"),
          once_as=f"not_sent-r{contract['revision']}")
-    ctx.kintone.update_status(contracts.id, contract["record_id"], contracts.action("return_incomplete").name,
-                              revision=contract["revision"])
+    run_action(ctx, contracts, contract, "return_incomplete", contract["revision"])
     return "sent_back_not_sent"
 
 
@@ -326,6 +324,15 @@ def withdraw_envelope(ctx: FlowContext, contracts: AppMapping, contract: dict) -
                               contracts.write({"gmosign_state": labels.label("withdrawn")}),
                               revision=contract["revision"])
     return "envelope_withdrawn"
+
+
+def run_action(ctx: FlowContext, contracts: AppMapping, contract: dict, action_key: str, revision: str) -> str:
+    """Run a process action, with the assignee the mapping names (e.g. the sales rep)."""
+    action = contracts.action(action_key)
+    users = contract.get(action.assignee) if action.assignee else None
+    assignee = users[0].code if users else None
+    return ctx.kintone.update_status(contracts.id, contract["record_id"], action.name, assignee=assignee,
+                                     revision=revision)
 
 
 def release_claim(ledger, contracts: AppMapping, record_id: str) -> Claim | None:

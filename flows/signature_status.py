@@ -29,10 +29,10 @@ import uuid
 
 from connectors.errors import Permanent, RetryLater
 from connectors.gmosign import EnvelopeState, GmoSignNotSupported
-from connectors.gstaff import ArchivedContract, GStaffError
+from connectors.gstaff import ArchivedContract, GStaffConfigError, GStaffError, GStaffNotFound
 from connectors.kintone import KintoneConflict
 from flows.context import FlowContext
-from flows.contract_issuance import gmosign_of
+from flows.contract_issuance import gmosign_of, run_action
 from flows.notify import tell
 from mappings import AppMapping
 from mappings.contracts import StatusSettings, jp_date, retention_until
@@ -56,6 +56,21 @@ class ContractDataError(Permanent):
 
 class ArchiveNeedsFix(ContractDataError):
     """The signed contract could not be archived in G-Staff until someone fixes data or settings."""
+
+    def __init__(self, message: str, reason_ja: str = "") -> None:
+        super().__init__(message)
+        self.reason_ja = reason_ja or "Gスタッフがデータを受け付けませんでした。"
+
+
+def archive_problem(exc: Exception) -> ArchiveNeedsFix:
+    """The archive failure as the operator (English) and the rep (Japanese) need to read it."""
+    if isinstance(exc, ArchiveNeedsFix):
+        return exc
+    if isinstance(exc, GStaffNotFound):
+        return ArchiveNeedsFix(str(exc), "Gスタッフに顧客が見つかりません。「Gスタッフ顧客ID」を確認してください。")
+    if isinstance(exc, GStaffConfigError):
+        return ArchiveNeedsFix(str(exc), "システム設定の問題です。システム運用担当者が対応します。")
+    return ArchiveNeedsFix(str(exc))
 
 
 def run(ctx: FlowContext, app_key: str, record_id: str = "", *, envelope_id: str = "",
@@ -135,9 +150,8 @@ def apply_state(ctx: FlowContext, contracts: AppMapping, contract: dict, state: 
         return "state_noted"
     revision = ctx.kintone.update_record(contracts.id, contract["record_id"],
                                          contracts.write({"gmosign_state": label}), revision=contract["revision"])
-    action = contracts.action(action_key)
-    ctx.kintone.update_status(contracts.id, contract["record_id"], action.name, revision=revision)
-    return f"moved_to_{action.to_status}"
+    run_action(ctx, contracts, contract, action_key, revision)
+    return f"moved_to_{contracts.action(action_key).to_status}"
 
 
 def finish_completion(ctx: FlowContext, contracts: AppMapping, settings: StatusSettings, contract: dict,
@@ -183,27 +197,29 @@ def finish_completion(ctx: FlowContext, contracts: AppMapping, settings: StatusS
     if values:
         revision = ctx.kintone.update_record(contracts.id, record_id, contracts.write(values), revision=revision)
     if need_status:
-        ctx.kintone.update_status(contracts.id, record_id, conclude.name, revision=revision)
+        run_action(ctx, contracts, contract, settings.transitions["completed"], revision)
 
     if archive_error is not None:
         if isinstance(archive_error, RetryLater):
             raise archive_error  # kintone knows; the retry archives
+        problem = archive_problem(archive_error)
         tell(ctx, contracts, record_id,
-             "締結済の契約書をGスタッフに保管できませんでした。"
-             f"（理由：{archive_error}）\n内容を確認・修正したら、システム運用担当者に再実行を依頼してください。",
+             f"締結済の契約書をGスタッフに保管できませんでした。{problem.reason_ja}\n"
+             "修正したら、システム運用担当者に再実行を依頼してください。締結済PDFと保管期限はこのレコードに記録済みです。",
              contract.get("sales_rep"), once_as="archive_failed")
-        raise ArchiveNeedsFix(f"contract {contracts.key} #{record_id}: G-Staff archive failed: {archive_error}") \
-            from archive_error
+        raise ArchiveNeedsFix(f"contract {contracts.key} #{record_id}: G-Staff archive failed: {problem}",
+                              problem.reason_ja) from archive_error
     return "concluded"
 
 
 def archive(ctx: FlowContext, contracts: AppMapping, contract: dict, pdfs: list[tuple[str, bytes]], keep_until) -> list[str]:
     """Store each signed PDF in G-Staff under our reference; return the archive ids."""
     if ctx.gstaff is None:
-        raise ArchiveNeedsFix("G-Staff is not configured")
+        raise ArchiveNeedsFix("G-Staff is not configured", "システム設定の問題です。システム運用担当者が対応します。")
     client_id = contract.get("gstaff_client_id") or _client_gstaff_id(ctx, contract)
     if not client_id:
-        raise ArchiveNeedsFix("顧客のGスタッフ顧客IDが登録されていません")
+        raise ArchiveNeedsFix("the client has no G-Staff client id",
+                              "顧客の「Gスタッフ顧客ID」が登録されていません。顧客管理台帳に登録してください。")
     ids = []
     for n, (_doc_id, pdf) in enumerate(pdfs, start=1):
         reference = f"kintone:{contracts.key}:{contract['record_id']}" + (f":{n}" if len(pdfs) > 1 else "")

@@ -43,6 +43,7 @@ def test_complete_contract_reaching_issue_ends_with_exactly_one_envelope_and_its
     assert record["発報日時"] == "2026-11-24T01:00:00Z"
     assert record["署名期限"] == "2026-12-24"
     assert record["GMOサイン状態"] == "社内承認待ち"
+    assert [u["code"] for u in record["作業者"]] == ["sato"]  # the rep approves next
 
 
 def test_the_envelope_goes_to_the_clients_signer_with_the_rep_as_approver_and_the_records_items(
@@ -151,6 +152,7 @@ def test_contract_missing_legal_items_is_never_sent_and_goes_back_with_one_comme
 
     assert gmosign.envelopes == {} and gmosign.calls["send_from_template"] == 0
     assert values(kintone, rid)["ステータス"] == "作成中"
+    assert [u["code"] for u in values(kintone, rid)["作業者"]] == ["sato"]
     [comment] = kintone.apps[CONTRACTS].comments[rid]
     assert comment.mentions[0].code == "sato"
     for label in ("就業場所", "指揮命令者", "安全及び衛生"):

@@ -227,7 +227,8 @@ def test_client_unknown_to_g_staff_is_concluded_and_left_for_an_operator_with_a_
 
     assert values(kintone, rid)["ステータス"] == "締結済"
     assert gstaff.archives == {}
-    assert any("Gスタッフに保管できませんでした" in t for t in kintone.comment_texts(CONTRACTS, rid))
+    [note] = [t for t in kintone.comment_texts(CONTRACTS, rid) if "Gスタッフに保管できませんでした" in t]
+    assert "「Gスタッフ顧客ID」が登録されていません" in note
 
 
 def test_kintone_calls_for_a_completion_are_the_fewest_the_api_allows(cctx, kintone, gmosign, issued):
