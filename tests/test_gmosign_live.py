@@ -31,6 +31,7 @@ from connectors.gmosign import (
     TemplateSend,
 )
 from connectors.gmosign.live import LiveGmoSignClient
+from tests.test_kintone_live import Sleeps
 
 BASE = "https://api.gmosign.com"
 TOKEN_URL = f"{BASE}/customer/token"
@@ -57,11 +58,6 @@ SENT = {
                      "envelope_sign_token": "t", "sign_status": "0"}],
 }
 PDF = b"%PDF-1.4\n% signed\n%%EOF\n"
-
-
-class Sleeps(list):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 class Clock:
