@@ -3,6 +3,8 @@
     kgbridge embedded            the whole service in one process with fakes (try it out)
     kgbridge serve               the webhook receiver under gunicorn
     kgbridge worker              an RQ worker with the scheduler
+    kgbridge contracts check-open   the scheduled check of contracts awaiting signature
+    kgbridge contracts release-claim RECORD   allow a re-send after a person checked GMO Sign
 """
 
 from __future__ import annotations
@@ -48,6 +50,52 @@ def worker(burst: bool) -> None:
     import worker as worker_module
 
     sys.exit(worker_module.main(["--burst"] if burst else []))
+
+
+@main.group()
+def contracts() -> None:
+    """Contract issuance through GMO Sign."""
+
+
+@contracts.command("release-claim")
+@click.argument("record_id")
+@click.option("--app", "app_key", default="contracts", show_default=True, help="Mapping key of the app.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def release_claim(record_id: str, app_key: str, yes: bool) -> None:
+    """Allow RECORD_ID to be sent again after a send whose outcome was unknown.
+
+    Only after making sure in GMO Sign that no envelope exists for the contract's document code
+    (shown in the failed job's reason). Then replay the failed job.
+    """
+    from flows.contract_issuance import release_claim as release
+    from kgbridge.bootstrap import redis_client
+    from kgbridge.ledger import Ledger
+    from mappings import load_mappings
+
+    settings = _check_settings()
+    contracts_app = load_mappings(settings.mapping_dir)[app_key]
+    if not yes:
+        click.confirm(f"Did you check in GMO Sign that no envelope exists for {app_key} #{record_id}?", abort=True)
+    try:
+        claim = release(Ledger(redis_client(settings)), contracts_app, record_id)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"released the claim taken {claim.at} ({claim.state})" if claim else "no claim was held")
+
+
+@contracts.command("check-open")
+def check_open() -> None:
+    """Check contracts still awaiting signature once (schedule it, e.g. hourly from cron).
+
+    Applies envelope states GMO Sign did not announce where its API can be asked, and flags
+    contracts past their 署名期限 to the sales rep. Safe to run from several hosts: one runs.
+    """
+    from flows.signature_status import check_open_envelopes
+    from kgbridge import bootstrap, logs
+
+    settings = _check_settings()
+    logs.configure(settings.log_level, settings.log_format)
+    click.echo(check_open_envelopes(bootstrap.build_context(settings)))
 
 
 def _check_settings():

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+import requests
 import tenacity
+from urllib3.exceptions import NewConnectionError
 
 from connectors.errors import RetryLater
 from kgbridge.logs import get_logger
@@ -50,6 +52,21 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if math.isnan(seconds):
         return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def never_sent(cause: BaseException | None) -> bool:
+    """True when requests failed while connecting, before any byte of the request left.
+
+    Only then may a non-idempotent POST be repeated without asking the server what happened.
+    """
+    if isinstance(cause, requests.ConnectTimeout):
+        return True
+    if isinstance(cause, requests.ConnectionError) and cause.args:
+        # requests wraps connect failures (refused, DNS) as MaxRetryError with a
+        # NewConnectionError reason; a reset or close mid-request arrives as ProtocolError
+        # instead and stays ambiguous.
+        return isinstance(getattr(cause.args[0], "reason", None), NewConnectionError)
+    return False
 
 
 def _is_retry_later(exc: BaseException) -> bool:

@@ -14,6 +14,8 @@ FLOWS: dict[str, str] = {
     "follow_up": "flows.follow_up",
     "client_lookup": "flows.client_lookup",
     "workflow": "flows.workflow",
+    "contract_issuance": "flows.contract_issuance",
+    "signature_status": "flows.signature_status",
 }
 
 

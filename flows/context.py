@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
+from connectors.gmosign.interface import GmoSignClient
 from connectors.gstaff.interface import GStaffClient
 from connectors.kintone.interface import KintoneClient
 from flows.business_calendar import BusinessCalendar
@@ -32,7 +33,7 @@ class FlowContext:
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
     # Optional connectors: a flow that needs one raises a clear error when it is not configured.
     gstaff: GStaffClient | None = None
-    gmosign: Any = None  # connectors.gmosign.interface.GmoSignClient once that connector exists
+    gmosign: GmoSignClient | None = None
     # Start another flow as its own job: enqueue(flow, app_key, record_id, marker) -> False when
     # that job (same flow, record and marker) exists already. None outside a worker: the caller
     # then runs the flow inline.

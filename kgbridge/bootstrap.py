@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import redis
 
+from connectors.gmosign.interface import GmoSignClient
 from connectors.kintone.interface import KintoneClient
 from flows.business_calendar import BusinessCalendar, parse_business_hours, parse_company_holidays, parse_year_end
 from flows.context import FlowContext
@@ -65,6 +66,24 @@ def build_calendar(settings: Settings) -> BusinessCalendar:
                             business_morning=morning, business_evening=evening)
 
 
+def build_gmosign(settings: Settings) -> GmoSignClient:
+    if settings.connector_mode is ConnectorMode.FAKE:
+        from connectors.gmosign.fake import FakeGmoSign
+
+        return FakeGmoSign()
+    from connectors.gmosign.live import LiveGmoSignClient
+
+    return LiveGmoSignClient(
+        settings.gmosign_base_url,
+        settings.gmosign_customer_id,
+        settings.gmosign_secret_key.get_secret_value() if settings.gmosign_secret_key else "",
+        auth=settings.gmosign_auth,
+        token_path=settings.gmosign_token_path,
+        timeout=settings.gmosign_timeout_seconds,
+        retry_budget=settings.gmosign_retry_budget_seconds,
+    )
+
+
 def build_context(settings: Settings | None = None, *, connection: redis.Redis | None = None,
                   kintone: KintoneClient | None = None) -> FlowContext:
     """Build (and remember for this process) everything a flow needs."""
@@ -79,6 +98,7 @@ def build_context(settings: Settings | None = None, *, connection: redis.Redis |
         gstaff=build_gstaff(settings),
         calendar=build_calendar(settings),
         enqueue=flow_enqueuer(connection, settings),
+        gmosign=build_gmosign(settings),
     )
     return _context
 

@@ -40,3 +40,13 @@ class Ledger:
         Use ``acquire(blocking=False)``: a job that finds the lock taken leaves the work to its holder.
         """
         return self.redis.lock(self._key(key), timeout=ttl_seconds, blocking=False)
+
+    def release_if(self, key: str, value: str) -> bool:
+        """Delete ``key`` only while it still holds ``value`` (a lock we took, not a successor's)."""
+        return bool(self.redis.eval(_DELETE_IF_EQUAL, 1, self._key(key), value))
+
+
+_DELETE_IF_EQUAL = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""

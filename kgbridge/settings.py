@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -59,6 +59,18 @@ class Settings(BaseSettings):
     # How long a notification id is remembered (kintone may deliver twice; replays).
     dedupe_ttl_seconds: int = 7 * 24 * 3600
 
+    # GMO Sign (電子印鑑GMOサイン). The token endpoint is not public: its path is an assumption
+    # to confirm with GMO Sign. auth=basic talks to Microsoft's documented gateway instead.
+    gmosign_base_url: str = ""
+    gmosign_customer_id: str = ""
+    gmosign_secret_key: SecretStr | None = None
+    gmosign_auth: Literal["token", "basic"] = "token"
+    gmosign_token_path: str = "/customer/token"  # noqa: S105 (a URL path, not a secret)
+    gmosign_timeout_seconds: float = 30.0
+    gmosign_retry_budget_seconds: float = 30.0
+    # The secret path segment GMO Sign calls: /webhooks/gmosign/<token>.
+    gmosign_webhook_token: SecretStr | None = None
+
     # RQ
     queue_name: str = "kgbridge"
     # Comma-separated seconds, e.g. 10,60,300 (a JSON list works too).
@@ -95,11 +107,11 @@ class Settings(BaseSettings):
             raise ValueError("give one or more non-negative numbers of seconds, e.g. 10,60,300")
         return value
 
-    @field_validator("webhook_token", "webhook_token_next")
+    @field_validator("webhook_token", "webhook_token_next", "gmosign_webhook_token")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 16:
-            raise ValueError("must be at least 16 characters (it is the only proof a call is kintone's)")
+            raise ValueError("must be at least 16 characters (it is the only proof a call is genuine)")
         return value
 
     @field_validator("company_holidays", mode="before")
@@ -141,36 +153,36 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _live_needs_kintone(self) -> "Settings":
-        if self.connector_mode is ConnectorMode.LIVE:
-            problems = []
-            if not self.kintone_base_url:
-                problems.append("KGBRIDGE_KINTONE_BASE_URL is required in live mode")
-            if not self.kintone_api_tokens:
-                problems.append("KGBRIDGE_KINTONE_API_TOKENS is required in live mode")
-            if problems:
-                raise ValueError("; ".join(problems))
+    def _live_needs_every_connector(self) -> "Settings":
+        """In live mode, name every missing connection setting at once."""
         if not self.mapping_dir.is_dir():
             raise ValueError(f"KGBRIDGE_MAPPING_DIR {self.mapping_dir} is not a folder")
-        return self
-
-    @model_validator(mode="after")
-    def _live_needs_gstaff(self) -> "Settings":
-        if self.connector_mode is ConnectorMode.LIVE:
-            problems = []
-            if not self.gstaff_base_url:
-                problems.append("KGBRIDGE_GSTAFF_BASE_URL is required in live mode "
-                                "(the G-Staff service of docs/gstaff-openapi.yaml)")
-            elif not self.gstaff_base_url.startswith(("https://", "http://")):
-                problems.append("KGBRIDGE_GSTAFF_BASE_URL must start with https://")
-            if self.gstaff_api_key is None or not self.gstaff_api_key.get_secret_value().strip():
-                problems.append("KGBRIDGE_GSTAFF_API_KEY is required in live mode")
-            if problems:
-                raise ValueError("; ".join(problems))
+        if self.connector_mode is not ConnectorMode.LIVE:
+            return self
+        problems = []
+        if not self.kintone_base_url:
+            problems.append("KGBRIDGE_KINTONE_BASE_URL is required in live mode")
+        if not self.kintone_api_tokens:
+            problems.append("KGBRIDGE_KINTONE_API_TOKENS is required in live mode")
+        if not self.gstaff_base_url:
+            problems.append("KGBRIDGE_GSTAFF_BASE_URL is required in live mode "
+                            "(the G-Staff service of docs/gstaff-openapi.yaml)")
+        elif not self.gstaff_base_url.startswith(("https://", "http://")):
+            problems.append("KGBRIDGE_GSTAFF_BASE_URL must start with https://")
+        if self.gstaff_api_key is None or not self.gstaff_api_key.get_secret_value().strip():
+            problems.append("KGBRIDGE_GSTAFF_API_KEY is required in live mode")
+        for name in ("gmosign_base_url", "gmosign_customer_id", "gmosign_secret_key", "gmosign_webhook_token"):
+            if not getattr(self, name):
+                problems.append(f"KGBRIDGE_{name.upper()} is required in live mode")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def webhook_tokens(self) -> list[str]:
         return [t.get_secret_value() for t in (self.webhook_token, self.webhook_token_next) if t]
+
+    def gmosign_webhook_tokens(self) -> list[str]:
+        return [self.gmosign_webhook_token.get_secret_value()] if self.gmosign_webhook_token else []
 
     def tokens_for(self, app_key: str) -> list[str]:
         value = self.kintone_api_tokens.get(app_key)

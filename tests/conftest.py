@@ -91,3 +91,24 @@ def drain(redis_conn, settings, ctx):
         return w
 
     return _drain
+
+
+# Every connection setting live mode requires, with harmless loopback values. Tests about one
+# connector's settings start from these and override their own.
+LIVE_ENV = {
+    "KGBRIDGE_KINTONE_BASE_URL": "http://127.0.0.1:9",
+    "KGBRIDGE_KINTONE_API_TOKENS": '{"orders": "live-env-token"}',
+    "KGBRIDGE_GSTAFF_BASE_URL": "http://127.0.0.1:9",
+    "KGBRIDGE_GSTAFF_API_KEY": "live-env-gstaff-key",
+    "KGBRIDGE_GMOSIGN_BASE_URL": "http://127.0.0.1:9",
+    "KGBRIDGE_GMOSIGN_CUSTOMER_ID": "live-env-customer",
+    "KGBRIDGE_GMOSIGN_SECRET_KEY": "live-env-gmosign-secret",
+    "KGBRIDGE_GMOSIGN_WEBHOOK_TOKEN": "live-env-gmosign-webhook-token",
+}
+
+
+@pytest.fixture
+def live_env(monkeypatch):
+    for key, value in LIVE_ENV.items():
+        monkeypatch.setenv(key, value)
+    return LIVE_ENV

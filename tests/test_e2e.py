@@ -55,9 +55,13 @@ def stack(redis_url, redis_conn, mappings, tmp_path):
             "KGBRIDGE_KINTONE_API_TOKENS": json.dumps({a.key: API_TOKEN for a in mappings}),
             "KGBRIDGE_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
             "KGBRIDGE_RETRY_INTERVALS": "1,1,1",
-            # Required in live mode; the order flow never calls G-Staff.
+            # Required in live mode; the order flow never calls G-Staff or GMO Sign.
             "KGBRIDGE_GSTAFF_BASE_URL": "http://127.0.0.1:9",
             "KGBRIDGE_GSTAFF_API_KEY": "unused-in-this-test",
+            "KGBRIDGE_GMOSIGN_BASE_URL": "http://127.0.0.1:9",
+            "KGBRIDGE_GMOSIGN_CUSTOMER_ID": "unused",
+            "KGBRIDGE_GMOSIGN_SECRET_KEY": "unused-in-this-test",
+            "KGBRIDGE_GMOSIGN_WEBHOOK_TOKEN": "gmosign-webhook-token-0123456789",
         }
         logs = {name: open(tmp_path / f"{name}.log", "wb") for name in ("gunicorn", "worker")}
         web = subprocess.Popen(

@@ -24,7 +24,7 @@ def test_live_mode_without_gstaff_names_both_missing_settings():
     assert "KGBRIDGE_GSTAFF_API_KEY is required in live mode" in str(caught.value)
 
 
-def test_live_mode_builds_the_live_client_from_the_environment(monkeypatch):
+def test_live_mode_builds_the_live_client_from_the_environment(monkeypatch, live_env):
     monkeypatch.setenv("KGBRIDGE_GSTAFF_BASE_URL", BASE)
     monkeypatch.setenv("KGBRIDGE_GSTAFF_API_KEY", KEY)
     monkeypatch.setenv("KGBRIDGE_GSTAFF_TIMEOUT_SECONDS", "7")

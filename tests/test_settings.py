@@ -27,7 +27,7 @@ def test_each_bad_value_is_named(monkeypatch):
     assert "short" not in text  # the input is never echoed: it may be a secret
 
 
-def test_secrets_do_not_appear_in_repr_or_dump(monkeypatch):
+def test_secrets_do_not_appear_in_repr_or_dump(monkeypatch, live_env):
     monkeypatch.setenv("KGBRIDGE_KINTONE_API_TOKENS", '{"orders": "tok-orders-123", "clients": ["a-tok-1", "b-tok-2"]}')
     monkeypatch.setenv("KGBRIDGE_WEBHOOK_TOKEN", "hook-secret-0123456789")
     monkeypatch.setenv("KGBRIDGE_GSTAFF_API_KEY", "gstaff-key-987654")

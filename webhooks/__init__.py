@@ -45,11 +45,13 @@ def create_app(settings: Settings | None = None, *, connection: redis.Redis | No
         "queue": make_queue(connection, settings),
     }
 
+    from webhooks.gmosign import bp as gmosign_bp
     from webhooks.health import bp as health_bp
     from webhooks.kintone import bp as kintone_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(kintone_bp)
+    app.register_blueprint(gmosign_bp)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -109,8 +109,11 @@ class Accepted:
         return body
 
 
-def parse_kintone(body: bytes) -> KintoneNotification:
-    """Parse and validate a notification body; raise Rejected with a readable reason."""
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_body(body: bytes, model: type[M], what: str) -> M:
+    """Parse a JSON object body into ``model``; raise Rejected with a readable reason."""
     try:
         data = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError:
@@ -122,13 +125,28 @@ def parse_kintone(body: bytes) -> KintoneNotification:
     if not isinstance(data, dict):
         raise Rejected(400, "body must be a JSON object")
     try:
-        return KintoneNotification.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise Rejected(422, f"not a kintone notification: {where}: {first['msg']}") from None
+        raise Rejected(422, f"not {what}: {where}: {first['msg']}") from None
     except RecursionError:
         raise Rejected(400, "body is nested too deeply") from None
+
+
+def parse_kintone(body: bytes) -> KintoneNotification:
+    """Parse and validate a notification body; raise Rejected with a readable reason."""
+    return parse_body(body, KintoneNotification, "a kintone notification")
+
+
+def seen_before(connection: redis.Redis, event_key: str) -> bool:
+    """True when this event was accepted before (its id is remembered for the dedupe TTL)."""
+    return bool(connection.exists(f"{SEEN_PREFIX}:{event_key}"))
+
+
+def remember(connection: redis.Redis, event_key: str, settings: Settings) -> None:
+    """Remember an event once its jobs exist: a crash before this lets a replay enqueue them."""
+    connection.set(f"{SEEN_PREFIX}:{event_key}", "1", ex=settings.dedupe_ttl_seconds)
 
 
 def accept_kintone(note: KintoneNotification, *, mappings: Mappings, connection: redis.Redis, queue: Queue,
@@ -141,8 +159,7 @@ def accept_kintone(note: KintoneNotification, *, mappings: Mappings, connection:
     mapping = mappings.by_app_id(note.app.id)
     if mapping is None:
         raise Rejected(422, f"app {note.app.id} is not mapped to any flow")
-    seen_key = f"{SEEN_PREFIX}:{note.id}"
-    if connection.exists(seen_key):
+    if seen_before(connection, note.id):
         return Accepted(note.id, duplicate=True)
 
     status_key = mapping.status_key(note.status_name())
@@ -155,8 +172,7 @@ def accept_kintone(note: KintoneNotification, *, mappings: Mappings, connection:
                               marker=note.marker, source=source, event_id=note.id)
         if enqueue_flow(queue, settings, request):
             accepted.jobs.append(request.job_id)
-    # Remembered only after the jobs exist: a crash in between lets a replay enqueue them.
-    connection.set(seen_key, "1", ex=settings.dedupe_ttl_seconds)
+    remember(connection, note.id, settings)
     if triggers and not accepted.jobs:
         accepted.duplicate = True
     return accepted

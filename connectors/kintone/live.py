@@ -17,9 +17,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 import requests
-from urllib3.exceptions import NewConnectionError
 
-from connectors.http_retry import make_retrying, parse_retry_after
+from connectors.http_retry import make_retrying, never_sent, parse_retry_after
 from connectors.kintone.errors import (
     KintoneConfigError,
     KintoneConnectionError,
@@ -49,18 +48,6 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, KintoneTransientError)
 
 
-def _never_sent(cause: BaseException | None) -> bool:
-    """True when requests failed while connecting, before any byte of the request left."""
-    if isinstance(cause, requests.ConnectTimeout):
-        return True
-    if isinstance(cause, requests.ConnectionError) and cause.args:
-        # requests wraps connect failures (refused, DNS) as MaxRetryError with a
-        # NewConnectionError reason; a reset or close mid-request arrives as ProtocolError
-        # instead and stays ambiguous.
-        return isinstance(getattr(cause.args[0], "reason", None), NewConnectionError)
-    return False
-
-
 def _certainly_not_processed(exc: BaseException) -> bool:
     """Retry rule for non-idempotent POSTs: repeat only what kintone certainly did not do."""
     if isinstance(exc, KintoneRateLimited):
@@ -68,7 +55,7 @@ def _certainly_not_processed(exc: BaseException) -> bool:
     if isinstance(exc, KintoneDatabaseLocked):
         return True  # GAIA_DA02: the save could not take its lock, nothing was written
     if isinstance(exc, KintoneConnectionError):
-        return _never_sent(exc.__cause__)
+        return never_sent(exc.__cause__)
     # A 5xx or a read timeout may come after kintone saved: the job re-checks state first.
     return False
 

@@ -1,0 +1,99 @@
+"""The GMO Sign callback receiver: token, validation, de-duplication, answers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from tests.contracts.conftest import GMOSIGN_TOKEN, post_gmosign
+from webhooks.gmosign_intake import accept_gmosign, parse_gmosign
+
+COMPLETED = {"envelope_xid": "ENV000001", "envelope_name": "労働者派遣個別契約書",
+             "document_list": [{"documentId": "ENV000001-D1", "document_name": "契約書"}]}
+
+
+def queued(redis_conn, settings) -> list:
+    return Queue(settings.queue_name, connection=redis_conn, serializer=JSONSerializer).jobs
+
+
+def test_a_completion_callback_enqueues_one_job_carrying_only_ids(client, redis_conn, settings):
+    response = post_gmosign(client, COMPLETED)
+
+    assert response.status_code == 200
+    assert response.get_json() == {"ok": True, "duplicate": False, "jobs": 1}
+    [job] = queued(redis_conn, settings)
+    assert job.id == "signature_status-contracts--ENV000001-Completed"
+    assert job.kwargs == {"flow": "signature_status", "app_key": "contracts", "record_id": "",
+                          "envelope_id": "ENV000001", "event": "Completed", "document_ids": "ENV000001-D1"}
+
+
+def test_the_same_envelope_and_event_is_accepted_once_but_another_event_is_new(client, redis_conn, settings):
+    post_gmosign(client, COMPLETED)
+    again = post_gmosign(client, COMPLETED)
+    other = post_gmosign(client, dict(COMPLETED, event="Declined"))
+
+    assert again.status_code == 200 and again.get_json()["duplicate"] is True
+    assert other.get_json()["jobs"] == 1
+    assert len(queued(redis_conn, settings)) == 2
+
+
+@pytest.mark.parametrize("token", ["test-webhook-token-0123456789", "wrong-token-0123456789"])
+def test_a_wrong_token_or_the_kintone_token_is_refused_without_detail(client, token, redis_conn):
+    response = post_gmosign(client, COMPLETED, token=token)
+    assert response.status_code == 404
+    assert "token" not in response.get_data(as_text=True)
+    assert redis_conn.dbsize() == 0
+
+
+def test_without_a_configured_gmo_sign_token_every_callback_is_refused(settings, redis_conn, cctx):
+    from webhooks import create_app
+
+    client = create_app(settings, connection=redis_conn).test_client()
+    assert post_gmosign(client, COMPLETED, token="").status_code in (404, 405)
+    assert post_gmosign(client, COMPLETED, token=GMOSIGN_TOKEN).status_code == 404
+
+
+@pytest.mark.parametrize(("body", "status", "reason"), [
+    (b"{not json", 400, "not valid JSON"),
+    (b"[]", 400, "JSON object"),
+    (json.dumps({"envelope_name": "x"}), 422, "envelope_xid"),
+    (json.dumps({"envelope_xid": 'A" or 1=1'}), 422, "envelope_xid"),
+    (json.dumps(dict(COMPLETED, document_list=[{"documentId": "../etc"}])), 422, "documentId"),
+    (json.dumps(dict(COMPLETED, event="Complet ed")), 422, "event"),
+])
+def test_malformed_callbacks_get_a_4xx_with_the_reason_and_enqueue_nothing(client, body, status, reason,
+                                                                          redis_conn, settings):
+    response = post_gmosign(client, body)
+    assert response.status_code == status
+    assert reason in response.get_json()["error"]
+    assert queued(redis_conn, settings) == []
+
+
+def test_redis_down_answers_503(settings, cctx):
+    import redis as redis_lib
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    from webhooks import create_app
+
+    dead = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    app = create_app(settings.model_copy(update={"gmosign_webhook_token": settings.webhook_token}), connection=dead)
+    response = app.test_client().post(f"/webhooks/gmosign/{settings.webhook_token.get_secret_value()}",
+                                      data=json.dumps(COMPLETED), content_type="application/json")
+    assert response.status_code == 503
+
+
+def test_replay_goes_through_the_same_parse_and_accept(redis_conn, settings, mappings):
+    queue = Queue(settings.queue_name, connection=redis_conn, serializer=JSONSerializer)
+    callback = parse_gmosign(json.dumps(COMPLETED).encode())
+
+    first = accept_gmosign(callback, mappings=mappings, connection=redis_conn, queue=queue, settings=settings,
+                           source="replay")
+    second = accept_gmosign(callback, mappings=mappings, connection=redis_conn, queue=queue, settings=settings,
+                            source="replay")
+
+    assert (len(first.jobs), second.duplicate) == (1, True)
+    assert queue.jobs[0].meta["source"] == "replay"

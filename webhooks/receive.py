@@ -1,0 +1,36 @@
+"""The shape every webhook route shares: secret path token, parse, accept once, answer at once.
+
+Each source brings its parser and its accept function (``webhooks.intake`` for kintone,
+``webhooks.gmosign_intake`` for GMO Sign); the same pair serves ``kgbridge events replay``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from flask import current_app, jsonify, request
+
+from webhooks import token_matches
+from webhooks.intake import Accepted, Rejected
+
+log = structlog.get_logger("kgbridge.webhook")
+
+
+def receive_webhook(source: str, token: str, tokens: list[str], parse: Callable[[bytes], Any],
+                    accept: Callable[..., Accepted], describe: Callable[[Any], dict] = lambda _parsed: {}):
+    """Answer one webhook call: 404 for a wrong token, 4xx with the reason, else 200 and the jobs."""
+    ext = current_app.extensions["kgbridge"]
+    if not token_matches(token, tokens):
+        return jsonify(ok=False, error="not found"), 404
+    try:
+        parsed = parse(request.get_data(cache=False))
+        accepted = accept(parsed, mappings=ext["mappings"], connection=ext["redis"], queue=ext["queue"],
+                          settings=ext["settings"])
+    except Rejected as exc:
+        log.info("webhook rejected", source=source, status=exc.status, reason=exc.reason)
+        return jsonify(ok=False, error=exc.reason), exc.status
+    log.info("webhook accepted", source=source, event_id=accepted.event_id, count=len(accepted.jobs),
+             outcome="duplicate" if accepted.duplicate else "enqueued", **describe(parsed))
+    return jsonify(accepted.as_json()), 200
