@@ -24,6 +24,7 @@ from kgbridge.samples import seed_embedded
 from kgbridge.settings import load_settings
 
 DEMO_TOKEN = "embedded-demo-token-change-me"  # noqa: S105 (a demo token for the embedded mode only)
+DEMO_GMOSIGN_TOKEN = "embedded-gmosign-token-change-me"  # noqa: S105
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
@@ -40,6 +41,7 @@ def move_due_jobs(queue, stop: threading.Event, every: float = 1.0) -> None:
 
 def run(host: str = "127.0.0.1", port: int = 8080) -> None:
     os.environ.setdefault("KGBRIDGE_WEBHOOK_TOKEN", DEMO_TOKEN)
+    os.environ.setdefault("KGBRIDGE_GMOSIGN_WEBHOOK_TOKEN", DEMO_GMOSIGN_TOKEN)
     settings = load_settings(connector_mode="fake", log_format="console")
     logs.configure(settings.log_level, settings.log_format)
     connection = fakeredis.FakeRedis(server=fakeredis.FakeServer())
@@ -55,21 +57,25 @@ def run(host: str = "127.0.0.1", port: int = 8080) -> None:
     threading.Thread(target=server.serve_forever, daemon=True, name="receiver").start()
 
     token = settings.webhook_tokens()[0]
+    gmo_token = settings.gmosign_webhook_tokens()[0]
     base = f"http://{host}:{port}"
+    post = "curl -s -X POST -H 'Content-Type: application/json' --data"
     print(f"""
 kgbridge is running on {base} with fake kintone, GMO Sign and G-Staff (embedded default).
-Sample orders: #{ids['order_complete']} (complete, approved client), #{ids['order_incomplete']} (incomplete, new client).
+Sample records: orders #{ids['order_complete']} (complete, approved client) and #{ids['order_incomplete']} \
+(incomplete, new client); contract #{ids['contract']} (complete, marketing just ran 発報).
 
-Post a sample webhook, then look at the record:
-  curl -s -X POST -H 'Content-Type: application/json' --data @{SAMPLES}/kintone-order-complete.json {base}/webhooks/kintone/{token}
+An order webhook, then what happened to the record:
+  {post} @{SAMPLES}/kintone-order-complete.json {base}/webhooks/kintone/{token}
   sleep 1; curl -s {base}/embedded/records/orders/{ids['order_complete']}
-  curl -s -X POST -H 'Content-Type: application/json' --data @{SAMPLES}/kintone-order-incomplete.json {base}/webhooks/kintone/{token}
+  {post} @{SAMPLES}/kintone-order-incomplete.json {base}/webhooks/kintone/{token}
   sleep 1; curl -s {base}/embedded/records/orders/{ids['order_incomplete']}
-New inquiries (G-Staff lookup): #{ids['inquiry_known']} (a client G-Staff knows), #{ids['inquiry_new']} (a new client):
-  curl -s -X POST -H 'Content-Type: application/json' --data @{SAMPLES}/kintone-inquiry-known.json {base}/webhooks/kintone/{token}
-  sleep 1; curl -s {base}/embedded/records/inquiries/{ids['inquiry_known']}
-  curl -s -X POST -H 'Content-Type: application/json' --data @{SAMPLES}/kintone-inquiry-new.json {base}/webhooks/kintone/{token}
-  sleep 1; curl -s {base}/embedded/records/inquiries/{ids['inquiry_new']}
+
+A contract sent through GMO Sign, then signed by the client (the fake GMO Sign's callback):
+  {post} @{SAMPLES}/kintone-contract-issue.json {base}/webhooks/kintone/{token}
+  sleep 1; curl -s {base}/embedded/records/contracts/{ids['contract']}
+  curl -s -X POST {base}/embedded/gmosign/sign/contracts/{ids['contract']} | {post} @- {base}/webhooks/gmosign/{gmo_token}
+  sleep 1; curl -s {base}/embedded/records/contracts/{ids['contract']}
 Stop with Ctrl-C.
 """, flush=True)
     structlog.get_logger("kgbridge.embedded").info("embedded service started")
@@ -87,7 +93,17 @@ Stop with Ctrl-C.
 
 
 def _add_inspection_routes(app, context) -> None:
-    """Read-only views of the fake kintone, only in the embedded mode."""
+    """Views of the fake kintone, and the client's signature in the fake GMO Sign (embedded mode only)."""
+
+    @app.post("/embedded/gmosign/sign/<app_key>/<record_id>")
+    def sign_envelope(app_key: str, record_id: str):
+        """Play the client signing the record's envelope; answer the callback GMO Sign would send."""
+        mapping = context.mappings[app_key]
+        envelope_id = context.kintone.record_values(mapping.id, record_id).get(
+            mapping.field("gmosign_envelope_id").code)
+        if not envelope_id:
+            return jsonify(ok=False, error="this record has no GMO Sign envelope yet"), 409
+        return jsonify(context.gmosign.complete(envelope_id))
 
     @app.get("/embedded/records/<app_key>/<record_id>")
     def show_record(app_key: str, record_id: str):

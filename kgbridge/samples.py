@@ -28,6 +28,44 @@ COMPLETE_ORDER = {
 }
 
 
+# An individual contract with every 法第26条 item, as sales hands it to marketing.
+COMPLETE_CONTRACT = {
+    "契約種別": "個別契約",
+    "顧客": "株式会社サンプル物流",
+    "顧客レコード番号": "1",
+    "Gスタッフ顧客ID": "G-1001",
+    "担当営業": [{"code": "sato", "name": "佐藤 一郎"}],
+    "担当営業メール": "sato@example.co.jp",
+    "署名者氏名": "山田 花子",
+    "署名者メール": "yamada@example.com",
+    "就業場所": "東京物流センター（東京都江東区）",
+    "組織単位": "物流課",
+    "業務内容": "入出荷検品、ピッキング",
+    "責任の程度": "役職なし（リーダー補佐）",
+    "賃金": "時給1,500円",
+    "就業日": "月〜金（祝日を除く）",
+    "始業終業時刻": "9:00〜18:00",
+    "休憩": "12:00〜13:00（60分）",
+    "時間外休日労働": "1日2時間・月20時間まで、休日労働なし",
+    "派遣開始日": "2026-12-01",
+    "派遣終了日": "2027-03-31",
+    "派遣人数": "2",
+    "指揮命令者": "物流課 課長 鈴木 次郎",
+    "苦情窓口": "派遣先：総務課 高橋／派遣元：営業部 佐藤",
+    "安全衛生": "安全靴貸与、入場時に安全教育",
+    "契約解除の措置": "新たな就業機会の確保、休業手当相当額の支払い",
+    "派遣先責任者": "総務課長 高橋 三郎",
+    "派遣元責任者": "営業部長 田中 四郎",
+    "福利厚生施設": "休憩室・更衣室・食堂",
+    "協定対象限定": "限定しない",
+    "無期60歳以上限定": "限定しない",
+    "紹介予定派遣": "非該当",
+    "抵触日": "2027-04-01",
+    "抵触日通知受領": ["受領済"],
+    "待遇情報受領": ["受領済"],
+}
+
+
 def seed_embedded(kintone, mappings) -> dict[str, str]:
     """Fill the fake kintone with sample clients and orders; return their ids by name."""
     clients, orders = mappings["clients"], mappings["orders"]
@@ -53,6 +91,11 @@ def seed_embedded(kintone, mappings) -> dict[str, str]:
             "受付経路": "HP", "受付日時": "2026-11-24T01:00:00Z", "会社名": "株式会社あおぞら食品",
             "電話番号": "０４８－０００－００００", "担当者名": "鈴木 次郎",
             "問い合わせ内容": "食品工場のライン作業で派遣を検討しています"})
+    if "contracts" in mappings:
+        contracts = mappings["contracts"]
+        # Marketing has just run 発報: the contract waits in 発報処理中 for kgbridge to send it.
+        ids["contract"] = kintone.seed(contracts.id, dict(COMPLETE_CONTRACT, 顧客レコード番号=ids["client_approved"]),
+                                       status=contracts.status_name("issuing"))
     return ids
 
 
