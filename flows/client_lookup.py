@@ -32,10 +32,10 @@ from __future__ import annotations
 from connectors.errors import RetryLater
 from connectors.gstaff.errors import GStaffConfigError, GStaffDataError, GStaffNotFound
 from connectors.gstaff.interface import ClientHistory, ClientSummary, GStaffClient, MatchKind, NewClient
-from connectors.kintone import KintoneConflict
 from flows import client_risk as text
 from flows.client_risk import RiskRules, history_values
 from flows.context import FlowContext
+from flows.decide import on_fresh_record
 from flows.notify import tell
 from mappings import AppMapping
 from mappings.normalize import (
@@ -47,7 +47,6 @@ from mappings.normalize import (
 )
 
 FLOW = "client_lookup"
-MAX_DECISIONS = 3  # re-read and decide again after a conflict, at most this often
 LINK_REMEMBER_SECONDS = 400 * 24 * 3600  # longer than any edit of a fresh inquiry is likely
 CLAIM_SECONDS = 300  # longer than a job may run (KGBRIDGE_JOB_TIMEOUT_SECONDS, 180 by default)
 
@@ -69,23 +68,14 @@ def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
     mapping = ctx.mappings[app_key]
     if ctx.gstaff is None:
         raise GStaffConfigError("G-Staff is not configured (KGBRIDGE_GSTAFF_BASE_URL, KGBRIDGE_GSTAFF_API_KEY)")
-    log = ctx.log.bind(flow=FLOW, app=app_key, record_id=record_id)
     claim = f"{FLOW}:claim:{app_key}:{record_id}"
     if not ctx.ledger.claim(claim, CLAIM_SECONDS):
         raise RecordBusy(f"{FLOW}: another job is deciding for {app_key} #{record_id}; will retry")
     try:
-        for attempt in range(1, MAX_DECISIONS + 1):
-            record = mapping.read(ctx.kintone.get_record(mapping.id, record_id))
-            try:
-                outcome = decide(ctx, ctx.gstaff, mapping, record)
-            except KintoneConflict as exc:
-                log.info("record changed meanwhile; deciding again", step="decide", attempt=attempt, code=exc.code)
-                continue
-            log.info("client looked up", step="decide", outcome=outcome)
-            return outcome
+        return on_fresh_record(ctx, mapping, record_id, FLOW,
+                               lambda record, _status: decide(ctx, ctx.gstaff, mapping, record))
     finally:
         ctx.ledger.release(claim)
-    raise KintoneConflict(f"{app_key} #{record_id} kept changing while we decided; will retry later")
 
 
 def decide(ctx: FlowContext, gstaff: GStaffClient, mapping: AppMapping, record: dict) -> str:

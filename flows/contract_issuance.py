@@ -52,8 +52,8 @@ from connectors.gmosign import (
     Signer,
     TemplateSend,
 )
-from connectors.kintone import KintoneConflict
 from flows.context import FlowContext
+from flows.decide import on_fresh_record
 from flows.notify import bullet_list, tell
 from mappings import AppMapping
 from mappings.contracts import (
@@ -101,23 +101,15 @@ def claim_key(contracts: AppMapping, record_id: str) -> str:
 
 def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
     contracts = ctx.mappings[app_key]
-    log = ctx.log.bind(flow=FLOW, app=app_key, record_id=record_id)
-    for attempt in range(1, MAX_DECISIONS + 1):
-        contract = contracts.read(ctx.kintone.get_record(contracts.id, record_id))
-        status = contracts.status_key(contract["status"])
-        try:
-            if status == "issuing":
-                outcome = issue_contract(ctx, contracts, contract)
-            elif status == "cancelled":
-                outcome = withdraw_envelope(ctx, contracts, contract)
-            else:
-                outcome = "nothing_to_do"
-        except KintoneConflict as exc:
-            log.info("contract changed meanwhile; deciding again", step="decide", attempt=attempt, code=exc.code)
-            continue
-        log.info("contract checked", step="decide", outcome=outcome, status=status)
-        return outcome
-    raise KintoneConflict(f"contract {record_id} kept changing while we decided; will retry later")
+
+    def decide(contract: dict, status: str | None) -> str:
+        if status == "issuing":
+            return issue_contract(ctx, contracts, contract)
+        if status == "cancelled":
+            return withdraw_envelope(ctx, contracts, contract)
+        return "nothing_to_do"
+
+    return on_fresh_record(ctx, contracts, record_id, FLOW, decide)
 
 
 def issue_contract(ctx: FlowContext, contracts: AppMapping, contract: dict) -> str:

@@ -20,36 +20,28 @@ comment) plus one G-Staff call.
 from __future__ import annotations
 
 from connectors.gstaff import SharedOrder
-from connectors.kintone import KintoneConflict, KintoneNotFound
+from connectors.kintone import KintoneNotFound
 from flows import credit_check
 from flows.context import FlowContext
+from flows.decide import on_fresh_record
 from flows.notify import bullet_list, tell
 from mappings import AppMapping
 from mappings.fields import is_blank
 
 FLOW = "order_registration"
-MAX_DECISIONS = 3  # re-read and decide again after a conflict, at most this often
 
 
 def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
     orders = ctx.mappings[app_key]
-    log = ctx.log.bind(flow=FLOW, app=app_key, record_id=record_id)
-    for attempt in range(1, MAX_DECISIONS + 1):
-        order = orders.read(ctx.kintone.get_record(orders.id, record_id))
-        status = orders.status_key(order["status"])
-        try:
-            if status == "unprocessed":
-                outcome = register_order(ctx, orders, order)
-            elif status == "accepted":
-                outcome = record_acceptance(ctx, orders, order)
-            else:
-                outcome = "nothing_to_do"
-        except KintoneConflict as exc:
-            log.info("order changed meanwhile; deciding again", step="decide", attempt=attempt, code=exc.code)
-            continue
-        log.info("order checked", step="decide", outcome=outcome, status=status)
-        return outcome
-    raise KintoneConflict(f"order {record_id} kept changing while we decided; will retry later")
+
+    def decide(order: dict, status: str | None) -> str:
+        if status == "unprocessed":
+            return register_order(ctx, orders, order)
+        if status == "accepted":
+            return record_acceptance(ctx, orders, order)
+        return "nothing_to_do"
+
+    return on_fresh_record(ctx, orders, record_id, FLOW, decide)
 
 
 def register_order(ctx: FlowContext, orders: AppMapping, order: dict) -> str:

@@ -26,45 +26,35 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from connectors.kintone import KintoneConflict
 from flows import applications as apps
 from flows import credit_check, trade_start
 from flows.context import FlowContext
+from flows.decide import on_fresh_record
 from flows.notify import bullet_list, tell
 from mappings import AppMapping
 
 FLOW = "workflow"
-MAX_DECISIONS = 3  # re-read and decide again after a conflict, at most this often
 KINDS = {credit_check.KIND: credit_check, trade_start.KIND: trade_start}
 
 
 def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
     wf = ctx.mappings[app_key]
-    log = ctx.log.bind(flow=FLOW, app=app_key, record_id=record_id)
-    for attempt in range(1, MAX_DECISIONS + 1):
-        application = wf.read(ctx.kintone.get_record(wf.id, record_id))
-        status = wf.status_key(application["status"])
-        kind_key = apps.kind_of(wf, application)
-        kind = KINDS.get(kind_key)
-        try:
-            if kind is None:
-                outcome = "not_our_kind"
-            elif status == "applied":
-                outcome = check_submission(ctx, wf, kind, application)
-            elif status == "manager_approved":
-                outcome = decide(ctx, wf, kind, application)
-            elif status == "approved":
-                outcome = kind.on_approved(ctx, wf, application)
-            elif status == "rejected":
-                outcome = kind.on_rejected(ctx, wf, application)
-            else:
-                outcome = "nothing_to_do"
-        except KintoneConflict as exc:
-            log.info("application changed meanwhile; deciding again", step="decide", attempt=attempt, code=exc.code)
-            continue
-        log.info("application checked", step="decide", outcome=outcome, status=status, kind=kind_key)
-        return outcome
-    raise KintoneConflict(f"application {record_id} kept changing while we decided; will retry later")
+
+    def decide_application(application: dict, status: str | None) -> str:
+        kind = KINDS.get(apps.kind_of(wf, application))
+        if kind is None:
+            return "not_our_kind"
+        if status == "applied":
+            return check_submission(ctx, wf, kind, application)
+        if status == "manager_approved":
+            return decide(ctx, wf, kind, application)
+        if status == "approved":
+            return kind.on_approved(ctx, wf, application)
+        if status == "rejected":
+            return kind.on_rejected(ctx, wf, application)
+        return "nothing_to_do"
+
+    return on_fresh_record(ctx, wf, record_id, FLOW, decide_application)
 
 
 def check_submission(ctx: FlowContext, wf: AppMapping, kind, application: dict) -> str:
