@@ -65,7 +65,6 @@ from mappings.contracts import (
 )
 
 FLOW = "contract_issuance"
-MAX_DECISIONS = 3
 
 
 class IssuanceInProgress(RetryLater):
