@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MAPPING_DIR = Path(__file__).resolve().parent.parent / "mappings" / "default"
 
@@ -53,10 +54,18 @@ class Settings(BaseSettings):
 
     # RQ
     queue_name: str = "kgbridge"
-    retry_intervals: list[int] = Field(default_factory=lambda: [10, 60, 300, 1800, 7200])
+    # NoDecode: "10,60,300" as the README documents it (pydantic-settings would want JSON).
+    retry_intervals: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [10, 60, 300, 1800, 7200])
     job_timeout_seconds: int = 180
     result_ttl_seconds: int = 24 * 3600
     failure_ttl_seconds: int = 30 * 24 * 3600
+    # How a dead worker's job is found again (README "When a worker dies"). While a job runs,
+    # its worker refreshes a heartbeat every worker_heartbeat_seconds; a job whose heartbeat is
+    # older than worker_dead_after_seconds is abandoned, and the next maintenance pass (every
+    # worker_maintenance_seconds, by any worker of the queue) puts it back on the queue.
+    worker_heartbeat_seconds: int = Field(default=30, ge=1)
+    worker_dead_after_seconds: int = Field(default=90, ge=2)
+    worker_maintenance_seconds: int = Field(default=60, ge=1)
 
     log_level: str = "INFO"
     log_format: str = "json"  # json | console
@@ -64,7 +73,9 @@ class Settings(BaseSettings):
     @field_validator("retry_intervals", mode="before")
     @classmethod
     def _parse_intervals(cls, value):
-        if isinstance(value, str) and not value.strip().startswith("["):
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
             return [int(part) for part in value.split(",") if part.strip()]
         return value
 
@@ -99,6 +110,8 @@ class Settings(BaseSettings):
                 problems.append("KGBRIDGE_KINTONE_API_TOKENS is required in live mode")
             if problems:
                 raise ValueError("; ".join(problems))
+        if self.worker_dead_after_seconds <= self.worker_heartbeat_seconds:
+            raise ValueError("KGBRIDGE_WORKER_DEAD_AFTER_SECONDS must be larger than KGBRIDGE_WORKER_HEARTBEAT_SECONDS")
         if not self.mapping_dir.is_dir():
             raise ValueError(f"KGBRIDGE_MAPPING_DIR {self.mapping_dir} is not a folder")
         return self

@@ -18,6 +18,7 @@ log = structlog.get_logger("kgbridge.webhook")
 
 @bp.post("/webhooks/kintone/<token>")
 def receive(token: str):
+    structlog.contextvars.clear_contextvars()  # nothing bound by an earlier request or job
     ext = current_app.extensions["kgbridge"]
     if not token_matches(token, ext["settings"].webhook_tokens()):
         return jsonify(ok=False, error="not found"), 404
