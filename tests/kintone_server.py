@@ -86,6 +86,7 @@ class _Fault:
     resource: str | None
     times: int | None
     until: float | None
+    after_effect: bool = False
 
     def matches(self, method: str, resource: str, now: float) -> bool:
         if self.method and self.method != method:
@@ -164,13 +165,17 @@ class KintoneServer:
     # -- what the test controls --------------------------------------------------------
 
     def fail(self, answer: Answer, *, times: int | None = 1, seconds: float | None = None,
-             method: str | None = None, resource: str | None = None) -> None:
-        """Answer matching requests with ``answer``: the next ``times`` of them, or for ``seconds``."""
+             method: str | None = None, resource: str | None = None, after_effect: bool = False) -> None:
+        """Answer matching requests with ``answer``: the next ``times`` of them, or for ``seconds``.
+
+        ``after_effect``: kintone does the work first and still answers with the error (a 5xx
+        from a proxy after the save), so the caller cannot tell whether it happened.
+        """
         until = time.monotonic() + seconds if seconds is not None else None
         if seconds is not None:
             times = None
         with self._lock:
-            self._faults.append(_Fault(answer, method, resource, times, until))
+            self._faults.append(_Fault(answer, method, resource, times, until, after_effect))
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -195,14 +200,14 @@ class KintoneServer:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _take_fault(self, method: str, resource: str) -> Answer | None:
+    def _take_fault(self, method: str, resource: str) -> _Fault | None:
         now = time.monotonic()
         with self._lock:
             for fault in self._faults:
                 if fault.matches(method, resource, now):
                     if fault.times is not None:
                         fault.times -= 1
-                    return fault.answer
+                    return fault
         return None
 
     def _take_hold(self, method: str, resource: str) -> Hold | None:
@@ -238,10 +243,10 @@ class KintoneServer:
             method, params = "GET", data
         app = str(data.get("app") or params.get("app") or "") or None
 
-        answer = self._take_fault(method, resource)
-        if answer is not None:
-            self._log(method, resource, answer.status, app)
-            return answer
+        fault = self._take_fault(method, resource)
+        if fault is not None and not fault.after_effect:
+            self._log(method, resource, fault.answer.status, app)
+            return fault.answer
         if not self._authorised(app, headers.get("X-Cybozu-API-Token")):
             self._log(method, resource, 401, app)
             return _error(401, "CB_WA01", "Password authentication failed.")
@@ -257,6 +262,8 @@ class KintoneServer:
                 answer.body = json.dumps({**json.loads(answer.body), "errors": exc.errors}).encode()
         if hold is not None and hold.after_effect:
             self._wait(hold)
+        if fault is not None:
+            answer = fault.answer
         self._log(method, resource, answer.status, app)
         return answer
 
