@@ -16,7 +16,9 @@ import ctypes
 import os
 import signal
 import sys
+import time
 
+import redis
 import structlog
 from rq import Worker
 from rq.serializers import JSONSerializer
@@ -87,6 +89,20 @@ def preload_flows() -> None:
         get_flow(name)
 
 
+def wait_for_redis(connection, sleep=time.sleep) -> None:
+    """Wait (with backoff, logging each try) until Redis answers: a worker may start before it."""
+    delay = 0.5
+    while True:
+        try:
+            connection.ping()
+            return
+        except redis.ConnectionError as exc:
+            structlog.get_logger("kgbridge.worker").warning("waiting for redis", error=type(exc).__name__,
+                                                            seconds=delay)
+            sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
@@ -95,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logs.configure(settings.log_level, settings.log_format)
     connection = bootstrap.redis_client(settings)
+    wait_for_redis(connection)
     bootstrap.build_context(settings, connection=connection)
     preload_flows()
     structlog.get_logger("kgbridge.worker").info("worker starting", settings=describe(settings))
