@@ -7,9 +7,9 @@ of origin; the flows re-read every record from kintone before acting on it.
 from __future__ import annotations
 
 import structlog
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
-from webhooks import token_matches
+from webhooks import read_body, token_matches
 from webhooks.intake import Rejected, accept_kintone, parse_kintone
 
 bp = Blueprint("kintone", __name__)
@@ -23,7 +23,7 @@ def receive(token: str):
     if not token_matches(token, ext["settings"].webhook_tokens()):
         return jsonify(ok=False, error="not found"), 404
     try:
-        note = parse_kintone(request.get_data(cache=False))
+        note = parse_kintone(read_body())
         accepted = accept_kintone(note, mappings=ext["mappings"], connection=ext["redis"], queue=ext["queue"],
                                   settings=ext["settings"])
     except Rejected as exc:
