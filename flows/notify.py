@@ -13,6 +13,8 @@ from mappings import AppMapping, User
 
 # How long we remember that a message was posted (so an unchanged record is not nagged).
 REMEMBER_SECONDS = 90 * 24 * 3600
+# How long an unfinished post is looked for after a crash (longer than all job retries).
+SENDING_SECONDS = 7 * 24 * 3600
 
 
 def mentions_for(users: Iterable[User] | None) -> list[Mention]:
@@ -29,8 +31,11 @@ def tell(ctx, mapping: AppMapping, record_id: str, text: str, users: Iterable[Us
     """Post ``text`` on the record, mentioning ``users``.
 
     With ``once_as``, the same message (same key and text) is posted only once per record;
-    returns False when it had been posted already. We post first and remember after, so a
-    crash in between repeats a message rather than losing it.
+    returns False when it had been posted already. The ledger notes "sending" before the post
+    and "done" after it. A run that finds "sending" without "done" follows one that died in
+    between (worker killed, answer lost): it looks at the record's newest comments and posts
+    only if the message is not there, so a crash neither repeats nor loses it. That look costs
+    one kintone call, and only on that recovery path.
     """
     key = None
     if once_as is not None:
@@ -38,10 +43,20 @@ def tell(ctx, mapping: AppMapping, record_id: str, text: str, users: Iterable[Us
         key = f"told:{mapping.key}:{record_id}:{once_as}:{digest}"
         if ctx.ledger.done(key):
             return False
+        if ctx.ledger.done(key + ":sending") and _already_posted(ctx, mapping, record_id, text):
+            ctx.ledger.mark(key, REMEMBER_SECONDS)
+            return False
+        ctx.ledger.mark(key + ":sending", SENDING_SECONDS)
     ctx.kintone.add_comment(mapping.id, record_id, text, mentions_for(users))
     if key:
         ctx.ledger.mark(key, REMEMBER_SECONDS)
     return True
+
+
+def _already_posted(ctx, mapping: AppMapping, record_id: str, text: str) -> bool:
+    # kintone puts the mentioned names in front of the text it returns; compare the body.
+    wanted = " ".join(text.split())
+    return any(wanted in " ".join(c.text.split()) for c in ctx.kintone.get_comments(mapping.id, record_id))
 
 
 def bullet_list(lines: Iterable[str]) -> str:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import redis
 import structlog
+from rq.exceptions import AbandonedJobError
 
 from connectors.errors import Permanent, RetryLater
 
@@ -21,7 +22,9 @@ MAX_ATTEMPTS_KEPT = 20
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, Permanent):
         return False
-    return isinstance(exc, (RetryLater, redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError))
+    # AbandonedJobError: the worker died mid-job (worker.py); the flow is safe to run again.
+    return isinstance(exc, (RetryLater, AbandonedJobError, redis.ConnectionError, redis.TimeoutError,
+                            ConnectionError, TimeoutError))
 
 
 def describe(exc: BaseException) -> str:

@@ -55,8 +55,13 @@ def retry_policy(settings: Settings) -> Retry:
     return Retry(max=len(settings.retry_intervals), interval=list(settings.retry_intervals))
 
 
-def enqueue_flow(queue: Queue, settings: Settings, request: FlowRequest) -> bool:
-    """Enqueue one flow job; False when the same job already exists (a duplicate)."""
+def enqueue_flow(queue: Queue, settings: Settings, request: FlowRequest, pipeline=None) -> bool:
+    """Enqueue one flow job; False when the same job already exists (a duplicate).
+
+    The job itself is saved and queued at once (RQ's atomic unique-enqueue script); with a
+    ``pipeline``, RQ's bookkeeping (registering the queue's name) waits for the caller's
+    ``execute()``, which saves a round trip to Redis on the receiver's hot path.
+    """
     try:
         queue.enqueue(
             RUN_FLOW,
@@ -70,6 +75,7 @@ def enqueue_flow(queue: Queue, settings: Settings, request: FlowRequest) -> bool
             description=f"{request.flow} {request.app_key} #{request.record_id}",
             meta={"flow": request.flow, "app": request.app_key, "record_id": request.record_id,
                   "source": request.source, "event_id": request.event_id, "attempts": []},
+            pipeline=pipeline,
         )
     except DuplicateJobError:
         return False

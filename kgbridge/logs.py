@@ -40,7 +40,9 @@ def redact(_logger, _method, event_dict: dict) -> dict:
     return event_dict
 
 
-def configure(level: str = "INFO", fmt: str = "json") -> None:
+def configure(level: str = "INFO", fmt: str = "json", stream=None) -> None:
+    """Set up structlog and stdlib logging; ``stream`` defaults to stderr (tests pass a file)."""
+    stream = stream or sys.stderr
     renderer = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
         if fmt == "json"
@@ -56,13 +58,17 @@ def configure(level: str = "INFO", fmt: str = "json") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=level.upper(), stream=stream, format="%(levelname)s %(name)s %(message)s")
     # gunicorn/werkzeug access logs carry the URL, whose last segment is the webhook token.
-    logging.getLogger("werkzeug").addFilter(_PathTokenFilter())
-    logging.getLogger("gunicorn.access").addFilter(_PathTokenFilter())
+    for name in ("werkzeug", "gunicorn.access"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _PathTokenFilter) for f in logger.filters):
+            logger.addFilter(_PathTokenFilter())
+    # urllib3 logs every URL at DEBUG, query strings (record values in kintone queries) included.
+    logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLevelName(level.upper())))
 
 
 class _PathTokenFilter(logging.Filter):

@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     job_timeout_seconds: int = 180
     result_ttl_seconds: int = 24 * 3600
     failure_ttl_seconds: int = 30 * 24 * 3600
+    # How a dead worker's job is found again (README "When a worker dies"). While a job runs,
+    # its worker refreshes a heartbeat every worker_heartbeat_seconds; a job whose heartbeat is
+    # older than worker_dead_after_seconds is abandoned, and the next maintenance pass (every
+    # worker_maintenance_seconds, by any worker of the queue) puts it back on the queue.
+    worker_heartbeat_seconds: int = Field(default=30, ge=1)
+    worker_dead_after_seconds: int = Field(default=90, ge=2)
+    worker_maintenance_seconds: int = Field(default=60, ge=1)
 
     log_level: str = "INFO"
     log_format: str = "json"  # json | console
@@ -157,6 +164,8 @@ class Settings(BaseSettings):
         """In live mode, name every missing connection setting at once."""
         if not self.mapping_dir.is_dir():
             raise ValueError(f"KGBRIDGE_MAPPING_DIR {self.mapping_dir} is not a folder")
+        if self.worker_dead_after_seconds <= self.worker_heartbeat_seconds:
+            raise ValueError("KGBRIDGE_WORKER_DEAD_AFTER_SECONDS must be larger than KGBRIDGE_WORKER_HEARTBEAT_SECONDS")
         if self.connector_mode is not ConnectorMode.LIVE:
             return self
         problems = []

@@ -17,6 +17,7 @@ from kgbridge import bootstrap
 from kgbridge.ledger import Ledger
 from kgbridge.settings import load_settings
 from mappings import load_mappings
+from tests.log_capture import capture_logs, pytest_sessionfinish  # noqa: F401  (log scan, see there)
 
 ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK_TOKEN = "test-webhook-token-0123456789"

@@ -16,7 +16,7 @@ import requests
 
 from connectors.kintone.fake import FakeKintone
 from kgbridge.samples import notification, seed_embedded
-from tests.conftest import WEBHOOK_TOKEN
+from tests.conftest import LIVE_ENV, WEBHOOK_TOKEN
 from tests.loopback_kintone import LoopbackKintone
 
 pytestmark = pytest.mark.e2e
@@ -49,19 +49,13 @@ def stack(redis_url, redis_conn, mappings, tmp_path):
     with LoopbackKintone(fake, API_TOKEN) as kintone:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("KGBRIDGE_")},
+            **LIVE_ENV,  # G-Staff and GMO Sign settings live mode requires; the order flow calls neither
             "KGBRIDGE_REDIS_URL": redis_url,
             "KGBRIDGE_CONNECTOR_MODE": "live",
             "KGBRIDGE_KINTONE_BASE_URL": kintone.url,
             "KGBRIDGE_KINTONE_API_TOKENS": json.dumps({a.key: API_TOKEN for a in mappings}),
             "KGBRIDGE_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
             "KGBRIDGE_RETRY_INTERVALS": "1,1,1",
-            # Required in live mode; the order flow never calls G-Staff or GMO Sign.
-            "KGBRIDGE_GSTAFF_BASE_URL": "http://127.0.0.1:9",
-            "KGBRIDGE_GSTAFF_API_KEY": "unused-in-this-test",
-            "KGBRIDGE_GMOSIGN_BASE_URL": "http://127.0.0.1:9",
-            "KGBRIDGE_GMOSIGN_CUSTOMER_ID": "unused",
-            "KGBRIDGE_GMOSIGN_SECRET_KEY": "unused-in-this-test",
-            "KGBRIDGE_GMOSIGN_WEBHOOK_TOKEN": "gmosign-webhook-token-0123456789",
         }
         logs = {name: open(tmp_path / f"{name}.log", "wb") for name in ("gunicorn", "worker")}
         web = subprocess.Popen(

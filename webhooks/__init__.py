@@ -6,10 +6,11 @@ RQ jobs (``worker.py``).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 
 import redis
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from kgbridge import bootstrap, logs
@@ -19,12 +20,28 @@ from mappings import load_mappings
 
 
 def token_matches(given: str, expected: list[str]) -> bool:
-    """Constant-time check against every configured token (rotation keeps two)."""
-    given_b = given.encode()
+    """Constant-time check against every configured token (rotation keeps two).
+
+    Both sides are hashed first, so the comparison always runs over 32 bytes and its time says
+    nothing about the token's length either; every token is compared, matched or not.
+    """
+    given_d = hashlib.sha256(given.encode("utf-8", "surrogatepass")).digest()
     ok = False
     for token in expected:
-        ok |= hmac.compare_digest(given_b, token.encode())
+        ok |= hmac.compare_digest(given_d, hashlib.sha256(token.encode()).digest())
     return ok and bool(expected)
+
+
+def read_body() -> bytes:
+    """The request body, refused with 413 past the size limit however it was sent.
+
+    werkzeug checks a declared Content-Length up front, but a chunked body (no length) is only
+    cut off at the limit, silently: read one byte more, which raises RequestEntityTooLarge.
+    """
+    data = request.get_data(cache=False)
+    if request.content_length is None and len(data) >= (current_app.config["MAX_CONTENT_LENGTH"] or len(data) + 1):
+        request.stream.read(1)
+    return data
 
 
 def create_app(settings: Settings | None = None, *, connection: redis.Redis | None = None) -> Flask:

@@ -167,12 +167,15 @@ def accept_kintone(note: KintoneNotification, *, mappings: Mappings, connection:
     accepted = Accepted(note.id)
     if not triggers:
         accepted.ignored_reason = f"no flow for {note.type} in {mapping.key}"
-    for trigger in triggers:
-        request = FlowRequest(flow=trigger.flow, app_key=mapping.key, record_id=note.record_id,
-                              marker=note.marker, source=source, event_id=note.id)
-        if enqueue_flow(queue, settings, request):
-            accepted.jobs.append(request.job_id)
-    remember(connection, note.id, settings)
+    with connection.pipeline() as pipe:
+        for trigger in triggers:
+            request = FlowRequest(flow=trigger.flow, app_key=mapping.key, record_id=note.record_id,
+                                  marker=note.marker, source=source, event_id=note.id)
+            if enqueue_flow(queue, settings, request, pipeline=pipe):
+                accepted.jobs.append(request.job_id)
+        # Remembered only after the jobs exist: a crash in between lets a replay enqueue them.
+        remember(pipe, note.id, settings)
+        pipe.execute()
     if triggers and not accepted.jobs:
         accepted.duplicate = True
     return accepted

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from flask import current_app, jsonify, request
+from flask import current_app, jsonify
 
-from webhooks import token_matches
+from webhooks import read_body, token_matches
 from webhooks.intake import Accepted, Rejected
 
 log = structlog.get_logger("kgbridge.webhook")
@@ -21,11 +21,12 @@ log = structlog.get_logger("kgbridge.webhook")
 def receive_webhook(source: str, token: str, tokens: list[str], parse: Callable[[bytes], Any],
                     accept: Callable[..., Accepted], describe: Callable[[Any], dict] = lambda _parsed: {}):
     """Answer one webhook call: 404 for a wrong token, 4xx with the reason, else 200 and the jobs."""
+    structlog.contextvars.clear_contextvars()  # nothing bound by an earlier request or job
     ext = current_app.extensions["kgbridge"]
     if not token_matches(token, tokens):
         return jsonify(ok=False, error="not found"), 404
     try:
-        parsed = parse(request.get_data(cache=False))
+        parsed = parse(read_body())
         accepted = accept(parsed, mappings=ext["mappings"], connection=ext["redis"], queue=ext["queue"],
                           settings=ext["settings"])
     except Rejected as exc:

@@ -1,0 +1,145 @@
+"""Webhook intake under gunicorn: kgbridge's receiver beside the bare Flask+Redis floor.
+
+Both apps run under the same gunicorn settings against the same kind of Redis. Two loads:
+- saturation: wrk with keep-alive connections as fast as it can, every request a new
+  notification (new id, new record) so kgbridge does its full path: validate, de-duplicate,
+  enqueue one job, remember the id;
+- a fixed 200 requests per second (open loop, latency counted from the planned send time, so a
+  slow answer cannot hide the requests queued behind it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+from benchmarks.common import TOKEN, Gunicorn, RedisProcess, base_env, median, memory_mb, percentile
+
+WRK_HINT = "wrk is not installed: apt-get install -y wrk (Debian/Ubuntu) or brew install wrk (macOS)"
+
+
+def wrk_available() -> bool:
+    return shutil.which("wrk") is not None
+
+
+def notification_template() -> str:
+    """A kintone ADD_RECORD notification for the Orders app, with placeholders for id and record."""
+    from connectors.kintone.fake import FakeKintone
+    from kgbridge.samples import notification, seed_embedded
+    from mappings import load_mappings
+
+    mappings = load_mappings(Path(__file__).resolve().parent.parent / "mappings" / "default")
+    fake = FakeKintone.from_mappings(mappings)
+    ids = seed_embedded(fake, mappings)
+    body = notification(fake, "3", ids["order_complete"], event_id="__EVENT__")
+    body["record"]["$id"]["value"] = "__RECORD__"
+    return json.dumps(body, ensure_ascii=False)
+
+
+def body_for(template: str, n: int, run: str) -> bytes:
+    return template.replace("__EVENT__", f"{run}-{n}").replace('"__RECORD__"', f'"{n}"').encode()
+
+
+_LUA = r"""
+local template = [==[%s]==]
+local run = "%s"
+local threads = 0
+function setup(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
+local counter = 0
+function request()
+  counter = counter + 1
+  local n = counter * 16 + tid
+  local body = template:gsub("__EVENT__", run .. "-" .. n):gsub('"__RECORD__"', '"' .. n .. '"')
+  return wrk.format("POST", "%s", {["Content-Type"] = "application/json"}, body)
+end
+"""
+
+
+def run_wrk(url: str, path: str, template: str, seconds: int, connections: int) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False, encoding="utf-8") as script:
+        script.write(_LUA % (template, f"wrk{time.time_ns()}", path))
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, url],
+                         capture_output=True, text=True, check=True).stdout
+    Path(script.name).unlink()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = {m.group(1): _ms(m.group(2)) for m in re.finditer(r"^\s+(50|75|90|99)%\s+([\d.]+\w+)", out, re.M)}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {"rps": rps, "p50": lat.get("50"), "p99": lat.get("99"), "non2xx": int(errors.group(1)) if errors else 0,
+            "socket_errors": socket_errors.group(1) if socket_errors else ""}
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def fixed_rate(url: str, template: str, rate: int, seconds: float, senders: int = 8) -> dict:
+    """Open-loop load: request k is due at start + k/rate; latency is measured from that moment."""
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    failures = [0]
+    lock = threading.Lock()
+    start = time.perf_counter() + 0.2
+    run = f"fixed{time.time_ns()}"
+
+    def sender(offset: int) -> None:
+        with requests.Session() as session:
+            for k in range(offset, total, senders):
+                due = start + k / rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                ok = session.post(url, data=body_for(template, k, run),
+                                  headers={"Content-Type": "application/json"}, timeout=10).status_code == 200
+                elapsed = (time.perf_counter() - due) * 1000
+                with lock:
+                    latencies.append(elapsed)
+                    failures[0] += not ok
+
+    threads = [threading.Thread(target=sender, args=(i,)) for i in range(senders)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    achieved = total / (time.perf_counter() - start)
+    return {"rps": achieved, "p50": median(latencies), "p99": percentile(latencies, 99), "failures": failures[0]}
+
+
+def run(seconds: int, web_workers: int, connections: int, rate: int, rate_seconds: float) -> dict:
+    template = notification_template()
+    path = f"/webhooks/kintone/{TOKEN}"
+    results: dict = {"settings": {"web_workers": web_workers, "connections": connections, "seconds": seconds,
+                                  "rate": rate, "rate_seconds": rate_seconds}}
+    apps = {
+        "bare Flask + Redis RPUSH": ("benchmarks.bare_app:create_app()", lambda url: {"BENCH_REDIS_URL": url}),
+        "kgbridge receiver": ("webhooks:create_app()", lambda url: {}),
+    }
+    for name, (app, extra) in apps.items():
+        redis_proc = RedisProcess()
+        env = base_env(redis_url=redis_proc.url, connector_mode="fake", webhook_token=TOKEN, log_level="INFO")
+        env.update(extra(redis_proc.url))
+        server = Gunicorn(app, env, web_workers)
+        try:
+            fixed_rate(server.url + path, template, 50, 1.0)  # warm up every worker
+            saturated = run_wrk(server.url, path, template, seconds, connections)
+            steady = fixed_rate(server.url + path, template, rate, rate_seconds)
+            rss = [memory_mb(pid) for pid in server.pids()]
+            results[name] = {"saturated": saturated, "steady": steady,
+                             "rss_mb": sum(r for r, _ in rss), "pss_mb": sum(p for _, p in rss),
+                             "processes": len(rss), "jobs_queued": redis_proc.client().llen("rq:queue:kgbridge")}
+        finally:
+            server.stop()
+            redis_proc.stop()
+    return results

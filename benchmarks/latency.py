@@ -1,0 +1,89 @@
+"""Webhook in → effect in kintone, end to end: gunicorn receiver, one ``python worker.py`` on the
+live kintone client, kintone as a loopback server (tests/kintone_server.py) over the fake's state.
+
+Each event is a new complete order; its effect is the approval request (上長承認依頼) landing in
+kintone. Latency = the moment kintone applied the action − the moment the webhook was sent.
+Resident memory of the receiver and the worker is sampled during the run.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import requests
+
+from benchmarks.common import ROOT, TOKEN, Gunicorn, RedisProcess, base_env, children, median, memory_mb, percentile
+
+
+def run(events: int, rate: float, web_workers: int) -> dict:
+    from connectors.kintone.fake import FakeKintone
+    from kgbridge.samples import COMPLETE_ORDER, notification
+    from mappings import load_mappings
+    from tests.kintone_server import KintoneServer
+
+    applied: dict[str, float] = {}
+
+    class TimedKintone(FakeKintone):
+        def update_status(self, app, record_id, action, assignee=None, revision=None):
+            revision = super().update_status(app, record_id, action, assignee=assignee, revision=revision)
+            applied[str(record_id)] = time.perf_counter()
+            return revision
+
+    mappings = load_mappings(ROOT / "mappings" / "default")
+    fake = TimedKintone.from_mappings(mappings)
+    client_id = fake.seed("1", {"会社名": "株式会社サンプル物流", "与信状態": "承認"})
+    ids = [fake.seed("3", dict(COMPLETE_ORDER, 顧客レコード番号=client_id)) for _ in range(events)]
+    bodies = [json.dumps(notification(fake, "3", rid), ensure_ascii=False).encode() for rid in ids]
+    tokens = {"orders": "benchOrdersToken0001", "clients": "benchClientsToken0001"}
+
+    redis_proc = RedisProcess()
+    server = KintoneServer(fake, tokens={"3": tokens["orders"], "1": tokens["clients"]}).start()
+    env = base_env(redis_url=redis_proc.url, connector_mode="live", kintone_base_url=server.url,
+                   kintone_api_tokens=json.dumps(tokens), webhook_token=TOKEN, log_level="INFO")
+    receiver = Gunicorn("webhooks:create_app()", env, web_workers)
+    worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = {"receiver": (0.0, 0.0), "worker": (0.0, 0.0)}
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.2):
+            for name, pids in (("receiver", receiver.pids()), ("worker", [worker.pid, *children(worker.pid)])):
+                sizes = [memory_mb(pid) for pid in pids]
+                total = (sum(r for r, _ in sizes), sum(p for _, p in sizes))
+                peak[name] = (max(peak[name][0], total[0]), max(peak[name][1], total[1]))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    sent: dict[str, float] = {}
+    try:
+        time.sleep(2.0)  # the worker starts and imports
+        url = f"{receiver.url}/webhooks/kintone/{TOKEN}"
+        start = time.perf_counter()
+        with requests.Session() as session:
+            for k, (rid, body) in enumerate(zip(ids, bodies, strict=True)):
+                due = start + k / rate
+                if (delay := due - time.perf_counter()) > 0:
+                    time.sleep(delay)
+                sent[rid] = time.perf_counter()
+                session.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=10)
+        deadline = time.perf_counter() + 60
+        while len(applied) < events and time.perf_counter() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        sampler.join()
+        worker.terminate()
+        worker.wait(20)
+        receiver.stop()
+        server.stop()
+        redis_proc.stop()
+    latencies = [(applied[rid] - sent[rid]) * 1000 for rid in ids if rid in applied]
+    return {"events": events, "rate": rate, "done": len(latencies), "p50": median(latencies),
+            "p99": percentile(latencies, 99), "max": max(latencies) if latencies else float("nan"),
+            "kintone_requests": len(server.requests), "receiver_workers": web_workers,
+            "memory": {name: {"rss_mb": rss, "pss_mb": pss} for name, (rss, pss) in peak.items()}}

@@ -1,0 +1,25 @@
+"""Personal data and secrets the tests seed, so the log scan (tests/log_capture.py) can look for them.
+
+Test data that carries a person's name, phone number or e-mail address takes it from here (or from
+kgbridge/samples.py, which the scan reads too). Every string constant named ``*TOKEN*``,
+``*SECRET*`` or ``*PASSWORD*`` in a loaded test module counts as a secret without being listed.
+"""
+
+from __future__ import annotations
+
+# Invented people and companies for the fault, bad-input and security tests.
+PERSON_NAME = "山田 花子"
+PERSON_NAME_LATIN = "Hanako Yamada"
+PERSON_PHONE = "090-1234-5678"
+PERSON_EMAIL = "hanako.yamada@example.co.jp"
+SUPERVISOR_NAME = "鈴木 次郎"
+COMPANY_NAME = "株式会社やまだ精密工業"
+COMPANY_PHONE = "045-987-6543"
+
+PERSONAL_DATA = [PERSON_NAME, PERSON_NAME_LATIN, PERSON_PHONE, PERSON_EMAIL, SUPERVISOR_NAME, COMPANY_NAME,
+                 COMPANY_PHONE]
+
+# kintone API tokens for the loopback kintone server (tests/kintone_server.py).
+CLIENTS_API_TOKEN = "clientsApiTokenForLoopbackKintone0001"
+ORDERS_API_TOKEN = "ordersApiTokenForLoopbackKintone00002"
+API_TOKENS = {"clients": CLIENTS_API_TOKEN, "orders": ORDERS_API_TOKEN}

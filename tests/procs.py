@@ -1,0 +1,160 @@
+"""Processes and waits for the fault tests: our own redis-server, worker processes, bounded polling.
+
+Every wait is bounded: ``wait_until`` fails the test with what it was waiting for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+
+from tests.log_capture import log_file
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_SERVER = "redis-server"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str, every: float = 0.02):
+    """Poll ``condition`` until it returns something true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"gave up after {timeout} s waiting for {what}")
+        time.sleep(every)
+
+
+class RedisServer:
+    """A redis-server of our own on a free loopback port, which a test may kill and start again.
+
+    AOF with ``appendfsync always``: every write the receiver acknowledged is on disk before
+    the answer, so a kill -9 loses nothing that was acknowledged.
+    """
+
+    def __init__(self, fsync: str = "always") -> None:
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="kgbridge-redis-")
+        self.fsync = fsync
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+                "--appendonly", "yes", "--appendfsync", self.fsync, "--save", "",
+                "--maxmemory-policy", "noeviction", "--protected-mode", "yes"]
+        with open(log_file(f"redis-{self.port}"), "ab") as out:  # the child keeps its own copy
+            self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        wait_until(lambda: _pings(client), 10, f"redis-server on port {self.port} to answer")
+        client.close()
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no final save."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        self.kill()
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+def worker_env(redis_url: str, kintone_url: str, tokens: dict[str, str], **settings: object) -> dict[str, str]:
+    """Environment for ``python worker.py`` on the live kintone connector, fast heartbeats."""
+    from tests.conftest import LIVE_ENV  # G-Staff and GMO Sign settings live mode requires
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KGBRIDGE_")}
+    env.update(LIVE_ENV)
+    env.update({
+        "KGBRIDGE_REDIS_URL": redis_url,
+        "KGBRIDGE_CONNECTOR_MODE": "live",
+        "KGBRIDGE_KINTONE_BASE_URL": kintone_url,
+        "KGBRIDGE_KINTONE_API_TOKENS": json.dumps(tokens),
+        "KGBRIDGE_KINTONE_TIMEOUT_SECONDS": "5",
+        "KGBRIDGE_KINTONE_RETRY_BUDGET_SECONDS": "5",
+        "KGBRIDGE_RETRY_INTERVALS": "0,0,0",
+        "KGBRIDGE_WORKER_HEARTBEAT_SECONDS": "1",
+        "KGBRIDGE_WORKER_DEAD_AFTER_SECONDS": "3",
+        "KGBRIDGE_WORKER_MAINTENANCE_SECONDS": "1",
+        "KGBRIDGE_LOG_LEVEL": "DEBUG",
+        "PYTHONPATH": str(ROOT),
+    })
+    env.update({f"KGBRIDGE_{k.upper()}": str(v) for k, v in settings.items()})
+    return env
+
+
+def start_worker(env: dict[str, str], name: str = "worker") -> subprocess.Popen:
+    """``python worker.py`` in its own session (so a test can kill its whole process group)."""
+    with open(log_file(name), "ab") as out:  # the child keeps its own copy
+        return subprocess.Popen([sys.executable, str(ROOT / "worker.py")], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(10)
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def work_horse(worker_pid: int) -> int | None:
+    """The RQ work horse of a worker: its child in a process group of its own."""
+    for pid in children(worker_pid):
+        try:
+            if os.getpgid(pid) == pid:
+                return pid
+        except ProcessLookupError:
+            continue
+    return None

@@ -1,0 +1,77 @@
+"""Duplicate deliveries in a burst of notifications: each effect happens once.
+
+A burst of kintone notifications (one per order), 10 % of them delivered twice — half the same
+notification again, half a new notification id for the same record revision (a re-sent change) —
+posted concurrently over HTTP to the receiver, then run by a real RQ worker. More redeliveries
+arrive after the jobs ran. Every order gets exactly one effect: one approval request or one comment.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from tests.conftest import WEBHOOK_TOKEN
+from tests.fault_kit import MISSING_ITEMS, ORDERS, failed_jobs, queued, seed_client, seed_order, webhook_body
+from webhooks import create_app
+
+pytestmark = pytest.mark.timeout(60)
+
+ORDERS_IN_BURST = 60
+DUPLICATE_SHARE = 0.10
+
+
+@pytest.fixture
+def receiver_url(settings, redis_conn, ctx):
+    server = make_server("127.0.0.1", 0, create_app(settings, connection=redis_conn), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/webhooks/kintone/{WEBHOOK_TOKEN}"
+    server.shutdown()
+    server.server_close()
+
+
+def _post_all(url: str, bodies: list[str]) -> list[requests.Response]:
+    with requests.Session() as session, ThreadPoolExecutor(max_workers=8) as pool:
+        def post(body):
+            return session.post(url, data=body.encode(), headers={"Content-Type": "application/json"}, timeout=10)
+        return list(pool.map(post, bodies))
+
+
+def test_a_burst_with_ten_percent_duplicates_has_each_effect_once(receiver_url, kintone, drain, redis_conn, settings):
+    rng = random.Random(7)
+    client = seed_client(kintone)
+    complete = {seed_order(kintone, client, complete=True) for _ in range(ORDERS_IN_BURST * 2 // 3)}
+    incomplete = {seed_order(kintone, client, complete=False) for _ in range(ORDERS_IN_BURST - len(complete))}
+    originals = [webhook_body(kintone, rid) for rid in sorted(complete | incomplete, key=int)]
+    twice = rng.sample(originals, int(len(originals) * DUPLICATE_SHARE))
+    again = twice[: len(twice) // 2]  # the same notification delivered again
+    resent = [json.dumps(dict(json.loads(b), id=str(uuid.uuid4())), ensure_ascii=False)  # same change, new id
+              for b in twice[len(twice) // 2:]]
+    burst = originals + again + resent
+    rng.shuffle(burst)
+
+    answers = _post_all(receiver_url, burst)
+    drain()
+    late = _post_all(receiver_url, rng.sample(originals, 5))  # redelivered after the jobs ran
+    drain()
+
+    assert [a.status_code for a in answers + late] == [200] * len(answers + late)
+    assert sum(a.json()["jobs"] for a in answers + late) == ORDERS_IN_BURST  # one job per order
+    assert sum(a.json()["duplicate"] for a in answers + late) == len(again) + len(resent) + len(late)
+    for rid in complete:
+        record = kintone.record_values(ORDERS, rid)
+        assert (record["ステータス"], record["$revision"]) == ("上長承認待ち", "3")
+    assert kintone.calls[("update_status", ORDERS)] == len(complete)
+    for rid in incomplete:
+        [text] = kintone.comment_texts(ORDERS, rid)
+        assert all(f"・{item}" in text for item in MISSING_ITEMS)
+    assert kintone.calls[("add_comment", ORDERS)] == len(incomplete)
+    assert queued(redis_conn, settings) == 0 and failed_jobs(redis_conn, settings) == []

@@ -1,0 +1,233 @@
+"""Security: tokens checked in constant time, size limits, no secret or personal datum in any log,
+the image runs as non-root.
+
+The suite-wide half of the log check lives in tests/log_capture.py: every log line of every test
+(and of every process a test starts) is scanned at the end of the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+
+import pytest
+import requests
+import structlog
+from werkzeug.serving import make_server
+
+from kgbridge import logs
+from kgbridge.samples import notification, seed_embedded
+from tests.conftest import ROOT, WEBHOOK_TOKEN
+from tests.fault_kit import queued
+from tests.log_capture import Needle, log_file, needles, scan
+from tests.pii import COMPANY_NAME, PERSON_EMAIL, PERSON_NAME, PERSON_PHONE
+from tests.procs import free_port, wait_until
+from webhooks import create_app, token_matches
+
+ROTATION_TOKEN_NEXT = "next-webhook-token-abcdefghijkl"
+
+
+@pytest.fixture
+def client(settings, redis_conn, ctx):
+    return create_app(settings, connection=redis_conn).test_client()
+
+
+# -- tokens ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/webhooks/kintone/wrong-token-0123456789",
+        "/webhooks/kintone/" + WEBHOOK_TOKEN[:-1],  # all but the last character
+        "/webhooks/kintone/" + WEBHOOK_TOKEN + "x",
+        "/webhooks/kintone/" + WEBHOOK_TOKEN.upper(),
+        "/webhooks/kintone/x",
+        "/webhooks/kintone/",
+        "/webhooks/kintone",
+        "/webhooks/kintone/%00",
+        "/webhooks/kintone/" + "ア" * 40,
+    ],
+)
+def test_a_wrong_or_missing_token_gets_the_same_plain_404_and_records_nothing(path, client, redis_conn, settings):
+    response = client.post(path, data=b'{"id": "1"}', content_type="application/json")
+
+    assert (response.status_code, response.get_json()) == (404, {"ok": False, "error": "not found"})
+    assert redis_conn.dbsize() == 0 and queued(redis_conn, settings) == 0
+
+
+def test_every_configured_token_is_compared_in_constant_time_whatever_is_given(monkeypatch):
+    compared = []
+    real = hmac.compare_digest
+
+    def recording(a, b):
+        compared.append((len(a), len(b)))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", recording)
+    tokens = [WEBHOOK_TOKEN, ROTATION_TOKEN_NEXT]
+    for given in [WEBHOOK_TOKEN, ROTATION_TOKEN_NEXT, "", "x", WEBHOOK_TOKEN[:-1], "y" * 500]:
+        compared.clear()
+        token_matches(given, tokens)
+        # Both tokens, every time (no early exit on a match), always 32 bytes against 32 bytes
+        # (digests), so neither the match nor the length shows in the time taken.
+        assert compared == [(32, 32), (32, 32)]
+
+
+def test_either_token_is_accepted_while_rotating():
+    assert token_matches(WEBHOOK_TOKEN, [WEBHOOK_TOKEN, ROTATION_TOKEN_NEXT])
+    assert token_matches(ROTATION_TOKEN_NEXT, [WEBHOOK_TOKEN, ROTATION_TOKEN_NEXT])
+    assert not token_matches("", [WEBHOOK_TOKEN])
+    assert not token_matches(WEBHOOK_TOKEN, [])
+    assert hashlib.sha256(WEBHOOK_TOKEN.encode()).digest() != hashlib.sha256(ROTATION_TOKEN_NEXT.encode()).digest()
+
+
+# -- size limits ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_receiver(settings, redis_conn, ctx):
+    """The receiver on a real socket with a 4 KB limit."""
+    app = create_app(settings.model_copy(update={"max_body_bytes": 4096}), connection=redis_conn)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_port
+    server.shutdown()
+    server.server_close()
+
+
+def _raw_post(port: int, head: str, chunks: list[bytes]) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head.encode())
+        try:
+            for chunk in chunks:
+                sock.sendall(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server stopped reading after the limit, as it should
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+        return answer
+
+
+def test_a_chunked_body_without_length_is_cut_off_at_the_limit(small_receiver, redis_conn, settings):
+    chunk = b" " * 1024
+    chunks = [f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n" for _ in range(64)] + [b"0\r\n\r\n"]
+    head = (f"POST /webhooks/kintone/{WEBHOOK_TOKEN} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+
+    answer = _raw_post(small_receiver, head, chunks)
+
+    assert answer.startswith(b"HTTP/1.1 413")
+    assert queued(redis_conn, settings) == 0 and redis_conn.dbsize() == 0
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_read(small_receiver, redis_conn, settings):
+    head = (f"POST /webhooks/kintone/{WEBHOOK_TOKEN} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: application/json\r\nContent-Length: 50000000\r\nConnection: close\r\n\r\n")
+
+    answer = _raw_post(small_receiver, head, [b"{"])  # never sends the 50 MB
+
+    assert answer.startswith(b"HTTP/1.1 413")
+    assert queued(redis_conn, settings) == 0
+
+
+# -- logs -----------------------------------------------------------------------------------------
+
+
+def test_the_redaction_processor_hides_personal_data_logged_under_any_telling_key():
+    out = io.StringIO()
+    logs.configure("DEBUG", "json", stream=out)
+    structlog.get_logger("t").info("oops", customer_name=PERSON_NAME, phone_number=PERSON_PHONE, email=PERSON_EMAIL,
+                                   会社名=COMPANY_NAME, api_token=WEBHOOK_TOKEN, payload={"x": PERSON_NAME},
+                                   error=f"POST /webhooks/kintone/{WEBHOOK_TOKEN} failed", record_id="12")
+    line = json.loads(out.getvalue())
+    assert all(v not in out.getvalue() for v in (PERSON_NAME, PERSON_PHONE, PERSON_EMAIL, COMPANY_NAME, WEBHOOK_TOKEN))
+    assert line["record_id"] == "12" and line["error"] == "POST /webhooks/kintone/[redacted] failed"
+
+
+def test_the_log_scan_finds_a_leaked_name_phone_email_or_token(tmp_path):
+    leaky = tmp_path / "leaky.log"
+    leaky.write_text("ok line\n"
+                     f'{{"event": "x", "who": "{json.dumps(PERSON_NAME)[1:-1]}"}}\n'
+                     f"INFO rq calling 09012345678\nGET /webhooks/kintone/{WEBHOOK_TOKEN}\n", encoding="utf-8")
+
+    findings = scan([leaky], needles())
+
+    assert [f.split(":")[1] for f in findings] == ["2", "3", "4"]
+    assert scan([leaky], [Needle("secret", "not-there")]) == []
+
+
+def test_a_webhook_full_of_personal_data_leaves_none_in_the_logs_even_at_debug(client, kintone, mappings, drain):
+    out = io.StringIO()
+    logs.configure("DEBUG", "json", stream=out)
+    ids = seed_embedded(kintone, mappings)
+    kintone.update_record("3", ids["order_incomplete"], {"就業先環境・ルール": {"value": f"{PERSON_NAME} {PERSON_EMAIL}"}})
+
+    client.post(f"/webhooks/kintone/{WEBHOOK_TOKEN}", data=json.dumps(notification(kintone, "3", ids["order_incomplete"]),
+                                                                       ensure_ascii=False),
+                content_type="application/json")
+    client.post(f"/webhooks/kintone/{WEBHOOK_TOKEN}", data=b'{"id": "' + PERSON_EMAIL.encode() + b'"}',
+                content_type="application/json")
+    drain()
+
+    text = out.getvalue()
+    assert "webhook accepted" in text and "record checked" in text and "webhook rejected" in text
+    leaked = [n.text for n in needles() if n.text in text]
+    assert leaked == []
+
+
+def test_gunicorn_access_log_shows_the_webhook_path_without_the_token(redis_url, kintone, mappings):
+    port = free_port()
+    access, errors = log_file("gunicorn-access"), log_file("gunicorn-error")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KGBRIDGE_")}
+    env.update(KGBRIDGE_REDIS_URL=redis_url, KGBRIDGE_CONNECTOR_MODE="fake", KGBRIDGE_WEBHOOK_TOKEN=WEBHOOK_TOKEN,
+               PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+                             "--access-logfile", str(access), "--error-logfile", str(errors), "webhooks:create_app()"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _answers(url + "/healthz"), 20, "gunicorn to answer")
+        requests.post(f"{url}/webhooks/kintone/{WEBHOOK_TOKEN}", data=b"{}", timeout=5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+
+    text = access.read_text()
+    assert re.search(r'"POST /webhooks/kintone/\[redacted\] HTTP/1.1" 422', text), text
+    assert WEBHOOK_TOKEN not in text
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+# -- the image ------------------------------------------------------------------------------------
+
+
+def test_the_docker_image_runs_as_a_non_root_user():
+    lines = [line.strip() for line in (ROOT / "Dockerfile").read_text().splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    users = [line.split(None, 1)[1].strip() for line in lines if line.upper().startswith("USER ")]
+    assert users, "the Dockerfile sets no USER, so the container would run as root"
+    user = users[-1].split(":")[0]
+    assert user not in ("root", "0")
+    last_user = max(i for i, line in enumerate(lines) if line.upper().startswith("USER "))
+    starts = [i for i, line in enumerate(lines) if line.upper().startswith(("CMD", "ENTRYPOINT"))]
+    assert starts and min(starts) > last_user  # the process starts after the switch
+    if user.isdigit():
+        assert re.search(rf"useradd[^\n]*--uid {user}\b", "\n".join(lines)), "the uid is created in the image"
