@@ -52,6 +52,7 @@ from connectors.gmosign import (
     Signer,
     TemplateSend,
 )
+from connectors.kintone import KintoneNotFound
 from flows.context import FlowContext
 from flows.decide import on_fresh_record
 from flows.notify import bullet_list, tell
@@ -129,6 +130,7 @@ def issue_contract(ctx: FlowContext, contracts: AppMapping, contract: dict) -> s
 
     if claim is None:
         problems = contract_problems(contracts, settings, contract)
+        problems.other += trade_not_ready(ctx, settings, contract)
         if problems:
             return send_back(ctx, contracts, contract, incomplete_text(contracts, contract, problems))
         try:
@@ -140,6 +142,26 @@ def issue_contract(ctx: FlowContext, contracts: AppMapping, contract: dict) -> s
     elif claim.state != "sent":
         claim = recover_unclear_send(ctx, contracts, settings, contract, key, claim)
     return write_back(ctx, contracts, settings, contract, claim)
+
+
+def trade_not_ready(ctx: FlowContext, settings: IssuanceSettings, contract: dict) -> list[str]:
+    """For a 基本契約: the client's trade-start (06_2) must be approved first (one kintone read)."""
+    kind = settings.kinds.get(contract.get("contract_kind") or "")
+    if kind is None or not kind.requires_trade_ready or "clients" not in ctx.mappings:
+        return []
+    if contract.get("client_record_id") is None:
+        return []  # 顧客 itself is reported as a missing item
+    clients = ctx.mappings["clients"]
+    try:
+        client = clients.read(ctx.kintone.get_record(clients.id, str(int(contract["client_record_id"]))))
+    except KintoneNotFound:
+        return ["「顧客レコード番号」の顧客が顧客管理台帳に見つかりません。顧客を選び直してください。"]
+    ready = clients.settings("trade").get("ready", "取引可")
+    if client.get("trade_status") == ready:
+        return []
+    name = client.get("company_name") or contract.get("client") or ""
+    return [f"顧客「{name}」は取引開始（稟議 06_2 取引開始・契約書類締結申請）がまだ承認されていません"
+            f"（取引状態：{client.get('trade_status') or '未設定'}）。承認されてから基本契約書の発報を依頼してください。"]
 
 
 def send_contract(ctx: FlowContext, contracts: AppMapping, settings: IssuanceSettings, contract: dict,

@@ -40,6 +40,9 @@ class KindSettings(BaseModel):
     conditional_items: list[ConditionalItem] = Field(default_factory=list)
     required_documents: list[str] = Field(default_factory=list)
     inset_items: dict[str, str] = Field(default_factory=dict)  # GMO Sign item name -> domain field
+    # Seed A-4: the 基本契約 is issued only after the trade-start application (06_2) was approved,
+    # i.e. the client's 取引状態 is the Clients mapping's [trade] ready value.
+    requires_trade_ready: bool = False
 
 
 class IssuanceSettings(BaseModel):

@@ -12,7 +12,7 @@ from rq.serializers import JSONSerializer
 from connectors.gmosign import EnvelopeState, GmoSignConfigError, GmoSignDataError
 from flows import contract_issuance
 from flows.contract_issuance import IssuanceInProgress, IssuanceNeedsOperator, claim_key, release_claim
-from tests.contracts.conftest import CONTRACTS, NOW, Killed, post_kintone
+from tests.contracts.conftest import CLIENTS, CONTRACTS, NOW, Killed, post_kintone
 
 
 def reference(record_id: str) -> str:
@@ -115,7 +115,8 @@ def test_a_second_job_arriving_while_the_first_is_sending_waits_instead_of_sendi
 
 
 def test_basic_contract_uses_its_own_template_and_needs_no_dispatch_items(cctx, kintone, gmosign, contract):
-    rid = contract(契約種別="基本契約", 就業場所=None, 派遣開始日=None, 派遣終了日=None, 抵触日=None,
+    client = kintone.seed(CLIENTS, {"会社名": "株式会社サンプル物流", "与信状態": "承認", "取引状態": "取引可"})
+    rid = contract(契約種別="基本契約", 顧客レコード番号=client, 就業場所=None, 派遣開始日=None, 派遣終了日=None, 抵触日=None,
                    抵触日通知受領=[], 待遇情報受領=[])
 
     assert contract_issuance.run(cctx, "contracts", rid) == "sent_for_signature"
@@ -410,3 +411,15 @@ def test_cancelling_without_a_cancel_api_asks_marketing_to_withdraw_it_by_hand(c
     assert contract_issuance.run(cctx, "contracts", rid) == "told_to_withdraw"
     withdraw_notes = [t for t in kintone.comment_texts(CONTRACTS, rid) if "取り下げてください" in t]
     assert len(withdraw_notes) == 1
+
+
+def test_basic_contract_for_a_client_without_trade_start_approval_is_never_sent(cctx, kintone, gmosign, contract):
+    client = kintone.seed(CLIENTS, {"会社名": "株式会社サンプル物流", "与信状態": "承認"})
+    rid = contract(契約種別="基本契約", 顧客レコード番号=client)
+
+    assert contract_issuance.run(cctx, "contracts", rid) != "sent_for_signature"
+
+    assert gmosign.envelopes == {}
+    assert kintone.record_values(CONTRACTS, rid)["ステータス"] == "作成中"
+    [text] = kintone.comment_texts(CONTRACTS, rid)
+    assert "06_2" in text and "取引状態：未設定" in text
