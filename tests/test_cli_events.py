@@ -92,22 +92,25 @@ def test_a_body_larger_than_the_receiver_accepts_is_rejected(cli, tmp_path, sett
 def test_another_kind_of_body_can_register_its_own_intake(cli, tmp_path, monkeypatch):
     seen = []
 
-    def accept(body: bytes, **intake) -> Accepted:
+    def parse(body: bytes) -> dict:
         data = json.loads(body)
-        if not data.get("documentId"):
-            raise Rejected(422, "no documentId")
-        seen.append((data["documentId"], sorted(intake)))
-        return Accepted(event_id=data["documentId"], jobs=["signature_status-contracts-doc-1"])
+        if not data.get("envelope_xid"):
+            raise Rejected(422, "not a callback: envelope_xid is empty")
+        return data
+
+    def accept(callback: dict, *, source: str, **intake) -> Accepted:
+        seen.append((callback["envelope_xid"], source, sorted(intake)))
+        return Accepted(event_id=callback["envelope_xid"], jobs=["signature_status-contracts--env-1"])
 
     monkeypatch.setitem(events.EVENT_KINDS, "esign", events.EventKind(
-        "esign", lambda data: isinstance(data, dict) and "documentId" in data, accept))
+        "esign", lambda data: isinstance(data, dict) and "envelope_xid" in data, parse, accept))
 
-    result = cli("events", "replay", save(tmp_path, "callback.json", {"documentId": "doc-1"}))
+    result = cli("events", "replay", save(tmp_path, "callback.json", {"envelope_xid": "env-1"}))
 
     assert result.exit_code == 0 and "esign" in result.stdout
-    assert seen == [("doc-1", ["connection", "mappings", "queue", "settings"])]
-    forced = cli("events", "replay", "--kind", "esign", save(tmp_path, "odd.json", {"documentId": ""}))
-    assert forced.exit_code == 1 and "no documentId" in forced.stdout
+    assert seen == [("env-1", "replay", ["connection", "mappings", "queue", "settings"])]
+    forced = cli("events", "replay", "--kind", "esign", save(tmp_path, "odd.json", {"envelope_xid": ""}))
+    assert forced.exit_code == 1 and "envelope_xid is empty" in forced.stdout
 
 
 def test_an_unknown_kind_name_is_bad_usage(cli, tmp_path):

@@ -6,10 +6,10 @@ file goes through exactly the function the HTTP receiver calls; a body already a
 answers "duplicate" and changes nothing.
 
 Kinds of body are an extension point: ``EVENT_KINDS`` maps a name to how to recognise a body
-of that kind and how to accept it. Another source (GMO Sign callbacks) registers itself with
-``register(EventKind(...))``; its ``accept`` takes the raw bytes and the intake keyword
-arguments (settings, mappings, connection, queue), returns ``webhooks.intake.Accepted`` and
-raises ``webhooks.intake.Rejected`` for a bad body, like ``accept_kintone_body`` below.
+of that kind and the receiver's own pair of functions for it, ``parse(body) -> event`` and
+``accept(event, *, settings, mappings, connection, queue, source) -> Accepted`` (both raise
+``webhooks.intake.Rejected`` for a bad body). Another source registers itself once, e.g.
+``register(EventKind("gmosign", lambda data: "envelope_xid" in data, parse_gmosign, accept_gmosign))``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from webhooks.intake import Accepted, Rejected, accept_kintone, parse_kintone
 class EventKind:
     name: str
     detect: Callable[[Any], bool]  # given the parsed JSON body: is it of this kind?
-    accept: Callable[..., Accepted]  # (body: bytes, **intake) -> Accepted; raises Rejected
+    parse: Callable[[bytes], Any]  # the receiver's parser; raises Rejected
+    accept: Callable[..., Accepted]  # the receiver's (event, *, settings, mappings, connection, queue, source)
 
 
 EVENT_KINDS: dict[str, EventKind] = {}
@@ -46,13 +47,7 @@ def looks_like_kintone(data: Any) -> bool:
             and isinstance(data.get("app"), dict) and "id" in data["app"])
 
 
-def accept_kintone_body(body: bytes, *, settings, mappings, connection, queue) -> Accepted:
-    note = parse_kintone(body)
-    return accept_kintone(note, mappings=mappings, connection=connection, queue=queue, settings=settings,
-                          source="replay")
-
-
-register(EventKind("kintone", looks_like_kintone, accept_kintone_body))
+register(EventKind("kintone", looks_like_kintone, parse_kintone, accept_kintone))
 
 
 @dataclass
@@ -103,7 +98,7 @@ def replay_file(path: Path | str, intake: dict[str, Any], *, kind: str | None = 
     try:
         chosen = EVENT_KINDS[kind] if kind else detect_kind(body)
         result.kind = chosen.name
-        accepted = chosen.accept(body, **intake)
+        accepted = chosen.accept(chosen.parse(body), **intake, source="replay")
     except Rejected as exc:
         result.outcome, result.reason = "rejected", exc.reason
         return result
