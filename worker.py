@@ -51,7 +51,7 @@ def start_reconcile_schedule(settings: Settings):
     """Offer a reconcile sweep every KGBRIDGE_RECONCILE_INTERVAL_SECONDS (one per interval across workers)."""
     if settings.reconcile_interval_seconds <= 0:
         return None
-    from kgbridge.ops.reconcile import ReconcileTicker
+    from kgbridge.ops.reconcile_schedule import ReconcileTicker
 
     ticker = ReconcileTicker(settings)
     ticker.start()

@@ -14,7 +14,7 @@ from rq.registry import FailedJobRegistry
 from connectors.kintone import KintoneAuthError
 from connectors.kintone.fake import FakeKintone
 from kgbridge.jobs import make_queue
-from kgbridge.ops import reconcile
+from kgbridge.ops import reconcile, reconcile_schedule
 from kgbridge.ops.env import OpsEnv
 from kgbridge.samples import COMPLETE_ORDER, notification
 from mappings import load_mappings
@@ -270,24 +270,24 @@ def worker_environ(monkeypatch, settings):
 
 
 def test_several_workers_schedule_one_sweep_per_interval(redis_conn, settings, queue):
-    first = reconcile.enqueue_scheduled_sweep(redis_conn, settings)
-    second = reconcile.enqueue_scheduled_sweep(redis_conn, settings)  # another worker, same interval
+    first = reconcile_schedule.enqueue_scheduled_sweep(redis_conn, settings)
+    second = reconcile_schedule.enqueue_scheduled_sweep(redis_conn, settings)  # another worker, same interval
 
     assert first is not None and second is None
     assert queue.job_ids == [first]
-    assert 0 < redis_conn.ttl(reconcile.SLOT_KEY) <= settings.reconcile_interval_seconds
+    assert 0 < redis_conn.ttl(reconcile_schedule.SLOT_KEY) <= settings.reconcile_interval_seconds
 
 
 def test_an_interval_of_zero_schedules_nothing(redis_conn, settings, queue):
     off = settings.model_copy(update={"reconcile_interval_seconds": 0})
-    assert reconcile.enqueue_scheduled_sweep(redis_conn, off) is None
+    assert reconcile_schedule.enqueue_scheduled_sweep(redis_conn, off) is None
     assert len(queue) == 0
 
 
 def test_the_scheduled_sweep_finds_and_processes_lost_records(worker_environ, redis_conn, settings, kintone, ops_env, drain):
     orders = seed_orders(kintone, 3)
     deliver(kintone, ops_env, orders[0])
-    reconcile.enqueue_scheduled_sweep(redis_conn, settings)
+    reconcile_schedule.enqueue_scheduled_sweep(redis_conn, settings)
 
     drain()  # the sweep job runs, then the flow jobs it enqueued
 
@@ -299,7 +299,7 @@ def test_the_scheduled_sweep_finds_and_processes_lost_records(worker_environ, re
 
 def test_a_failing_scheduled_sweep_shows_up_in_jobs_failed(worker_environ, cli, redis_conn, settings, kintone, drain):
     kintone.fail_next("get_records", KintoneAuthError("GET records.json: bad token", status=401, code="CB_AU01"))
-    reconcile.enqueue_scheduled_sweep(redis_conn, settings)
+    reconcile_schedule.enqueue_scheduled_sweep(redis_conn, settings)
     drain()
 
     [row] = json.loads(cli("jobs", "failed", "--json").stdout)["failed"]
@@ -309,7 +309,7 @@ def test_a_failing_scheduled_sweep_shows_up_in_jobs_failed(worker_environ, cli, 
 
 
 def test_the_worker_ticker_offers_a_sweep_and_stops(redis_conn, settings, queue):
-    ticker = reconcile.ReconcileTicker(settings, connection=redis_conn, wake_seconds=0.01)
+    ticker = reconcile_schedule.ReconcileTicker(settings, connection=redis_conn, wake_seconds=0.01)
     ticker.start()
     deadline = time.monotonic() + 5
     while len(queue) == 0 and time.monotonic() < deadline:

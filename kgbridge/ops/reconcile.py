@@ -24,7 +24,8 @@ So a sweep running while webhooks arrive can only enqueue what nobody else has.
 
 The cursor (per app, in Redis) is the newest 更新日時 the sweep has seen, in kintone's own
 clock; the next sweep starts OVERLAP earlier, against clock skew and kintone's one-second
-resolution. A first sweep looks back FIRST_LOOKBACK. One sweep per app at a time (a Redis lock).
+resolution. A first sweep looks back FIRST_LOOKBACK. One sweep per app at a time (a Redis lock). The
+workers run it on a schedule (kgbridge/ops/reconcile_schedule.py).
 
 kintone calls: one records query per page, ⌈(n + 1) / 500⌉ per app where n is the number of
 records changed since the cursor (in a trigger state, when the query can say so); an idle
@@ -34,8 +35,6 @@ sweep continues from the cursor. Apps without record triggers cost nothing.
 
 from __future__ import annotations
 
-import logging
-import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -66,8 +65,6 @@ LOCK_SECONDS = 600
 
 CURSOR_PREFIX = "kgbridge:reconcile:cursor"
 LOCK_PREFIX = "kgbridge:reconcile:lock"
-SLOT_KEY = "kgbridge:reconcile:slot"
-SWEEP_JOB = "kgbridge.ops.reconcile.run_scheduled_sweep"
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -236,19 +233,21 @@ def _handle_page(mapping: AppMapping, triggers: list[Trigger], rows: list[dict],
     report.candidates += len(candidates)
     if not candidates:
         return
-    with connection.pipeline(transaction=False) as pipe:
-        for flow, record_id, _revision, add_only in candidates:
+    with connection.pipeline(transaction=False) as pipe:  # one round trip per page
+        for flow, record_id, revision, add_only in candidates:
             pipe.get(processed_key(flow, mapping.key, record_id))
+            pipe.exists(Job.key_for(job_id(flow, mapping.key, record_id, f"r{revision}")))
             if add_only:  # its webhook job carries the revision the record was created with
                 pipe.exists(Job.key_for(job_id(flow, mapping.key, record_id, "r1")))
         answers = iter(pipe.execute())
     for flow, record_id, revision, add_only in candidates:
-        mark = next(answers)
-        first_job = next(answers) if add_only else 0
+        mark, job_exists = next(answers), next(answers)
+        if add_only:
+            job_exists = job_exists or next(answers)
         if mark is not None and (add_only or int(mark) >= revision):
             report.processed += 1
             continue
-        if first_job:
+        if job_exists:
             report.queued += 1
             continue
         request = FlowRequest(flow=flow, app_key=mapping.key, record_id=record_id, marker=f"r{revision}",
@@ -257,86 +256,6 @@ def _handle_page(mapping: AppMapping, triggers: list[Trigger], rows: list[dict],
             report.enqueued.append(request.job_id)
         else:
             report.queued += 1
-
-
-# -- the schedule ----------------------------------------------------------------------------
-#
-# Every worker runs a ReconcileTicker thread. Each tick tries to take the shared slot
-# (SET NX EX interval); whoever gets it enqueues one sweep job, so several workers still make
-# one sweep per interval, and the sweep runs in a work horse like any flow job. The thread
-# uses its own Redis connection and touches nothing a forked work horse uses.
-
-
-class ReconcileFailed(Exception):
-    """A scheduled sweep could not read some app (the job fails with this reason)."""
-
-
-def enqueue_scheduled_sweep(connection: redis.Redis, settings: Settings, now: datetime | None = None) -> str | None:
-    """Enqueue this interval's sweep unless another worker already did; its job id or None."""
-    interval = settings.reconcile_interval_seconds
-    if interval <= 0 or not connection.set(SLOT_KEY, "1", nx=True, ex=interval):
-        return None
-    now = now or datetime.now(UTC)
-    sweep_id = f"reconcile-{now.strftime('%Y%m%dT%H%M%S')}"
-    make_queue(connection, settings).enqueue(
-        SWEEP_JOB, job_id=sweep_id, unique=True, result_ttl=3600, failure_ttl=24 * 3600,
-        description="reconcile sweep",
-        meta={"flow": "reconcile", "app": "", "record_id": "", "source": "schedule", "attempts": []},
-    )
-    return sweep_id
-
-
-def run_scheduled_sweep() -> str:
-    """The RQ job: one sweep of every app with this process's connectors."""
-    from rq import get_current_job
-
-    from kgbridge.bootstrap import current_context
-    from kgbridge.settings import load_settings
-
-    job = get_current_job()
-    settings = load_settings()
-    context = current_context()
-    connection = job.connection if job else None
-    if connection is None:
-        from kgbridge.bootstrap import redis_client
-
-        connection = redis_client(settings)
-    reports = sweep(settings=settings, mappings=context.mappings, kintone=context.kintone, connection=connection)
-    failed = [f"{r.app}: {r.error}" for r in reports if r.error]
-    total = sum(len(r.enqueued) for r in reports)
-    log.info("reconcile sweep finished", count=total, calls=sum(r.calls for r in reports),
-             outcome="failed" if failed else "ok")
-    if failed:
-        raise ReconcileFailed("; ".join(failed))
-    return f"enqueued {total}"
-
-
-class ReconcileTicker(threading.Thread):
-    """Offers to enqueue a sweep every few seconds; the shared slot makes it one per interval."""
-
-    def __init__(self, settings: Settings, connection: redis.Redis | None = None, wake_seconds: float | None = None):
-        super().__init__(name="reconcile-ticker", daemon=True)
-        self.settings = settings
-        self.connection = connection
-        self.wake_seconds = wake_seconds or min(15.0, float(settings.reconcile_interval_seconds))
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        from kgbridge.bootstrap import redis_client
-
-        connection = self.connection or redis_client(self.settings)
-        while True:
-            try:
-                enqueue_scheduled_sweep(connection, self.settings)
-            except Exception as exc:  # keep ticking; Redis may come back
-                # stdlib logging: its locks are re-initialised in forked work horses.
-                logging.getLogger("kgbridge.reconcile").warning("could not schedule a sweep: %s",
-                                                                type(exc).__name__)
-            if self._stop_event.wait(self.wake_seconds):
-                return
-
-    def stop(self) -> None:
-        self._stop_event.set()
 
 
 def render(reports: list[AppSweep]) -> str:
