@@ -3,7 +3,7 @@
     python worker.py            # with the settings from KGBRIDGE_* variables
 
 Started with the scheduler, or retries with intervals would never run, and with the
-reconcile schedule (kgbridge/ops/reconcile.py), which finds records whose webhook was lost.
+reconcile schedule (kgbridge/ops/reconcile_schedule.py), which finds records whose webhook was lost.
 """
 
 from __future__ import annotations

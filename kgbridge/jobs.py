@@ -93,14 +93,16 @@ def run_flow(flow: str, app_key: str, record_id: str, **params) -> str:
     outcome = get_flow(flow)(replace(context, kintone=watch), app_key, record_id, **params)
     if job is not None:
         try:
-            own = watch.revisions.get((context.mappings[app_key].id, str(record_id)))
+            app_id = context.mappings[app_key].id if app_key in context.mappings else None
+            own = watch.revisions.get((app_id, str(record_id)))
             marker = job.meta.get("marker", "")
             if own is not None and (revision_of(marker) or 0) < own:
                 marker = f"r{own}"
             mark_processed(job.connection, flow, app_key, record_id, marker)
-        except redis.RedisError:
+        except Exception as exc:
             # The effect has happened; without the mark a later sweep merely looks again.
-            structlog.get_logger("kgbridge.job").warning("could not mark the record processed", step="mark")
+            structlog.get_logger("kgbridge.job").warning("could not mark the record processed", step="mark",
+                                                         error=type(exc).__name__)
     structlog.get_logger("kgbridge.job").info("job finished", outcome=outcome)
     return outcome
 

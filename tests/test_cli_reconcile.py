@@ -102,7 +102,7 @@ def test_the_query_asks_only_for_what_routing_needs(cli, kintone, ops_env, monke
 
     cli("reconcile", "--since", "2026-01-01T00:00:00Z")
 
-    assert queries == [(ORDERS, '(更新日時 > "2026-01-01T00:00:00Z") order by 更新日時 asc, $id asc',
+    assert queries == [(ORDERS, '(更新日時 >= "2026-01-01T00:00:00Z") order by 更新日時 asc, $id asc',
                         ["$id", "$revision", "更新日時"], 500)]
 
 
@@ -115,6 +115,43 @@ def test_a_backlog_larger_than_a_page_is_read_in_pages_of_500(cli, kintone, ops_
     assert kintone.calls == {("get_records", ORDERS): 3}  # 500 + 500 + 100
     assert report["records_seen"] == 1100
     assert sorted(report["enqueued"]) == sorted(f"order_registration-orders-{r}-r1" for r in orders)
+
+
+def test_a_sweep_stopped_after_its_page_limit_carries_on_where_it_stopped(cli, kintone, ops_env, monkeypatch):
+    monkeypatch.setattr(reconcile, "MAX_PAGES", 2)
+    orders = seed_orders(kintone, 1100)  # a bulk import: mostly the same second
+
+    first = sweep_json(cli)
+    second = sweep_json(cli)
+
+    assert (first["kintone_calls"], len(first["enqueued"]), first["more"]) == (2, 1000, True)
+    assert (second["kintone_calls"], len(second["enqueued"]), second["more"]) == (1, 100, False)
+    assert sorted(first["enqueued"] + second["enqueued"]) == sorted(
+        f"order_registration-orders-{r}-r1" for r in orders)
+
+
+def test_a_sweep_that_failed_half_way_carries_on_where_it_stopped(cli, kintone, ops_env, monkeypatch):
+    orders = seed_orders(kintone, 700)
+    original = kintone.get_records
+    pages = []
+
+    def second_page_fails(app, query="", fields=None, limit=500):
+        pages.append(query)
+        if len(pages) == 2:
+            raise KintoneAuthError("GET records.json: bad token", status=401, code="CB_AU01")
+        return original(app, query, fields=fields, limit=limit)
+
+    monkeypatch.setattr(kintone, "get_records", second_page_fails)
+    failed = cli("reconcile", "--json")
+    again = sweep_json(cli)
+
+    assert failed.exit_code == 1
+    [report] = json.loads(failed.stdout)["apps"]
+    assert len(report["enqueued"]) == 500 and report["error"]
+    assert len(again["enqueued"]) == 200 and again["kintone_calls"] == 1
+    assert pages[2].startswith('(更新日時 > "') and "$id > 500" in pages[2]  # resumed, not restarted
+    assert sorted(report["enqueued"] + again["enqueued"]) == sorted(
+        f"order_registration-orders-{r}-r1" for r in orders)
 
 
 def test_a_sweep_while_webhooks_arrive_enqueues_nothing_twice(cli, kintone, ops_env, queue):

@@ -5,7 +5,7 @@ notifications are normal. For every app whose mapping has record triggers, the s
 kintone for the records changed since the last sweep, oldest first, 500 at a time, with only
 the fields routing needs ($id, $revision, 更新日時, the status, 作成日時 for ADD-only triggers):
 
-    更新日時 > "<cursor − overlap>" order by 更新日時 asc, $id asc          (limit 500)
+    更新日時 >= "<cursor − overlap>" order by 更新日時 asc, $id asc         (limit 500)
 
 and, after a full page, seeks past the last record seen (keyset paging, stable while records
 change underneath, unlike ``offset``):
@@ -16,21 +16,30 @@ When every trigger of the app names statuses, ``and ステータス in (...)`` n
 
 "Never processed" means, per (flow, record, revision) in a trigger state:
 - no processed mark covering this revision (kgbridge.jobs.mark_processed: the highest revision
-  the flow finished on, kept 30 days; for ADD-only triggers any mark counts), and
-- no job with the same id (``flow-app-record-r<revision>``, the id a webhook would have
-  used): enqueueing with ``unique=True`` finds queued, running, scheduled, finished (kept a day)
-  and failed jobs (kept for an operator, never re-run behind their back).
-So a sweep running while webhooks arrive can only enqueue what nobody else has.
+  the flow finished on or its own write produced, kept 30 days; for ADD-only triggers any mark
+  counts, and only records created in the window are considered), and
+- no job with the same id (``flow-app-record-r<revision>``, the id a webhook would have used):
+  queued, running, scheduled, finished (kept a day) and failed jobs (kept for an operator, never
+  re-run behind their back) all count. The enqueue itself is ``unique=True``, so a sweep running
+  while webhooks arrive can only enqueue what nobody else has.
 
 The cursor (per app, in Redis) is the newest 更新日時 the sweep has seen, in kintone's own
 clock; the next sweep starts OVERLAP earlier, against clock skew and kintone's one-second
-resolution. A first sweep looks back FIRST_LOOKBACK. One sweep per app at a time (a Redis lock). The
+resolution. A first sweep looks back FIRST_LOOKBACK. After each full page the sweep also keeps
+its position (更新日時, $id); a sweep that stopped after MAX_PAGES or on an error leaves it, and
+the next sweep carries on from there instead of from the cursor, so even a bulk import of more
+than MAX_PAGES × 500 records within one second makes progress. ``--since`` sweeps start where
+they are told and leave the position alone. One sweep per app at a time (a Redis lock). The
 workers run it on a schedule (kgbridge/ops/reconcile_schedule.py).
 
+Assumed, not confirmed against a live tenant: kintone compares UPDATED_TIME to the second in
+queries and accepts UTC times written ``2026-11-24T09:00:00Z`` (the form it returns them in).
+The overlap covers a coarser comparison at the start of a sweep.
+
 kintone calls: one records query per page, ⌈(n + 1) / 500⌉ per app where n is the number of
-records changed since the cursor (in a trigger state, when the query can say so); an idle
-sweep costs exactly one call per app. At most MAX_PAGES pages per app per sweep; the next
-sweep continues from the cursor. Apps without record triggers cost nothing.
+records changed since the cursor minus the overlap (in a trigger state, when the query can say
+so); an idle sweep (fewer than 500 changes in the overlap) costs exactly one call per app. At
+most MAX_PAGES pages per app per sweep. Apps without record triggers cost nothing.
 """
 
 from __future__ import annotations
@@ -65,6 +74,7 @@ LOCK_SECONDS = 600
 
 CURSOR_PREFIX = "kgbridge:reconcile:cursor"
 LOCK_PREFIX = "kgbridge:reconcile:lock"
+RESUME_PREFIX = "kgbridge:reconcile:resume"
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -88,7 +98,8 @@ class AppSweep:
     processed: int = 0  # ... already processed at this revision
     queued: int = 0  # ... whose job already exists (webhook, earlier sweep, failed)
     enqueued: list[str] = field(default_factory=list)
-    more: bool = False  # stopped after MAX_PAGES; the next sweep continues
+    reached: datetime | None = None  # 更新日時 of the last record read
+    more: bool = False  # stopped after MAX_PAGES; the next sweep (or --since reached) continues
     busy: bool = False  # another sweep of this app was running
     error: str = ""
 
@@ -100,7 +111,7 @@ class AppSweep:
         return {"app": self.app, "app_id": self.app_id, "since": iso(self.since), "cursor": iso(self.cursor),
                 "kintone_calls": self.calls, "records_seen": self.seen, "in_trigger_state": self.candidates,
                 "already_processed": self.processed, "already_queued": self.queued,
-                "enqueued": self.enqueued, "more": self.more, "busy": self.busy, "error": self.error}
+                "enqueued": self.enqueued, "reached": iso(self.reached), "more": self.more, "busy": self.busy, "error": self.error}
 
 
 def record_triggers(mapping: AppMapping) -> list[Trigger]:
@@ -126,6 +137,19 @@ def _quote(text: str) -> str:
 
 def cursor_key(app_key: str) -> str:
     return f"{CURSOR_PREFIX}:{app_key}"
+
+
+def resume_key(app_key: str) -> str:
+    return f"{RESUME_PREFIX}:{app_key}"
+
+
+def read_resume(connection: redis.Redis, app_key: str) -> tuple[str, int] | None:
+    """Where an unfinished sweep stopped: (更新日時, $id) of the last record it handled."""
+    value = connection.get(resume_key(app_key))
+    if not value:
+        return None
+    stamp, _, record_id = (value.decode() if isinstance(value, bytes) else value).partition("|")
+    return (stamp, int(record_id)) if parse_stamp(stamp) and record_id.isdigit() else None
 
 
 def read_cursor(connection: redis.Redis, app_key: str) -> datetime | None:
@@ -171,8 +195,14 @@ def _sweep_locked(mapping: AppMapping, triggers: list[Trigger], report: AppSweep
                   kintone: KintoneClient, connection: redis.Redis, queue: Queue, since: datetime | None,
                   now: datetime) -> None:
     cursor = read_cursor(connection, mapping.key)
-    report.since = since or (cursor - OVERLAP if cursor else now - FIRST_LOOKBACK)
     report.cursor = cursor
+    resume = None if since else read_resume(connection, mapping.key)
+    if resume:  # an earlier sweep stopped after MAX_PAGES (or failed): carry on where it stopped
+        report.since = parse_stamp(resume[0])
+        condition = _after(resume[0], resume[1])
+    else:
+        report.since = since or (cursor - OVERLAP if cursor else now - FIRST_LOOKBACK)
+        condition = f"{UPDATED_TIME_CODE} >= {_quote(_stamp(report.since))}"
     status_code = _status_code(mapping)
     fields = ["$id", "$revision", UPDATED_TIME_CODE]
     narrow = ""
@@ -184,7 +214,6 @@ def _sweep_locked(mapping: AppMapping, triggers: list[Trigger], report: AppSweep
     if any(_add_only(t) for t in triggers):
         fields.append(CREATED_TIME_CODE)
 
-    condition = f"{UPDATED_TIME_CODE} > {_quote(_stamp(report.since))}"
     for page in range(MAX_PAGES):
         query = f"({condition}){narrow} order by {UPDATED_TIME_CODE} asc, $id asc"
         try:
@@ -202,13 +231,22 @@ def _sweep_locked(mapping: AppMapping, triggers: list[Trigger], report: AppSweep
             report.cursor = newest
             connection.set(cursor_key(mapping.key), _stamp(newest))
         if len(rows) < PAGE_SIZE:
+            if since is None:
+                connection.delete(resume_key(mapping.key))
             return
-        last = rows[-1]
-        stamp = _quote(_value(last, UPDATED_TIME_CODE) or "")
-        condition = (f"{UPDATED_TIME_CODE} > {stamp} or "
-                     f"({UPDATED_TIME_CODE} >= {stamp} and $id > {int(_value(last, '$id'))})")
+        last_stamp, last_id = _value(rows[-1], UPDATED_TIME_CODE) or "", int(_value(rows[-1], "$id"))
+        report.reached = parse_stamp(last_stamp)
+        condition = _after(last_stamp, last_id)
+        if since is None:
+            connection.set(resume_key(mapping.key), f"{last_stamp}|{last_id}")
         if page == MAX_PAGES - 1:
             report.more = True
+
+
+def _after(stamp: str, record_id: int) -> str:
+    """Records after (更新日時, $id) in the sweep's order: keyset paging."""
+    return (f"{UPDATED_TIME_CODE} > {_quote(stamp)} or "
+            f"({UPDATED_TIME_CODE} >= {_quote(stamp)} and $id > {int(record_id)})")
 
 
 def _value(row: dict, code: str) -> Any:
@@ -263,10 +301,16 @@ def render(reports: list[AppSweep]) -> str:
         return "No app has record triggers: nothing to reconcile."
     rows = []
     for r in reports:
-        state = "busy (another sweep is running)" if r.busy else (f"ERROR: {r.error}" if r.error else
-                                                                  ("ok, more next sweep" if r.more else "ok"))
+        if r.busy:
+            state = "busy (another sweep is running)"
+        elif r.error:
+            state = f"ERROR: {r.error}"
+        elif r.more:
+            state = f"stopped after {r.seen} records; more from {iso(r.reached)}"
+        else:
+            state = "ok"
         rows.append([r.app, local(r.since), local(r.cursor), r.calls, r.seen, r.candidates, r.processed, r.queued,
-                     len(r.enqueued), clip(state, 60)])
+                     len(r.enqueued), clip(state, 80)])
     body = table(["APP", "SINCE (JST)", "CURSOR (JST)", "CALLS", "RECORDS", "IN TRIGGER STATE", "PROCESSED",
                   "QUEUED", "ENQUEUED", "STATE"], rows)
     total = sum(len(r.enqueued) for r in reports)
