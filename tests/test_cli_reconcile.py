@@ -357,3 +357,25 @@ def test_the_worker_ticker_offers_a_sweep_and_stops(redis_conn, settings, queue)
     assert not ticker.is_alive()
     [job_id] = queue.job_ids  # many ticks, one sweep per interval
     assert job_id.startswith("reconcile-")
+
+
+def test_an_idle_sweep_is_one_http_request_to_the_live_api(settings, mappings, redis_conn):
+    import responses
+    from responses import matchers
+
+    from connectors.kintone.live import LiveKintoneClient
+
+    client = LiveKintoneClient("https://example.cybozu.com", {ORDERS: ["OrdersToken0123456789"]})
+    redis_conn.set(reconcile.cursor_key("orders"), "2026-11-24T00:02:00Z")
+    with responses.RequestsMock() as api:
+        api.get("https://example.cybozu.com/k/v1/records.json", json={"records": [], "totalCount": None},
+                match=[matchers.query_param_matcher({
+                    "app": ORDERS,
+                    "query": '(更新日時 >= "2026-11-24T00:00:00Z") order by 更新日時 asc, $id asc limit 500',
+                    "fields[0]": "$id", "fields[1]": "$revision", "fields[2]": "更新日時"}),
+                    matchers.header_matcher({"X-Cybozu-API-Token": "OrdersToken0123456789"})])
+
+        [report] = reconcile.sweep(settings=settings, mappings=mappings, kintone=client, connection=redis_conn)
+
+        assert len(api.calls) == 1
+    assert report.ok and report.calls == 1 and report.enqueued == []
