@@ -2,7 +2,8 @@
 
     python worker.py            # with the settings from KGBRIDGE_* variables
 
-Started with the scheduler, or retries with intervals would never run.
+Started with the scheduler, or retries with intervals would never run, and with the
+reconcile schedule (kgbridge/ops/reconcile_schedule.py), which finds records whose webhook was lost.
 """
 
 from __future__ import annotations
@@ -36,9 +37,25 @@ def main(argv: list[str] | None = None) -> int:
     bootstrap.build_context(settings, connection=connection)
     structlog.get_logger("kgbridge.worker").info("worker starting", settings=describe(settings))
     burst = "--burst" in (argv or sys.argv[1:])
-    make_worker(settings, connection).work(with_scheduler=True, burst=burst,
-                                           logging_level=settings.log_level.upper())
+    ticker = start_reconcile_schedule(settings) if not burst else None
+    try:
+        make_worker(settings, connection).work(with_scheduler=True, burst=burst,
+                                               logging_level=settings.log_level.upper())
+    finally:
+        if ticker is not None:
+            ticker.stop()
     return 0
+
+
+def start_reconcile_schedule(settings: Settings):
+    """Offer a reconcile sweep every KGBRIDGE_RECONCILE_INTERVAL_SECONDS (one per interval across workers)."""
+    if settings.reconcile_interval_seconds <= 0:
+        return None
+    from kgbridge.ops.reconcile_schedule import ReconcileTicker
+
+    ticker = ReconcileTicker(settings)
+    ticker.start()
+    return ticker
 
 
 if __name__ == "__main__":

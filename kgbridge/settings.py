@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     result_ttl_seconds: int = 24 * 3600
     failure_ttl_seconds: int = 30 * 24 * 3600
 
+    # How often the worker sweeps kintone for records whose webhook never arrived (0: never).
+    reconcile_interval_seconds: int = Field(default=300, ge=0)
+
     log_level: str = "INFO"
     log_format: str = "json"  # json | console
 

@@ -257,7 +257,15 @@ class FakeKintone:
     def get_form_fields(self, app: str) -> dict[str, dict[str, Any]]:
         self._enter("get_form_fields", app)
         a = self._app(app)
-        return {code: {"type": t, "code": code, "label": code} for code, t in a.fields.items()}
+        # kintone lists the system fields too; these are the ones this fake's records carry.
+        system = {"レコード番号": "RECORD_NUMBER", "作成日時": "CREATED_TIME", "更新日時": "UPDATED_TIME"}
+        if a.status_field:
+            system.update({a.status_field: "STATUS", "作業者": "STATUS_ASSIGNEE"})
+        fields = {code: {"type": t, "code": code, "label": code} for code, t in {**system, **a.fields}.items()}
+        for props in fields.values():
+            if props["type"] == "STATUS":
+                props["enabled"] = a.status_field is not None
+        return fields
 
     def get_process_settings(self, app: str) -> dict[str, Any]:
         self._enter("get_process_settings", app)
