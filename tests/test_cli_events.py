@@ -94,23 +94,23 @@ def test_another_kind_of_body_can_register_its_own_intake(cli, tmp_path, monkeyp
 
     def parse(body: bytes) -> dict:
         data = json.loads(body)
-        if not data.get("envelope_xid"):
-            raise Rejected(422, "not a callback: envelope_xid is empty")
+        if not data.get("fax_id"):
+            raise Rejected(422, "not a fax: fax_id is empty")
         return data
 
-    def accept(callback: dict, *, source: str, **intake) -> Accepted:
-        seen.append((callback["envelope_xid"], source, sorted(intake)))
-        return Accepted(event_id=callback["envelope_xid"], jobs=["signature_status-contracts--env-1"])
+    def accept(fax: dict, *, source: str, **intake) -> Accepted:
+        seen.append((fax["fax_id"], source, sorted(intake)))
+        return Accepted(event_id=fax["fax_id"], jobs=["order_registration-orders-1-fax-1"])
 
-    monkeypatch.setitem(events.EVENT_KINDS, "esign", events.EventKind(
-        "esign", lambda data: isinstance(data, dict) and "envelope_xid" in data, parse, accept))
+    monkeypatch.setitem(events.EVENT_KINDS, "fax", events.EventKind(
+        "fax", lambda data: isinstance(data, dict) and "fax_id" in data, parse, accept))
 
-    result = cli("events", "replay", save(tmp_path, "callback.json", {"envelope_xid": "env-1"}))
+    result = cli("events", "replay", save(tmp_path, "fax.json", {"fax_id": "fax-1"}))
 
-    assert result.exit_code == 0 and "esign" in result.stdout
-    assert seen == [("env-1", "replay", ["connection", "mappings", "queue", "settings"])]
-    forced = cli("events", "replay", "--kind", "esign", save(tmp_path, "odd.json", {"envelope_xid": ""}))
-    assert forced.exit_code == 1 and "envelope_xid is empty" in forced.stdout
+    assert result.exit_code == 0 and "fax" in result.stdout
+    assert seen == [("fax-1", "replay", ["connection", "mappings", "queue", "settings"])]
+    forced = cli("events", "replay", "--kind", "fax", save(tmp_path, "odd.json", {"fax_id": ""}))
+    assert forced.exit_code == 1 and "fax_id is empty" in forced.stdout
 
 
 def test_an_unknown_kind_name_is_bad_usage(cli, tmp_path):

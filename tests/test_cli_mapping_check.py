@@ -22,13 +22,29 @@ ORDERS, CLIENTS = "3", "1"
 def test_apps_that_match_their_mappings_pass_with_two_calls_per_process_app(cli, kintone, mappings):
     result = cli("mapping", "check")
 
-    assert result.exit_code == 0
-    assert "orders (app 3 オーダー)" in result.stdout and "all match" in result.stdout
-    assert "clients (app 1 顧客管理台帳)" in result.stdout
+    assert result.exit_code == 0, result.stdout
+    for m in mappings:
+        assert f"{m.key} (app {m.id} {m.app.label})" in result.stdout
+    assert result.stdout.count("all match") == len(list(mappings))
     orders = mappings["orders"]
     assert f"{len(orders.fields)} fields, {len(orders.process.statuses)} statuses" in result.stdout
-    assert kintone.calls == {("get_form_fields", ORDERS): 1, ("get_process_settings", ORDERS): 1,
-                             ("get_form_fields", CLIENTS): 1}
+    expected = {("get_form_fields", m.id): 1 for m in mappings}
+    expected.update({("get_process_settings", m.id): 1 for m in mappings if m.process})
+    assert kintone.calls == expected
+    assert ("get_process_settings", CLIENTS) not in kintone.calls  # no process management: one call
+
+
+def test_a_table_column_missing_from_the_app_is_reported_with_its_table(cli, kintone, mappings):
+    follow_ups = mappings["follow_ups"]
+    table = follow_ups.field("issues").code
+    del kintone.apps[follow_ups.id].tables[table]["対応期限"]
+
+    result = cli("mapping", "check", "follow_ups", "--json")
+
+    assert result.exit_code == 1
+    [report] = json.loads(result.stdout)["apps"]
+    assert [(p["name"], p["code"], p["problem"]) for p in report["problems"]] == [
+        ("issues.issue_due", "対応期限", f"no field with this code in table {table}")]
 
 
 def test_every_missing_or_mistyped_field_status_and_action_is_reported(cli, kintone):
@@ -68,23 +84,25 @@ def test_process_management_turned_off_is_reported(cli, kintone):
     assert "process management is turned off" in result.stdout
 
 
-def test_an_app_that_cannot_be_read_is_reported_and_the_others_still_checked(cli, kintone):
+def test_an_app_that_cannot_be_read_is_reported_and_the_others_still_checked(cli, kintone, mappings):
     kintone.fail_next("get_form_fields", KintoneAuthError("GET app/form/fields.json: no permission", status=401,
                                                           code="CB_AU01"))
 
     data = json.loads(cli("mapping", "check", "--json").stdout)
 
-    reports = {r["app"]: r for r in data["apps"]}
-    first = next(iter(reports.values()))
-    assert "cannot read the form" in first["problems"][0]["problem"]
+    first, *others = data["apps"]
+    assert [p["problem"][:20] for p in first["problems"]] == ["cannot read the form"]
+    assert others and all(r["problems"] == [] for r in others)
     assert data["problems"] == 1
-    assert kintone.calls[("get_form_fields", ORDERS)] == 1 and kintone.calls[("get_form_fields", CLIENTS)] == 1
+    assert all(kintone.calls[("get_form_fields", m.id)] == 1 for m in mappings)
 
 
-def test_an_unknown_app_is_bad_usage(cli):
+def test_an_unknown_app_is_bad_usage(cli, mappings):
     result = cli("mapping", "check", "invoices")
     assert result.exit_code == 2
-    assert "known apps: clients (1), orders (3)" in result.stderr
+    known = ", ".join(f"{m.key} ({m.id})" for m in mappings)
+    assert f"known apps: {known}" in result.stderr
+    assert "orders (3)" in known and "contracts (5)" in known
 
 
 def test_a_trigger_naming_an_unknown_flow_or_status_is_reported(tmp_path, settings, redis_conn):

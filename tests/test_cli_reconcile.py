@@ -1,5 +1,7 @@
-"""``kgbridge reconcile`` and the worker's schedule: webhooks dropped on the floor are found by
-a sweep over kintone and processed once, with the fewest kintone calls the API allows."""
+"""``kgbridge reconcile``: webhooks dropped on the floor are found by a sweep over kintone and
+processed once, with the fewest kintone calls the API allows. Most tests look at the Orders app
+(``--app orders``); the others sweep every app with record triggers, as the schedule does
+(its ticker: tests/test_periodic.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from pathlib import Path
 import pytest
 from rq.registry import FailedJobRegistry
 
+from connectors.gmosign.fake import FakeGmoSign
+from connectors.gstaff.fake import FakeGStaff
 from connectors.kintone import KintoneAuthError
 from connectors.kintone.fake import FakeKintone
 from kgbridge.jobs import make_queue
@@ -21,7 +25,7 @@ from mappings import load_mappings
 from tests.conftest import ROOT
 from webhooks.intake import accept_kintone, parse_kintone
 
-ORDERS, CLIENTS = "3", "1"
+CLIENTS, INQUIRIES, ORDERS, WORKFLOW, CONTRACTS = "1", "2", "3", "4", "5"
 
 
 @pytest.fixture
@@ -30,7 +34,7 @@ def queue(redis_conn, settings):
 
 
 def seed_orders(kintone, count: int, **changes) -> list[str]:
-    client = kintone.seed(CLIENTS, {"会社名": "株式会社サンプル物流", "与信状態": "承認"})
+    client = kintone.seed(CLIENTS, {"会社名": "株式会社サンプル物流", "法人番号": "9234567890123", "与信状態": "承認"})
     values = dict(COMPLETE_ORDER, 顧客レコード番号=client, **changes)
     return [kintone.seed(ORDERS, values) for _ in range(count)]
 
@@ -40,11 +44,25 @@ def deliver(kintone, ops_env, record_id, **kw) -> list[str]:
     return accept_kintone(parse_kintone(body), **ops_env.intake()).jobs
 
 
-def sweep_json(cli, *args) -> dict:
-    result = cli("reconcile", "--json", *args)
+def sweep_json(cli, *args, app: str = "orders") -> dict:
+    """Sweep one app and return its report."""
+    result = cli("reconcile", "--json", "--app", app, *args)
     assert result.exit_code == 0, result.output
-    [report] = [r for r in json.loads(result.stdout)["apps"] if r["app"] == "orders"]
+    [report] = json.loads(result.stdout)["apps"]
     return report
+
+
+@pytest.fixture
+def every_connector(ctx):
+    """The G-Staff and GMO Sign fakes too, so every flow a sweep finds work for can run."""
+    ctx.gstaff = FakeGStaff.with_samples()
+    ctx.gmosign = FakeGmoSign()
+    return ctx
+
+
+def swept_apps(mappings) -> list:
+    """The apps a sweep reads: those whose mapping has record triggers."""
+    return [m for m in mappings if reconcile.record_triggers(m)]
 
 
 def test_reconcile_processes_exactly_the_records_whose_webhooks_were_dropped_once(cli, kintone, ops_env, drain):
@@ -76,34 +94,51 @@ def test_reconcile_processes_exactly_the_records_whose_webhooks_were_dropped_onc
     assert len(make_queue(ops_env.connection, ops_env.settings)) == 0
 
 
-def test_an_idle_sweep_costs_exactly_one_call_per_app_with_record_triggers(cli, kintone, ops_env, drain):
-    seed_orders(kintone, 3)
-    cli("reconcile")
+def test_an_idle_sweep_costs_exactly_one_call_per_app_with_record_triggers(cli, kintone, mappings, every_connector,
+                                                                           drain, queue):
+    orders = seed_orders(kintone, 3)  # and their client, which client_lookup looks up in G-Staff
+    first = json.loads(cli("reconcile", "--json").stdout)["apps"]
     drain()
+    assert sorted(job for r in first for job in r["enqueued"]) == sorted(
+        ["client_lookup-clients-1-r1", *(f"order_registration-orders-{r}-r1" for r in orders)])
+    assert len(FailedJobRegistry(queue=queue)) == 0
+    assert kintone.record_values(CLIENTS, "1")["$revision"] == "2"  # the flows wrote: new revisions to ignore
     kintone.calls.clear()
 
     result = cli("reconcile")
 
+    swept = swept_apps(mappings)
+    assert {m.key for m in swept} == {"clients", "inquiries", "orders", "workflow", "contracts"}
     assert result.exit_code == 0
-    assert "0 lost record job(s) enqueued; kintone calls: 1." in result.stdout
-    assert kintone.calls == {("get_records", ORDERS): 1}  # clients has no triggers: no call
+    assert f"0 lost record job(s) enqueued; kintone calls: {len(swept)}." in result.stdout
+    assert kintone.calls == {("get_records", m.id): 1 for m in swept}  # visits, follow_ups: no triggers, no call
+    assert len(queue) == 0
 
 
 def test_the_query_asks_only_for_what_routing_needs(cli, kintone, ops_env, monkeypatch):
     seed_orders(kintone, 1)
-    queries = []
+    queries = {}
     original = kintone.get_records
 
     def recording(app, query="", fields=None, limit=500):
-        queries.append((app, query, fields, limit))
+        queries[app] = (query, fields, limit)
         return original(app, query, fields=fields, limit=limit)
 
     monkeypatch.setattr(kintone, "get_records", recording)
 
     cli("reconcile", "--since", "2026-01-01T00:00:00Z")
 
-    assert queries == [(ORDERS, '(更新日時 >= "2026-01-01T00:00:00Z") order by 更新日時 asc, $id asc',
-                        ["$id", "$revision", "更新日時"], 500)]
+    since, order = '(更新日時 >= "2026-01-01T00:00:00Z")', " order by 更新日時 asc, $id asc"
+    routing = ["$id", "$revision", "更新日時"]
+    assert queries == {
+        ORDERS: (since + order, routing, 500),  # order_registration runs in any status: no status needed
+        CLIENTS: (since + order, routing, 500),
+        INQUIRIES: (since + order, routing, 500),
+        # Every Contracts trigger names its statuses: only contracts in one of them are read.
+        CONTRACTS: (since + ' and ステータス in ("取消", "発報処理中", "締結済")' + order, [*routing, "ステータス"], 500),
+        # One Workflow trigger runs on any status change, the other only in some: all, with the status.
+        WORKFLOW: (since + order, [*routing, "ステータス"], 500),
+    }
 
 
 def test_a_backlog_larger_than_a_page_is_read_in_pages_of_500(cli, kintone, ops_env):
@@ -142,7 +177,7 @@ def test_a_sweep_that_failed_half_way_carries_on_where_it_stopped(cli, kintone, 
         return original(app, query, fields=fields, limit=limit)
 
     monkeypatch.setattr(kintone, "get_records", second_page_fails)
-    failed = cli("reconcile", "--json")
+    failed = cli("reconcile", "--json", "--app", "orders")
     again = sweep_json(cli)
 
     assert failed.exit_code == 1
@@ -205,6 +240,82 @@ def test_the_cursor_starts_the_next_sweep_with_an_overlap(cli, kintone, ops_env,
     assert report["cursor"] == again["cursor"]
 
 
+# -- the other apps: each flow found once, its own writes not found again ----------------------
+
+def test_an_inquiry_is_looked_up_once_and_its_own_write_back_is_not_work_for_the_next_sweep(
+        cli, kintone, every_connector, drain):
+    rid = kintone.seed(INQUIRIES, {"受付経路": "電話", "会社名": "㈱サンプル物流", "法人番号": "9234567890123",
+                                   "担当営業": [{"code": "sato", "name": "佐藤 一郎"}]})
+
+    found = sweep_json(cli, app="inquiries")
+    drain()
+    kintone.calls.clear()
+    again = sweep_json(cli, app="inquiries")
+
+    assert found["enqueued"] == [f"client_lookup-inquiries-{rid}-r1"]
+    assert kintone.record_values(INQUIRIES, rid)["Gスタッフ顧客ID"] == "G-1001"  # linked: revision 2, ours
+    assert (again["enqueued"], again["already_processed"]) == ([], 1)
+    assert kintone.calls == {("get_records", INQUIRIES): 1}
+
+
+def test_a_person_editing_a_linked_client_costs_one_read_and_changes_nothing(cli, kintone, every_connector, drain):
+    rid = kintone.seed(CLIENTS, {"会社名": "株式会社サンプル物流", "法人番号": "9234567890123"})
+    sweep_json(cli, app="clients")
+    drain()
+    comments = kintone.comment_texts(CLIENTS, rid)
+    revision = kintone.update_record(CLIENTS, rid, {"住所": {"value": "東京都江東区"}})  # a person's edit
+    kintone.calls.clear()
+
+    report = sweep_json(cli, app="clients")
+    drain()
+
+    assert report["enqueued"] == [f"client_lookup-clients-{rid}-r{revision}"]  # as its webhook would
+    assert kintone.calls == {("get_records", CLIENTS): 1, ("get_record", CLIENTS): 1}
+    assert kintone.comment_texts(CLIENTS, rid) == comments
+    assert sweep_json(cli, app="clients")["enqueued"] == []
+
+
+def test_an_application_with_two_triggers_of_one_flow_gets_one_job(cli, kintone, ops_env):
+    applied = kintone.seed(WORKFLOW, {"申請種別": "06_1 反社・与信チェック"}, status="申請中")  # both triggers match
+    approved = kintone.seed(WORKFLOW, {"申請種別": "06_1 反社・与信チェック"}, status="承認")  # the status one only
+
+    report = sweep_json(cli, app="workflow")
+
+    assert sorted(report["enqueued"]) == sorted(f"workflow-workflow-{r}-r1" for r in (applied, approved))
+    assert (report["in_trigger_state"], report["already_queued"]) == (2, 0)
+
+
+def test_contracts_are_read_only_in_a_trigger_status_and_each_flow_runs_once(cli, kintone, every_connector, drain):
+    from tests.contracts.conftest import COMPLETE_CONTRACT, NOW
+
+    every_connector.clock = lambda: NOW
+    drafting = kintone.seed(CONTRACTS, COMPLETE_CONTRACT, status="作成中")
+    issuing = kintone.seed(CONTRACTS, COMPLETE_CONTRACT, status="発報処理中")
+    concluded = kintone.seed(CONTRACTS, COMPLETE_CONTRACT, status="締結済")
+    cancelled = kintone.seed(CONTRACTS, COMPLETE_CONTRACT, status="取消")  # never sent: nothing to withdraw
+
+    found = sweep_json(cli, app="contracts")
+    drain()
+
+    assert found["records_seen"] == 3 and drafting not in {j.split("-")[2] for j in found["enqueued"]}
+    assert sorted(found["enqueued"]) == sorted([f"contract_issuance-contracts-{issuing}-r1",
+                                                f"contract_issuance-contracts-{cancelled}-r1",
+                                                f"follow_up-contracts-{concluded}-r1"])
+    assert kintone.record_values(CONTRACTS, issuing)["ステータス"] == "署名依頼中"
+    assert every_connector.gmosign.calls["send_from_template"] == 1
+    follow_ups = len(kintone.apps["7"].records)
+    assert follow_ups > 0
+
+    kintone.update_record(CONTRACTS, concluded, {"保管期限": {"value": "2034-05-31"}})  # a later write
+    again = sweep_json(cli, app="contracts")
+    drain()
+
+    assert again["enqueued"] == [f"follow_up-contracts-{concluded}-r2"]  # the issued one left the query
+    assert len(kintone.apps["7"].records) == follow_ups  # the schedule exists: nothing added
+    assert every_connector.gmosign.calls["send_from_template"] == 1
+    assert sweep_json(cli, app="contracts")["enqueued"] == []
+
+
 @pytest.fixture
 def custom_mappings(tmp_path):
     """The default mappings with the Orders triggers replaced; returns a function taking TOML."""
@@ -246,7 +357,7 @@ def test_triggers_with_statuses_narrow_the_query_to_those_statuses(custom_mappin
     fake.get_records = lambda app, query="", fields=None, limit=500: queries.append(query) or original(
         app, query, fields=fields, limit=limit)
 
-    result = _invoke(env, "reconcile", "--json")
+    result = _invoke(env, "reconcile", "--json", "--app", "orders")
 
     [report] = json.loads(result.stdout)["apps"]
     assert report["enqueued"] == [f"order_registration-orders-{accepted}-r1"]
@@ -264,7 +375,7 @@ def test_an_add_only_trigger_runs_once_per_new_record(custom_mappings, settings,
     accept_kintone(parse_kintone(body), **env.intake())  # its ADD_RECORD job is queued (r1) ...
     fake.update_record(ORDERS, announced, {"募集背景": {"value": "edited"}})  # ... and it changed since
 
-    [report] = json.loads(_invoke(env, "reconcile", "--json").stdout)["apps"]
+    [report] = json.loads(_invoke(env, "reconcile", "--json", "--app", "orders").stdout)["apps"]
 
     assert report["enqueued"] == [f"order_registration-orders-{new}-r1"]
     assert report["already_queued"] == 1
@@ -334,15 +445,17 @@ def test_the_scheduled_sweep_finds_and_processes_lost_records(worker_environ, re
     assert kintone.calls[("get_records", ORDERS)] == 1
 
 
-def test_a_failing_scheduled_sweep_shows_up_in_jobs_failed(worker_environ, cli, redis_conn, settings, kintone, drain):
+def test_a_failing_scheduled_sweep_shows_up_in_jobs_failed(worker_environ, cli, redis_conn, settings, kintone, drain,
+                                                           mappings):
     kintone.fail_next("get_records", KintoneAuthError("GET records.json: bad token", status=401, code="CB_AU01"))
+    first_app = swept_apps(mappings)[0].key  # the sweep reads the apps in this order; the first one fails
     reconcile_schedule.enqueue_scheduled_sweep(redis_conn, settings)
     drain()
 
     [row] = json.loads(cli("jobs", "failed", "--json").stdout)["failed"]
 
     assert row["flow"] == "reconcile"
-    assert "ReconcileFailed: orders: [401] [CB_AU01]" in row["reason"]
+    assert f"ReconcileFailed: {first_app}: [401] [CB_AU01]" in row["reason"]
 
 
 def test_the_worker_ticker_offers_a_sweep_and_stops(redis_conn, settings, queue):
@@ -359,23 +472,32 @@ def test_the_worker_ticker_offers_a_sweep_and_stops(redis_conn, settings, queue)
     assert job_id.startswith("reconcile-")
 
 
-def test_an_idle_sweep_is_one_http_request_to_the_live_api(settings, mappings, redis_conn):
+def test_an_idle_sweep_is_one_http_request_per_app_to_the_live_api(settings, mappings, redis_conn):
     import responses
     from responses import matchers
 
     from connectors.kintone.live import LiveKintoneClient
 
-    client = LiveKintoneClient("https://example.cybozu.com", {ORDERS: ["OrdersToken0123456789"]})
-    redis_conn.set(reconcile.cursor_key("orders"), "2026-11-24T00:02:00Z")
+    swept = swept_apps(mappings)
+    tokens = {m.id: f"{m.key.capitalize()}Token0123456789" for m in swept}
+    client = LiveKintoneClient("https://example.cybozu.com", {app: [token] for app, token in tokens.items()})
+    for m in swept:
+        redis_conn.set(reconcile.cursor_key(m.key), "2026-11-24T00:02:00Z")
+    url = "https://example.cybozu.com/k/v1/records.json"
     with responses.RequestsMock() as api:
-        api.get("https://example.cybozu.com/k/v1/records.json", json={"records": [], "totalCount": None},
+        api.get(url, json={"records": [], "totalCount": None},
                 match=[matchers.query_param_matcher({
                     "app": ORDERS,
                     "query": '(更新日時 >= "2026-11-24T00:00:00Z") order by 更新日時 asc, $id asc limit 500',
                     "fields[0]": "$id", "fields[1]": "$revision", "fields[2]": "更新日時"}),
-                    matchers.header_matcher({"X-Cybozu-API-Token": "OrdersToken0123456789"})])
+                    matchers.header_matcher({"X-Cybozu-API-Token": tokens[ORDERS]})])
+        for m in swept:
+            if m.id != ORDERS:
+                api.get(url, json={"records": [], "totalCount": None},
+                        match=[matchers.query_param_matcher({"app": m.id}, strict_match=False),
+                               matchers.header_matcher({"X-Cybozu-API-Token": tokens[m.id]})])
 
-        [report] = reconcile.sweep(settings=settings, mappings=mappings, kintone=client, connection=redis_conn)
+        reports = reconcile.sweep(settings=settings, mappings=mappings, kintone=client, connection=redis_conn)
 
-        assert len(api.calls) == 1
-    assert report.ok and report.calls == 1 and report.enqueued == []
+        assert sorted(call.request.params["app"] for call in api.calls) == sorted(tokens)  # one request each
+    assert [(r.app, r.ok, r.calls, r.enqueued) for r in reports] == [(m.key, True, 1, []) for m in swept]

@@ -8,8 +8,8 @@ answers "duplicate" and changes nothing.
 Kinds of body are an extension point: ``EVENT_KINDS`` maps a name to how to recognise a body
 of that kind and the receiver's own pair of functions for it, ``parse(body) -> event`` and
 ``accept(event, *, settings, mappings, connection, queue, source) -> Accepted`` (both raise
-``webhooks.intake.Rejected`` for a bad body). Another source registers itself once, e.g.
-``register(EventKind("gmosign", lambda data: "envelope_xid" in data, parse_gmosign, accept_gmosign))``.
+``webhooks.intake.Rejected`` for a bad body). Registered: ``kintone`` (a record notification)
+and ``gmosign`` (a GMO Sign envelope callback); another source registers itself the same way.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from kgbridge.ops.output import clip, table
+from webhooks.gmosign_intake import accept_gmosign, parse_gmosign
 from webhooks.intake import Accepted, Rejected, accept_kintone, parse_kintone
 
 
@@ -47,7 +48,13 @@ def looks_like_kintone(data: Any) -> bool:
             and isinstance(data.get("app"), dict) and "id" in data["app"])
 
 
+def looks_like_gmosign(data: Any) -> bool:
+    """GMO Sign's callback (reference/gmosign.md §1.6): an object naming its envelope."""
+    return isinstance(data, dict) and "envelope_xid" in data and "type" not in data
+
+
 register(EventKind("kintone", looks_like_kintone, parse_kintone, accept_kintone))
+register(EventKind("gmosign", looks_like_gmosign, parse_gmosign, accept_gmosign))
 
 
 @dataclass

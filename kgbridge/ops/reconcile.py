@@ -261,13 +261,15 @@ def _handle_page(mapping: AppMapping, triggers: list[Trigger], rows: list[dict],
         record_id, revision = str(_value(row, "$id")), int(_value(row, "$revision"))
         status = mapping.status_key(_value(row, status_code)) if status_code else None
         created = parse_stamp(_value(row, CREATED_TIME_CODE))
+        wanted: dict[str, bool] = {}  # flow -> add_only; several triggers of one flow make one job
         for trigger in triggers:
             if trigger.statuses and status not in trigger.statuses:
                 continue
             add_only = _add_only(trigger)
             if add_only and (created is None or report.since is None or created <= report.since):
                 continue  # an ADD-only flow cares about records created in the window only
-            candidates.append((trigger.flow, record_id, revision, add_only))
+            wanted[trigger.flow] = wanted.get(trigger.flow, True) and add_only
+        candidates += [(flow, record_id, revision, add_only) for flow, add_only in wanted.items()]
     report.candidates += len(candidates)
     if not candidates:
         return
