@@ -2,8 +2,8 @@
 
     kgbridge embedded            the whole service in one process with fakes (try it out)
     kgbridge serve               the webhook receiver under gunicorn
-    kgbridge worker              an RQ worker with the scheduler (and the reconcile schedule)
-    kgbridge contracts check-open   the scheduled check of contracts awaiting signature
+    kgbridge worker              an RQ worker with the scheduler and the periodic tasks
+    kgbridge contracts check-open   the periodic check of contracts awaiting signature, now
     kgbridge contracts release-claim RECORD   allow a re-send after a person checked GMO Sign
     kgbridge jobs failed|show|replay|purge
     kgbridge events replay FILE...
@@ -119,7 +119,7 @@ def serve(bind: str, workers: int) -> None:
 @main.command()
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(burst: bool) -> None:
-    """Run an RQ worker with the scheduler and the reconcile schedule (KGBRIDGE_* settings)."""
+    """Run an RQ worker with the scheduler and the periodic tasks (KGBRIDGE_* settings)."""
     import worker as worker_module
 
     sys.exit(worker_module.main(["--burst"] if burst else []))
@@ -158,10 +158,11 @@ def release_claim(record_id: str, app_key: str, yes: bool) -> None:
 
 @contracts.command("check-open")
 def check_open() -> None:
-    """Check contracts still awaiting signature once (schedule it, e.g. hourly from cron).
+    """Check contracts still awaiting signature once, now.
 
     Applies envelope states GMO Sign did not announce where its API can be asked, and flags
-    contracts past their 署名期限 to the sales rep. Safe to run from several hosts: one runs.
+    contracts past their 署名期限 to the sales rep. The workers run the same check every
+    KGBRIDGE_OPEN_ENVELOPE_CHECK_SECONDS; running it meanwhile is safe (a Redis lock lets one run).
     """
     from flows.signature_status import check_open_envelopes
     from kgbridge import bootstrap, logs
@@ -345,7 +346,7 @@ def _app_key(mappings, app: str | None) -> str | None:
 def reconcile(ctx, app, since, as_json) -> None:
     """Find records in a trigger state whose webhook never arrived and enqueue their flow jobs.
 
-    Safe while webhooks arrive (the same job ids de-duplicate). The worker also runs this every
+    Safe while webhooks arrive (the same job ids de-duplicate). The workers also run this every
     KGBRIDGE_RECONCILE_INTERVAL_SECONDS. Exits 1 when an app could not be swept.
     """
     from kgbridge.ops import reconcile as rc

@@ -2,8 +2,9 @@
 
     python worker.py            # with the settings from KGBRIDGE_* variables
 
-Started with the scheduler, or retries with intervals would never run, and with the
-reconcile schedule (kgbridge/ops/reconcile_schedule.py), which finds records whose webhook was lost.
+Started with RQ's scheduler, or retries with intervals would never run, and with the ticker of
+the periodic tasks (kgbridge/periodic.py: the reconcile sweep, the deadline and 稟議 delay sweeps,
+the check of contracts awaiting signature), each run once per interval however many workers run.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import structlog
 from rq import Worker
 from rq.serializers import JSONSerializer
 
-from kgbridge import bootstrap, logs
+from kgbridge import bootstrap, logs, periodic
 from kgbridge.failures import handle_job_exception
 from kgbridge.jobs import make_queue
 from kgbridge.settings import Settings, SettingsError, describe, load_settings
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     bootstrap.build_context(settings, connection=connection)
     structlog.get_logger("kgbridge.worker").info("worker starting", settings=describe(settings))
     burst = "--burst" in (argv or sys.argv[1:])
-    ticker = start_reconcile_schedule(settings) if not burst else None
+    ticker = periodic.start_ticker(settings) if not burst else None
     try:
         make_worker(settings, connection).work(with_scheduler=True, burst=burst,
                                                logging_level=settings.log_level.upper())
@@ -45,17 +46,6 @@ def main(argv: list[str] | None = None) -> int:
         if ticker is not None:
             ticker.stop()
     return 0
-
-
-def start_reconcile_schedule(settings: Settings):
-    """Offer a reconcile sweep every KGBRIDGE_RECONCILE_INTERVAL_SECONDS (one per interval across workers)."""
-    if settings.reconcile_interval_seconds <= 0:
-        return None
-    from kgbridge.ops.reconcile_schedule import ReconcileTicker
-
-    ticker = ReconcileTicker(settings)
-    ticker.start()
-    return ticker
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """What every ``kgbridge`` command shares: help, exit codes for bad settings and an unreachable
-Redis, the ``--since``/``--older-than`` time syntax, and the worker's reconcile schedule."""
+Redis, the ``--since``/``--older-than`` time syntax, and the worker's periodic ticker."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import redis
 import structlog.testing
 from click.testing import CliRunner
 
-import worker
 from cli import main
+from kgbridge import periodic
 from kgbridge.ops.env import OpsEnv
 from kgbridge.ops.when import WhenError, parse_when
 
@@ -66,13 +66,15 @@ def test_unreadable_times_are_refused(text):
         parse_when(text, now=NOW)
 
 
-def test_the_worker_starts_the_reconcile_schedule_unless_it_is_off(settings, redis_conn):
-    off = settings.model_copy(update={"reconcile_interval_seconds": 0})
-    assert worker.start_reconcile_schedule(off) is None
+def test_the_worker_starts_the_periodic_ticker_unless_every_task_is_off(settings, redis_conn):
+    off = settings.model_copy(update={"reconcile_interval_seconds": 0, "deadline_sweep_seconds": 0,
+                                      "workflow_delay_sweep_seconds": 0, "open_envelope_check_seconds": 0})
+    assert periodic.start_ticker(off) is None
 
-    ticker = worker.start_reconcile_schedule(settings)
+    ticker = periodic.start_ticker(settings.model_copy(update={"reconcile_interval_seconds": 0}))
     try:
         assert ticker.is_alive()
+        assert [t.name for t in ticker.tasks] == ["deadlines", "workflow_delays", "open_envelopes"]
     finally:
         ticker.stop()
         ticker.join(timeout=5)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from connectors.gstaff.fake import FakeGStaff
 from connectors.kintone import KintoneAuthError
 from connectors.kintone.fake import FakeKintone
 from kgbridge.jobs import make_queue
-from kgbridge.ops import reconcile, reconcile_schedule
+from kgbridge.ops import reconcile
 from kgbridge.ops.env import OpsEnv
 from kgbridge.samples import COMPLETE_ORDER, notification
 from mappings import load_mappings
@@ -405,71 +404,6 @@ def test_one_sweep_of_an_app_at_a_time(cli, kintone, redis_conn):
 @pytest.mark.parametrize("args", [["reconcile", "--app", "invoices"], ["reconcile", "--since", "soon"]])
 def test_bad_usage_exits_2(cli, args):
     assert cli(*args).exit_code == 2
-
-
-# -- the schedule -----------------------------------------------------------------------------
-
-@pytest.fixture
-def worker_environ(monkeypatch, settings):
-    """The worker's environment: the sweep job reads its settings from it, as in production."""
-    monkeypatch.setenv("KGBRIDGE_CONNECTOR_MODE", "fake")
-    monkeypatch.setenv("KGBRIDGE_REDIS_URL", settings.redis_url)
-    monkeypatch.setenv("KGBRIDGE_RETRY_INTERVALS", json.dumps(settings.retry_intervals))
-
-
-def test_several_workers_schedule_one_sweep_per_interval(redis_conn, settings, queue):
-    first = reconcile_schedule.enqueue_scheduled_sweep(redis_conn, settings)
-    second = reconcile_schedule.enqueue_scheduled_sweep(redis_conn, settings)  # another worker, same interval
-
-    assert first is not None and second is None
-    assert queue.job_ids == [first]
-    assert 0 < redis_conn.ttl(reconcile_schedule.SLOT_KEY) <= settings.reconcile_interval_seconds
-
-
-def test_an_interval_of_zero_schedules_nothing(redis_conn, settings, queue):
-    off = settings.model_copy(update={"reconcile_interval_seconds": 0})
-    assert reconcile_schedule.enqueue_scheduled_sweep(redis_conn, off) is None
-    assert len(queue) == 0
-
-
-def test_the_scheduled_sweep_finds_and_processes_lost_records(worker_environ, redis_conn, settings, kintone, ops_env, drain):
-    orders = seed_orders(kintone, 3)
-    deliver(kintone, ops_env, orders[0])
-    reconcile_schedule.enqueue_scheduled_sweep(redis_conn, settings)
-
-    drain()  # the sweep job runs, then the flow jobs it enqueued
-
-    for record_id in orders:
-        assert kintone.record_values(ORDERS, record_id)["ステータス"] == "上長承認待ち"
-    assert kintone.calls[("update_status", ORDERS)] == 3
-    assert kintone.calls[("get_records", ORDERS)] == 1
-
-
-def test_a_failing_scheduled_sweep_shows_up_in_jobs_failed(worker_environ, cli, redis_conn, settings, kintone, drain,
-                                                           mappings):
-    kintone.fail_next("get_records", KintoneAuthError("GET records.json: bad token", status=401, code="CB_AU01"))
-    first_app = swept_apps(mappings)[0].key  # the sweep reads the apps in this order; the first one fails
-    reconcile_schedule.enqueue_scheduled_sweep(redis_conn, settings)
-    drain()
-
-    [row] = json.loads(cli("jobs", "failed", "--json").stdout)["failed"]
-
-    assert row["flow"] == "reconcile"
-    assert f"ReconcileFailed: {first_app}: [401] [CB_AU01]" in row["reason"]
-
-
-def test_the_worker_ticker_offers_a_sweep_and_stops(redis_conn, settings, queue):
-    ticker = reconcile_schedule.ReconcileTicker(settings, connection=redis_conn, wake_seconds=0.01)
-    ticker.start()
-    deadline = time.monotonic() + 5
-    while len(queue) == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    ticker.stop()
-    ticker.join(timeout=5)
-
-    assert not ticker.is_alive()
-    [job_id] = queue.job_ids  # many ticks, one sweep per interval
-    assert job_id.startswith("reconcile-")
 
 
 def test_an_idle_sweep_is_one_http_request_per_app_to_the_live_api(settings, mappings, redis_conn):

@@ -55,6 +55,9 @@ def stack(redis_url, redis_conn, mappings, tmp_path):
             "KGBRIDGE_KINTONE_API_TOKENS": json.dumps({a.key: API_TOKEN for a in mappings}),
             "KGBRIDGE_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
             "KGBRIDGE_RETRY_INTERVALS": "1,1,1",
+            # The samples' webhooks are what these tests post: a reconcile sweep at the worker's
+            # start would find them first (the other periodic tasks run as usual).
+            "KGBRIDGE_RECONCILE_INTERVAL_SECONDS": "0",
             # Required in live mode; the order flow never calls G-Staff or GMO Sign.
             "KGBRIDGE_GSTAFF_BASE_URL": "http://127.0.0.1:9",
             "KGBRIDGE_GSTAFF_API_KEY": "unused-in-this-test",

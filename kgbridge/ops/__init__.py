@@ -4,7 +4,6 @@
     events.py          events replay FILE...  (saved webhook bodies, by kind)
     mapping_check.py   mapping check [APP]    (our mappings against the live apps)
     reconcile.py       reconcile              (find records whose webhook never arrived)
-    reconcile_schedule.py  the worker's sweep every KGBRIDGE_RECONCILE_INTERVAL_SECONDS
     env.py             settings, Redis, mappings and kintone, built once and only when needed
     when.py            "30m", "6h", "30d" or an ISO datetime -> an aware datetime
     output.py          readable tables (Japanese-width aware) and JSON

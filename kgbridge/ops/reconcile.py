@@ -30,7 +30,7 @@ its position (更新日時, $id); a sweep that stopped after MAX_PAGES or on an 
 the next sweep carries on from there instead of from the cursor, so even a bulk import of more
 than MAX_PAGES × 500 records within one second makes progress. ``--since`` sweeps start where
 they are told and leave the position alone. One sweep per app at a time (a Redis lock). The
-workers run it on a schedule (kgbridge/ops/reconcile_schedule.py).
+workers run it every KGBRIDGE_RECONCILE_INTERVAL_SECONDS (kgbridge/periodic.py).
 
 Assumed, not confirmed against a live tenant: kintone compares UPDATED_TIME to the second in
 queries and accepts UTC times written ``2026-11-24T09:00:00Z`` (the form it returns them in).
