@@ -13,6 +13,7 @@ change underneath, unlike ``offset``):
     更新日時 > "<t>" or (更新日時 >= "<t>" and $id > <id>) order by 更新日時 asc, $id asc
 
 When every trigger of the app names statuses, ``and ステータス in (...)`` narrows the query.
+Several triggers of one flow that match a record make one candidate.
 
 "Never processed" means, per (flow, record, revision) in a trigger state:
 - no processed mark covering this revision (kgbridge.jobs.mark_processed: the highest revision
@@ -22,6 +23,12 @@ When every trigger of the app names statuses, ``and ステータス in (...)`` n
   queued, running, scheduled, finished (kept a day) and failed jobs (kept for an operator, never
   re-run behind their back) all count. The enqueue itself is ``unique=True``, so a sweep running
   while webhooks arrive can only enqueue what nobody else has.
+
+A records query cannot tell a status change from an edit: a record edited while it sits in a
+trigger status (a 締結済 contract given its 保管期限 later, an approved 稟議 edited) runs the
+flow once more at its new revision, where kintone's webhook would have called only for
+UPDATE_RECORD triggers. Every flow re-reads and acts once (follow_up then costs 2 calls,
+workflow 1); the new revision's mark stops it there.
 
 The cursor (per app, in Redis) is the newest 更新日時 the sweep has seen, in kintone's own
 clock; the next sweep starts OVERLAP earlier, against clock skew and kintone's one-second
