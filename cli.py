@@ -2,24 +2,97 @@
 
     kgbridge embedded            the whole service in one process with fakes (try it out)
     kgbridge serve               the webhook receiver under gunicorn
-    kgbridge worker              an RQ worker with the scheduler
-    kgbridge contracts check-open   the scheduled check of contracts awaiting signature
+    kgbridge worker              an RQ worker with the scheduler and the periodic tasks
+    kgbridge contracts check-open   the periodic check of contracts awaiting signature, now
     kgbridge contracts release-claim RECORD   allow a re-send after a person checked GMO Sign
+    kgbridge jobs failed|show|replay|purge
+    kgbridge events replay FILE...
+    kgbridge mapping check [APP]
+    kgbridge reconcile
+
+Every ops command reads the service's own KGBRIDGE_* settings, prints a table (``--json`` for
+scripts) and exits 0 on success, 1 when it found something wrong, 2 on bad usage or settings.
+The work lives in kgbridge/ops/; this module only parses options and prints.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from datetime import datetime
 
 import click
+import redis
 
 from kgbridge.settings import SettingsError, load_settings
 
+EXIT_FOUND_WRONG = 1
+EXIT_USAGE = 2
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class _Group(click.Group):
+    """Turns the errors an operator can act on into one line and an exit code, not a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        from connectors.kintone.errors import KintoneError
+        from mappings import MappingError
+
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:
+            click.echo(str(exc), err=True)
+            ctx.exit(EXIT_USAGE)
+        except MappingError as exc:
+            click.echo(f"mapping error: {exc}", err=True)
+            ctx.exit(EXIT_USAGE)
+        except redis.RedisError as exc:
+            # Never print the URL: it may hold the Redis password.
+            click.echo(f"cannot use Redis (KGBRIDGE_REDIS_URL): {type(exc).__name__}", err=True)
+            ctx.exit(EXIT_FOUND_WRONG)
+        except KintoneError as exc:
+            click.echo(f"kintone: {exc}", err=True)
+            ctx.exit(EXIT_FOUND_WRONG)
+
+
+class _When(click.ParamType):
+    name = "WHEN"
+
+    def convert(self, value, param, ctx) -> datetime:
+        from kgbridge.ops.when import WhenError, parse_when
+
+        if isinstance(value, datetime):
+            return value
+        try:
+            return parse_when(value)
+        except WhenError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+WHEN = _When()
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table.")
+
+
+def _env(ctx: click.Context):
+    from kgbridge.ops.env import OpsEnv
+
+    if ctx.find_root().obj is None:
+        ctx.find_root().obj = OpsEnv()
+    return ctx.find_root().obj
+
+
+def _print(as_json: bool, data, text: str) -> None:
+    from kgbridge.ops.output import to_json
+
+    click.echo(to_json(data) if as_json else text)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
-    """Operate kgbridge: the kintone ↔ GMO Sign ↔ G-Staff middleware."""
+    """Operate kgbridge: the kintone ↔ GMO Sign ↔ G-Staff middleware.
+
+    Ops commands use the service's KGBRIDGE_* settings (the same Redis and kintone), print a
+    table or --json, and exit 0 on success, 1 when something was found wrong, 2 on bad usage.
+    """
 
 
 @main.command()
@@ -46,7 +119,7 @@ def serve(bind: str, workers: int) -> None:
 @main.command()
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(burst: bool) -> None:
-    """Run an RQ worker with the scheduler (settings from KGBRIDGE_* variables)."""
+    """Run an RQ worker with the scheduler and the periodic tasks (KGBRIDGE_* settings)."""
     import worker as worker_module
 
     sys.exit(worker_module.main(["--burst"] if burst else []))
@@ -85,10 +158,11 @@ def release_claim(record_id: str, app_key: str, yes: bool) -> None:
 
 @contracts.command("check-open")
 def check_open() -> None:
-    """Check contracts still awaiting signature once (schedule it, e.g. hourly from cron).
+    """Check contracts still awaiting signature once, now.
 
     Applies envelope states GMO Sign did not announce where its API can be asked, and flags
-    contracts past their 署名期限 to the sales rep. Safe to run from several hosts: one runs.
+    contracts past their 署名期限 to the sales rep. The workers run the same check every
+    KGBRIDGE_OPEN_ENVELOPE_CHECK_SECONDS; running it meanwhile is safe (a Redis lock lets one run).
     """
     from flows.signature_status import check_open_envelopes
     from kgbridge import bootstrap, logs
@@ -103,6 +177,186 @@ def _check_settings():
         return load_settings()
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+# -- jobs -------------------------------------------------------------------------------------
+
+@main.group()
+def jobs() -> None:
+    """See why flow jobs failed, replay them once the cause is fixed, purge old ones."""
+
+
+@jobs.command("failed")
+@click.option("--flow", help="Only jobs of this flow, e.g. order_registration.")
+@click.option("--since", type=WHEN, help="Only jobs that last failed since: 30m, 6h, 30d or an ISO date/time (JST).")
+@json_option
+@click.pass_context
+def jobs_failed(ctx, flow, since, as_json) -> None:
+    """List failed jobs: flow, app, record, attempts, first and last failure, the reason.
+
+    Exits 1 when any failed job is listed, so a monitor can run it.
+    """
+    from kgbridge.ops import failed_jobs
+
+    env = _env(ctx)
+    rows = failed_jobs.list_failed(env.queue, flow=flow, since=since)
+    _print(as_json, {"count": len(rows), "failed": [r.as_json() for r in rows]}, failed_jobs.render_failed(rows))
+    ctx.exit(EXIT_FOUND_WRONG if rows else 0)
+
+
+@jobs.command("show")
+@click.argument("job_id")
+@json_option
+@click.pass_context
+def jobs_show(ctx, job_id, as_json) -> None:
+    """Show one job: its payload, every attempt's error and the last traceback."""
+    from kgbridge.ops import failed_jobs
+
+    details = failed_jobs.show(_env(ctx).queue, job_id)
+    if details is None:
+        click.echo(f"no job {job_id} (expired, purged or mistyped); see kgbridge jobs failed", err=True)
+        ctx.exit(EXIT_FOUND_WRONG)
+    _print(as_json, details.as_json(), failed_jobs.render_details(details))
+
+
+@jobs.command("replay")
+@click.argument("job_ids", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Every failed job (of --flow, when given).")
+@click.option("--flow", help="With --all: only jobs of this flow.")
+@click.option("--dry-run", is_flag=True, help="Say what would be replayed; change nothing.")
+@json_option
+@click.pass_context
+def jobs_replay(ctx, job_ids, all_, flow, dry_run, as_json) -> None:
+    """Run failed jobs again with a fresh retry budget (same job id, same retry policy).
+
+    Reports each job; one that cannot be replayed does not stop the others (exit 1).
+    """
+    from kgbridge.ops import failed_jobs
+
+    if bool(job_ids) == all_:
+        raise click.UsageError("give job ids or --all (not both)")
+    if flow and not all_:
+        raise click.UsageError("--flow goes with --all")
+    env = _env(ctx)
+    ids = failed_jobs.select_for_replay(env.queue, ids=list(job_ids) if job_ids else None, flow=flow)
+    results = failed_jobs.replay(env.queue, env.settings, ids, dry_run=dry_run)
+    data = {"dry_run": dry_run, "results": [r.__dict__ for r in results],
+            "replayed": sum(r.ok for r in results), "problems": sum(not r.ok for r in results)}
+    _print(as_json, data, failed_jobs.render_replay(results, dry_run))
+    ctx.exit(EXIT_FOUND_WRONG if any(not r.ok for r in results) else 0)
+
+
+@jobs.command("purge")
+@click.option("--older-than", "older_than", type=WHEN, required=True,
+              help="Delete failed jobs whose last failure is older than this: 30d, 12h, or an ISO date/time.")
+@click.option("--flow", help="Only jobs of this flow.")
+@click.option("--yes", is_flag=True, help="Do not ask before deleting.")
+@json_option
+@click.pass_context
+def jobs_purge(ctx, older_than, flow, yes, as_json) -> None:
+    """Delete old failed jobs (they cannot be replayed afterwards). Asks first unless --yes."""
+    from kgbridge.ops import failed_jobs
+
+    env = _env(ctx)
+    rows = failed_jobs.select_for_purge(env.queue, older_than=older_than, flow=flow)
+    if not rows:
+        _print(as_json, {"purged": [], "count": 0}, "No failed jobs match: nothing deleted.")
+        return
+    if not yes:
+        click.echo(failed_jobs.render_purge_preview(rows), err=True)
+        click.confirm(f"Delete these {len(rows)} failed job(s)?", abort=True, err=True)
+    deleted = failed_jobs.purge(env.queue, [r.id for r in rows])
+    _print(as_json, {"purged": deleted, "count": len(deleted)}, f"Deleted {len(deleted)} failed job(s).")
+
+
+# -- events -----------------------------------------------------------------------------------
+
+@main.group()
+def events() -> None:
+    """Feed saved webhook bodies through the receiver's checks (for notifications that never arrived)."""
+
+
+@events.command("replay")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--kind", help="The kind of body, when it cannot be recognised (e.g. kintone).")
+@json_option
+@click.pass_context
+def events_replay(ctx, files, kind, as_json) -> None:
+    """Validate, de-duplicate and route each saved body as the receiver would, and enqueue its jobs.
+
+    A body already received is a duplicate and changes nothing. Exits 1 if any file was rejected.
+    """
+    from kgbridge.ops import events as ev
+
+    if kind and kind not in ev.EVENT_KINDS:
+        raise click.BadParameter(f"unknown kind {kind!r}; known: {', '.join(sorted(ev.EVENT_KINDS))}",
+                                 param_hint="--kind")
+    env = _env(ctx)
+    intake = env.intake()
+    results = [ev.replay_file(f, intake, kind=kind, max_bytes=env.settings.max_body_bytes) for f in files]
+    _print(as_json, {"results": [r.as_json() for r in results]}, ev.render(results))
+    ctx.exit(EXIT_FOUND_WRONG if any(not r.ok for r in results) else 0)
+
+
+# -- mapping ----------------------------------------------------------------------------------
+
+@main.group()
+def mapping() -> None:
+    """Check the app mappings against the live kintone apps."""
+
+
+@mapping.command("check")
+@click.argument("app", required=False)
+@json_option
+@click.pass_context
+def mapping_check(ctx, app, as_json) -> None:
+    """Report every mapped field code, status or action missing from the app or of the wrong type.
+
+    APP is a mapping key (e.g. orders) or a kintone app id; without it, every mapped app.
+    Exits 1 when anything does not match.
+    """
+    from kgbridge.ops import mapping_check as mc
+
+    env = _env(ctx)
+    key = _app_key(env.mappings, app)
+    reports = mc.check_all(env.kintone, env.mappings, key)
+    problems = sum(len(r.problems) for r in reports)
+    _print(as_json, {"apps": [r.as_json() for r in reports], "problems": problems}, mc.render(reports))
+    ctx.exit(EXIT_FOUND_WRONG if problems else 0)
+
+
+def _app_key(mappings, app: str | None) -> str | None:
+    if app is None or app in mappings:
+        return app
+    by_id = mappings.by_app_id(app)
+    if by_id is not None:
+        return by_id.key
+    known = ", ".join(f"{m.key} ({m.id})" for m in mappings)
+    raise click.BadParameter(f"no mapping for {app!r}; known apps: {known}", param_hint="APP")
+
+
+# -- reconcile --------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--app", "app", help="Only this app (mapping key or kintone app id).")
+@click.option("--since", type=WHEN, help="Look at records changed since: 30m, 6h, 3d or an ISO date/time (JST). "
+                                         "Default: the last sweep's cursor.")
+@json_option
+@click.pass_context
+def reconcile(ctx, app, since, as_json) -> None:
+    """Find records in a trigger state whose webhook never arrived and enqueue their flow jobs.
+
+    Safe while webhooks arrive (the same job ids de-duplicate). The workers also run this every
+    KGBRIDGE_RECONCILE_INTERVAL_SECONDS. Exits 1 when an app could not be swept.
+    """
+    from kgbridge.ops import reconcile as rc
+
+    env = _env(ctx)
+    key = _app_key(env.mappings, app)
+    reports = rc.sweep(settings=env.settings, mappings=env.mappings, kintone=env.kintone,
+                       connection=env.connection, queue=env.queue, app_key=key, since=since)
+    _print(as_json, {"apps": [r.as_json() for r in reports]}, rc.render(reports))
+    ctx.exit(EXIT_FOUND_WRONG if any(not r.ok for r in reports) else 0)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
     python worker.py            # with the settings from KGBRIDGE_* variables
 
-Started with the scheduler, or retries with intervals would never run.
+Started with RQ's scheduler, or retries with intervals would never run, and with the ticker of
+the periodic tasks (kgbridge/periodic.py: the reconcile sweep, the deadline and 稟議 delay sweeps,
+the check of contracts awaiting signature), each run once per interval however many workers run.
 
 When a worker dies (SIGKILL, OOM, a lost machine) in the middle of a job, nothing tells RQ.
 The job stays "started" until its heartbeat lapses (``KGBRIDGE_WORKER_DEAD_AFTER_SECONDS``);
@@ -23,7 +25,7 @@ import structlog
 from rq import Worker
 from rq.serializers import JSONSerializer
 
-from kgbridge import bootstrap, logs
+from kgbridge import bootstrap, logs, periodic
 from kgbridge.failures import handle_job_exception
 from kgbridge.jobs import make_queue
 from kgbridge.settings import Settings, SettingsError, describe, load_settings
@@ -116,8 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     preload_flows()
     structlog.get_logger("kgbridge.worker").info("worker starting", settings=describe(settings))
     burst = "--burst" in (argv or sys.argv[1:])
-    make_worker(settings, connection).work(with_scheduler=True, burst=burst,
-                                           logging_level=settings.log_level.upper())
+    ticker = periodic.start_ticker(settings) if not burst else None
+    try:
+        make_worker(settings, connection).work(with_scheduler=True, burst=burst,
+                                               logging_level=settings.log_level.upper())
+    finally:
+        if ticker is not None:
+            ticker.stop()
     return 0
 
 

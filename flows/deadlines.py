@@ -1,6 +1,6 @@
 """Deadline sweep: reminders and escalations for the seeds' time limits (DESIGN.md flow 5).
 
-The worker's scheduler calls ``sweep(ctx)`` every few minutes. Outside working time (weekends,
+The workers call ``sweep(ctx)`` every KGBRIDGE_DEADLINE_SWEEP_SECONDS (kgbridge/periodic.py). Outside working time (weekends,
 public and company holidays, before the business morning, after the evening) it does nothing
 at all: a reminder that falls due on a Saturday waits for the next business morning (seed 002).
 

@@ -12,9 +12,10 @@ completion the signed PDFs are archived in G-Staff (idempotent by our reference)
 kintone learns of a signature even when G-Staff is down: the archive is then retried by the job
 (transient) or waits in the failed registry for an operator (a record problem, with a comment).
 
-GMO Sign announces only completion, so ``check_open_envelopes`` (run by the scheduler) looks at
-every contract still 署名依頼中: it applies the envelope's state where the API can tell it, and on
-business days flags contracts past their 署名期限 to the sales rep, once per deadline.
+GMO Sign announces only completion, so ``check_open_envelopes`` (run by the workers every
+KGBRIDGE_OPEN_ENVELOPE_CHECK_SECONDS, kgbridge/periodic.py) looks at every contract still
+署名依頼中: it applies the envelope's state where the API can tell it, and on business days flags
+contracts past their 署名期限 to the sales rep, once per deadline.
 
 kintone calls: completion 4 (find, upload, write-back, 締結; +1 client read when the contract
 lacks its Gスタッフ顧客ID, +1 upload per extra document); another final state 3 (find, write, action);
@@ -313,10 +314,3 @@ def flag_overdue(ctx: FlowContext, contracts: AppMapping, contract: dict, deadli
                 "GMOサインの文書管理で状況を確認してください。署名再依頼をした場合は新しい期限を"
                 f"「{deadline_label}」に入力し、期限切れ・辞退の場合はステータスを進めてください。",
                 contract.get("sales_rep"), once_as=f"overdue-{deadline.isoformat()}")
-
-
-def run_open_envelope_check() -> str:
-    """The job the scheduler enqueues (e.g. hourly): ``flows.signature_status.run_open_envelope_check``."""
-    from kgbridge.bootstrap import current_context
-
-    return check_open_envelopes(current_context())

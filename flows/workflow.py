@@ -12,8 +12,9 @@ The webhook is only a trigger: the flow re-reads the application and acts on its
 - 承認 / 否認: the kind's effects (``flows.credit_check``, ``flows.trade_start``); after our own
   「決裁」 they run in the same job, so they do not depend on the next notification arriving.
 
-``sweep_delays`` (scheduled) asks the applicant of an application still undecided N business
-days after 申請日 for a 遅延理由, and reports the reason to the 上長, once each.
+``sweep_delays`` (run by the workers every KGBRIDGE_WORKFLOW_DELAY_SWEEP_SECONDS) asks the
+applicant of an application still undecided N business days after 申請日 for a 遅延理由, and
+reports the reason to the 上長, once each.
 
 kintone calls: 申請中 complete 1 (a 06_2: +1, its client); incomplete 3 (read, comment,
 差戻し; a 06_2 +1); 上長承認済 to the director 3 (read, comment, action); 決裁 2 (a 06_2 +1)

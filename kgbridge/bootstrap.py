@@ -18,6 +18,7 @@ from kgbridge.settings import ConnectorMode, Settings, load_settings
 from mappings import Mappings, load_mappings
 
 _context: FlowContext | None = None
+_settings: Settings | None = None
 
 
 def redis_client(settings: Settings) -> redis.Redis:
@@ -86,9 +87,10 @@ def build_gmosign(settings: Settings) -> GmoSignClient:
 
 def build_context(settings: Settings | None = None, *, connection: redis.Redis | None = None,
                   kintone: KintoneClient | None = None) -> FlowContext:
-    """Build (and remember for this process) everything a flow needs."""
-    global _context
+    """Build (and remember for this process) everything a flow needs, and the settings."""
+    global _context, _settings
     settings = settings or load_settings()
+    _settings = settings
     mappings = load_mappings(settings.mapping_dir)
     connection = connection or redis_client(settings)
     _context = FlowContext(
@@ -103,10 +105,15 @@ def build_context(settings: Settings | None = None, *, connection: redis.Redis |
     return _context
 
 
-def set_context(context: FlowContext | None) -> None:
-    global _context
-    _context = context
+def set_context(context: FlowContext | None, settings: Settings | None = None) -> None:
+    global _context, _settings
+    _context, _settings = context, settings
 
 
 def current_context() -> FlowContext:
     return _context if _context is not None else build_context()
+
+
+def current_settings() -> Settings:
+    """The settings this process was built with (read from the environment when it was not)."""
+    return _settings if _settings is not None else load_settings()

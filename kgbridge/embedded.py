@@ -3,7 +3,11 @@
 An in-process Redis stand-in (fakeredis), fake connectors preloaded with sample apps, the
 webhook receiver on a thread, and an RQ worker in the main thread. RQ's own scheduler runs in
 a forked process that could not see an in-process Redis, so a small thread moves due retries
-from the scheduled registry to the queue instead. For trying the service, never for production.
+from the scheduled registry to the queue instead. The periodic tasks (kgbridge/periodic.py:
+reconcile, deadline and delay sweeps, open-envelope check) run as in a worker, from the same
+ticker on its own client of the in-process Redis. The sample records count as processed at
+their first revision, so the reconcile sweep leaves them to the webhooks the printed commands
+post. For trying the service, never for production.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from rq import SimpleWorker
 from rq.utils import current_timestamp
 from werkzeug.serving import make_server
 
-from kgbridge import bootstrap, logs
+from kgbridge import bootstrap, logs, periodic
 from kgbridge.samples import seed_embedded
 from kgbridge.settings import load_settings
 
@@ -39,14 +43,45 @@ def move_due_jobs(queue, stop: threading.Event, every: float = 1.0) -> None:
                 queue.enqueue_job(job)
 
 
+def leave_samples_to_webhooks(connection, context) -> None:
+    """Mark every sample record processed, at its revision, by each flow its app triggers.
+
+    A webhook's job still runs (its id is new); records added or changed later are swept as usual.
+    """
+    from kgbridge.jobs import mark_processed
+    from kgbridge.ops.reconcile import record_triggers
+
+    for mapping in context.mappings:
+        flows = {t.flow for t in record_triggers(mapping)}
+        for record_id, record in context.kintone.apps[mapping.id].records.items():
+            for flow in flows:
+                mark_processed(connection, flow, mapping.key, record_id, f"r{record['$revision']['value']}")
+
+
+def start_background(settings, server: fakeredis.FakeServer, queue):
+    """Start what RQ's scheduler and the periodic ticker do for a worker; return a function stopping both."""
+    stop = threading.Event()
+    threading.Thread(target=move_due_jobs, args=(queue, stop), daemon=True, name="scheduler").start()
+    ticker = periodic.start_ticker(settings, connection=fakeredis.FakeRedis(server=server))
+
+    def stop_all() -> None:
+        stop.set()
+        if ticker is not None:
+            ticker.stop()
+
+    return stop_all
+
+
 def run(host: str = "127.0.0.1", port: int = 8080) -> None:
     os.environ.setdefault("KGBRIDGE_WEBHOOK_TOKEN", DEMO_TOKEN)
     os.environ.setdefault("KGBRIDGE_GMOSIGN_WEBHOOK_TOKEN", DEMO_GMOSIGN_TOKEN)
     settings = load_settings(connector_mode="fake", log_format="console")
     logs.configure(settings.log_level, settings.log_format)
-    connection = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    redis_server = fakeredis.FakeServer()
+    connection = fakeredis.FakeRedis(server=redis_server)
     context = bootstrap.build_context(settings, connection=connection)
     ids = seed_embedded(context.kintone, context.mappings)
+    leave_samples_to_webhooks(connection, context)
 
     from webhooks import create_app
     from worker import make_worker
@@ -70,12 +105,18 @@ An order webhook, then what happened to the record:
   sleep 1; curl -s {base}/embedded/records/orders/{ids['order_complete']}
   {post} @{SAMPLES}/kintone-order-incomplete.json {base}/webhooks/kintone/{token}
   sleep 1; curl -s {base}/embedded/records/orders/{ids['order_incomplete']}
+New inquiries (G-Staff lookup): #{ids['inquiry_known']} (a client G-Staff knows), #{ids['inquiry_new']} (a new client):
+  curl -s -X POST -H 'Content-Type: application/json' --data @{SAMPLES}/kintone-inquiry-known.json {base}/webhooks/kintone/{token}
+  sleep 1; curl -s {base}/embedded/records/inquiries/{ids['inquiry_known']}
+  curl -s -X POST -H 'Content-Type: application/json' --data @{SAMPLES}/kintone-inquiry-new.json {base}/webhooks/kintone/{token}
+  sleep 1; curl -s {base}/embedded/records/inquiries/{ids['inquiry_new']}
 
 A contract sent through GMO Sign, then signed by the client (the fake GMO Sign's callback):
   {post} @{SAMPLES}/kintone-contract-issue.json {base}/webhooks/kintone/{token}
   sleep 1; curl -s {base}/embedded/records/contracts/{ids['contract']}
   curl -s -X POST {base}/embedded/gmosign/sign/contracts/{ids['contract']} | {post} @- {base}/webhooks/gmosign/{gmo_token}
   sleep 1; curl -s {base}/embedded/records/contracts/{ids['contract']}
+The periodic tasks (reconcile, deadline and 稟議 delay sweeps, open-envelope check) run as in a worker.
 Stop with Ctrl-C.
 """, flush=True)
     structlog.get_logger("kgbridge.embedded").info("embedded service started")
@@ -83,12 +124,11 @@ Stop with Ctrl-C.
 
     worker = make_worker(settings, connection, worker_class=SimpleWorker)
     worker.death_penalty_class = TimerDeathPenalty  # jobs run in-process; no SIGALRM needed
-    stop = threading.Event()
-    threading.Thread(target=move_due_jobs, args=(worker.queues[0], stop), daemon=True, name="scheduler").start()
+    stop_background = start_background(settings, redis_server, worker.queues[0])
     try:
         worker.work(with_scheduler=False, logging_level="WARNING")
     finally:
-        stop.set()
+        stop_background()
         server.shutdown()
 
 

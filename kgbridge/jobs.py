@@ -10,7 +10,7 @@ JSON serializer, never pickle: whoever can write to Redis could otherwise run co
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import redis
 import structlog
@@ -74,7 +74,8 @@ def enqueue_flow(queue: Queue, settings: Settings, request: FlowRequest, pipelin
             failure_ttl=settings.failure_ttl_seconds,
             description=f"{request.flow} {request.app_key} #{request.record_id}",
             meta={"flow": request.flow, "app": request.app_key, "record_id": request.record_id,
-                  "source": request.source, "event_id": request.event_id, "attempts": []},
+                  "source": request.source, "event_id": request.event_id, "marker": request.marker,
+                  "attempts": []},
             pipeline=pipeline,
         )
     except DuplicateJobError:
@@ -104,6 +105,90 @@ def run_flow(flow: str, app_key: str, record_id: str, **params) -> str:
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(job_id=job.id if job else None, flow=flow, app=app_key,
                                            record_id=record_id)
-    outcome = get_flow(flow)(current_context(), app_key, record_id, **params)
+    context = current_context()
+    watch = RevisionWatch(context.kintone)
+    outcome = get_flow(flow)(replace(context, kintone=watch), app_key, record_id, **params)
+    if job is not None:
+        try:
+            app_id = context.mappings[app_key].id if app_key in context.mappings else None
+            own = watch.revisions.get((app_id, str(record_id)))
+            marker = job.meta.get("marker", "")
+            if own is not None and (revision_of(marker) or 0) < own:
+                marker = f"r{own}"
+            mark_processed(job.connection, flow, app_key, record_id, marker)
+        except Exception as exc:
+            # The effect has happened; without the mark a later sweep merely looks again.
+            structlog.get_logger("kgbridge.job").warning("could not mark the record processed", step="mark",
+                                                         error=type(exc).__name__)
     structlog.get_logger("kgbridge.job").info("job finished", outcome=outcome)
     return outcome
+
+
+# -- "processed" marks: which record revision a flow last finished on -------------------------
+#
+# The reconcile sweep (kgbridge/ops/reconcile.py) asks "was this record, at this revision, ever
+# processed by this flow?". A finished job answers only while it is kept (result TTL); this mark
+# answers for PROCESSED_TTL_SECONDS. The mark is the job's revision, or the revision the flow's
+# own write to the record produced (RevisionWatch), whichever is higher. It only ever moves up:
+# an older job finishing late cannot make a newer revision look unprocessed.
+
+PROCESSED_PREFIX = "kgbridge:processed"
+PROCESSED_TTL_SECONDS = 30 * 24 * 3600
+_MARK_MAX = """
+local current = tonumber(redis.call('GET', KEYS[1]))
+local new = tonumber(ARGV[1])
+if current == nil or current < new then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+else
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return 1
+"""
+
+
+class RevisionWatch:
+    """Wraps a KintoneClient and notes the revision each of our record writes produced.
+
+    A revision the flow produced itself counts as processed by it: the flow decided on the
+    record and wrote the outcome, so the sweep does not run it again for its own write.
+    Everything else passes straight through.
+    """
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+        self.revisions: dict[tuple[str, str], int] = {}
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def _note(self, app, record_id, revision):
+        if str(revision).isdigit():
+            key = (str(app), str(record_id))
+            self.revisions[key] = max(self.revisions.get(key, 0), int(revision))
+        return revision
+
+    def update_record(self, app, record_id, record, revision=None):
+        return self._note(app, record_id, self._inner.update_record(app, record_id, record, revision=revision))
+
+    def update_status(self, app, record_id, action, assignee=None, revision=None):
+        return self._note(app, record_id, self._inner.update_status(app, record_id, action, assignee=assignee,
+                                                                    revision=revision))
+
+
+def processed_key(flow: str, app_key: str, record_id: str) -> str:
+    return f"{PROCESSED_PREFIX}:{flow}:{app_key}:{record_id}"
+
+
+def revision_of(marker: str) -> int | None:
+    """The record revision in a job marker (``r12`` -> 12); None for comment/event markers."""
+    if marker.startswith("r") and marker[1:].isdigit():
+        return int(marker[1:])
+    return None
+
+
+def mark_processed(connection: redis.Redis, flow: str, app_key: str, record_id: str, marker: str) -> None:
+    """Remember that ``flow`` finished on the record at the marker's revision (never lowers it)."""
+    revision = revision_of(marker)
+    if revision is None:
+        return
+    connection.eval(_MARK_MAX, 1, processed_key(flow, app_key, record_id), revision, PROCESSED_TTL_SECONDS)

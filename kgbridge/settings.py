@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     worker_dead_after_seconds: int = Field(default=90, ge=2)
     worker_maintenance_seconds: int = Field(default=60, ge=1)
 
+    # Periodic tasks (kgbridge/periodic.py): seconds between runs, once per interval however many
+    # workers run; 0 turns a task off. The reconcile sweep finds records whose webhook never arrived.
+    reconcile_interval_seconds: int = Field(default=300, ge=0)
+
     log_level: str = "INFO"
     log_format: str = "json"  # json | console
 
@@ -94,8 +98,12 @@ class Settings(BaseSettings):
     company_holidays: Annotated[list[str], NoDecode] = Field(default_factory=list)
     year_end_break: str = "12-29..01-03"  # inclusive; empty or "none" for no break
     business_hours: str = "09:00-18:00"  # reminders are posted only then, on business days
-    # How often the worker's scheduler runs the deadline sweep (flows/deadlines.py).
-    deadline_sweep_seconds: int = Field(default=1800, ge=60)
+    # More periodic tasks (0: off, else at least 60): the deadline sweep (flows/deadlines.py), the
+    # 稟議 delay sweep (flows/workflow.py sweep_delays) and the check of contracts awaiting signature
+    # (flows/signature_status.py check_open_envelopes).
+    deadline_sweep_seconds: int = Field(default=1800, ge=0)
+    workflow_delay_sweep_seconds: int = Field(default=3600, ge=0)
+    open_envelope_check_seconds: int = Field(default=3600, ge=0)
 
     @field_validator("retry_intervals", mode="before")
     @classmethod
@@ -150,6 +158,13 @@ class Settings(BaseSettings):
         from flows.business_calendar import parse_business_hours
 
         parse_business_hours(value)
+        return value
+
+    @field_validator("deadline_sweep_seconds", "workflow_delay_sweep_seconds", "open_envelope_check_seconds")
+    @classmethod
+    def _off_or_a_minute(cls, value: int) -> int:
+        if 0 < value < 60:
+            raise ValueError("give 0 (off) or at least 60 seconds")
         return value
 
     @field_validator("log_format")

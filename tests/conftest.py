@@ -113,3 +113,27 @@ def live_env(monkeypatch):
     for key, value in LIVE_ENV.items():
         monkeypatch.setenv(key, value)
     return LIVE_ENV
+
+
+@pytest.fixture
+def ops_env(settings, redis_conn, mappings, kintone, ctx):
+    """What the ops commands run against: the same Redis, mappings and fake kintone as the flows."""
+    from kgbridge.ops.env import OpsEnv
+
+    return OpsEnv(settings_=settings, connection_=redis_conn, mappings_=mappings, kintone_=kintone)
+
+
+@pytest.fixture
+def cli(ops_env):
+    """Run ``kgbridge ARGS...`` with click's CliRunner; returns the click Result."""
+    import structlog.testing
+    from click.testing import CliRunner
+
+    from cli import main
+
+    def _run(*args: str, input: str | None = None):
+        # Log lines are kept out of the output (the command's own logging goes to stderr).
+        with structlog.testing.capture_logs():
+            return CliRunner().invoke(main, list(args), obj=ops_env, input=input, catch_exceptions=False)
+
+    return _run

@@ -105,6 +105,12 @@ def worker_env(redis_url: str, kintone_url: str, tokens: dict[str, str], **setti
         "KGBRIDGE_WORKER_DEAD_AFTER_SECONDS": "3",
         "KGBRIDGE_WORKER_MAINTENANCE_SECONDS": "1",
         "KGBRIDGE_LOG_LEVEL": "DEBUG",
+        # The fault tests watch their own jobs; the periodic sweeps would add jobs of their own
+        # against a loopback kintone that serves only what the test scripted.
+        "KGBRIDGE_RECONCILE_INTERVAL_SECONDS": "0",
+        "KGBRIDGE_DEADLINE_SWEEP_SECONDS": "0",
+        "KGBRIDGE_WORKFLOW_DELAY_SWEEP_SECONDS": "0",
+        "KGBRIDGE_OPEN_ENVELOPE_CHECK_SECONDS": "0",
         "PYTHONPATH": str(ROOT),
     })
     env.update({f"KGBRIDGE_{k.upper()}": str(v) for k, v in settings.items()})

@@ -56,6 +56,9 @@ def stack(redis_url, redis_conn, mappings, tmp_path):
             "KGBRIDGE_KINTONE_API_TOKENS": json.dumps({a.key: API_TOKEN for a in mappings}),
             "KGBRIDGE_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
             "KGBRIDGE_RETRY_INTERVALS": "1,1,1",
+            # The samples' webhooks are what these tests post: a reconcile sweep at the worker's
+            # start would find them first (the other periodic tasks run as usual).
+            "KGBRIDGE_RECONCILE_INTERVAL_SECONDS": "0",
         }
         logs = {name: open(tmp_path / f"{name}.log", "wb") for name in ("gunicorn", "worker")}
         web = subprocess.Popen(

@@ -49,6 +49,7 @@ class FakeApp:
     app_id: str
     fields: dict[str, str]  # field code -> kintone type
     status_field: str | None = None
+    tables: dict[str, dict[str, str]] = field(default_factory=dict)  # SUBTABLE code -> its fields' types
     initial_status: str | None = None
     actions: list[FakeAction] = field(default_factory=list)
     records: dict[str, Record] = field(default_factory=dict)
@@ -101,7 +102,9 @@ class FakeKintone:
         fake = cls()
         for m in mappings:
             fields = {spec.code: spec.type for spec in m.fields.values()}
-            app = FakeApp(app_id=m.id, fields=fields)
+            tables = {spec.code: {inner.code: inner.type for inner in spec.fields.values()}
+                      for spec in m.fields.values() if spec.type == "SUBTABLE"}
+            app = FakeApp(app_id=m.id, fields=fields, tables=tables)
             if m.process:
                 status = next((s for s in m.fields.values() if s.type == "STATUS"), None)
                 app.status_field = status.code if status else "ステータス"
@@ -257,7 +260,17 @@ class FakeKintone:
     def get_form_fields(self, app: str) -> dict[str, dict[str, Any]]:
         self._enter("get_form_fields", app)
         a = self._app(app)
-        return {code: {"type": t, "code": code, "label": code} for code, t in a.fields.items()}
+        # kintone lists the system fields too; these are the ones this fake's records carry.
+        system = {"レコード番号": "RECORD_NUMBER", "作成日時": "CREATED_TIME", "更新日時": "UPDATED_TIME"}
+        if a.status_field:
+            system.update({a.status_field: "STATUS", "作業者": "STATUS_ASSIGNEE"})
+        fields = {code: {"type": t, "code": code, "label": code} for code, t in {**system, **a.fields}.items()}
+        for code, props in fields.items():
+            if props["type"] == "STATUS":
+                props["enabled"] = a.status_field is not None
+            if props["type"] == "SUBTABLE":  # kintone lists a table's own fields inside it
+                props["fields"] = {c: {"type": t, "code": c, "label": c} for c, t in a.tables.get(code, {}).items()}
+        return fields
 
     def get_process_settings(self, app: str) -> dict[str, Any]:
         self._enter("get_process_settings", app)

@@ -1,13 +1,18 @@
-"""The operator commands for contracts: release an unclear claim, run the open-envelope check."""
+"""The operator commands for contracts: release an unclear claim, run the open-envelope check,
+replay a saved GMO Sign callback."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from click.testing import CliRunner
 
 from cli import main
+from flows import contract_issuance
 from flows.contract_issuance import Claim, claim_key
 from kgbridge.ledger import Ledger
+from tests.contracts.conftest import CONTRACTS
 
 
 @pytest.fixture
@@ -49,3 +54,26 @@ def test_check_open_runs_once_and_prints_its_counts(env, redis_conn):
     result = CliRunner().invoke(main, ["contracts", "check-open"])
     assert result.exit_code == 0, result.output
     assert result.output.strip().splitlines()[-1] == "open=0 moved=0 overdue=0 failed=0"
+
+
+def test_a_saved_gmo_sign_callback_is_replayed_through_the_receivers_checks(cli, cctx, contract, gmosign, kintone,
+                                                                           drain, tmp_path):
+    rid = contract()
+    assert contract_issuance.run(cctx, "contracts", rid) == "sent_for_signature"
+    envelope_id = kintone.record_values(CONTRACTS, rid)["GMOサイン文書ID"]
+    body = gmosign.complete(envelope_id)
+    body.pop("event")  # GMO Sign's documented completion payload has none
+    saved = tmp_path / "gmosign-callback.json"
+    saved.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
+
+    result = cli("events", "replay", str(saved), "--json")
+    drain()
+    again = cli("events", "replay", str(saved), "--json")
+
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.stdout)["results"]
+    assert (row["kind"], row["outcome"]) == ("gmosign", "enqueued")
+    assert row["jobs"] == [f"signature_status-contracts--{envelope_id}-Completed"]
+    assert kintone.record_values(CONTRACTS, rid)["ステータス"] == "締結済"
+    [repeat] = json.loads(again.stdout)["results"]
+    assert (repeat["outcome"], repeat["jobs"]) == ("duplicate", [])
