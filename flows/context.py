@@ -38,6 +38,9 @@ class FlowContext:
     # that job (same flow, record and marker) exists already. None outside a worker: the caller
     # then runs the flow inline.
     enqueue: Callable[[str, str, str, str], bool] | None = None
+    # The RQ job this run belongs to ("" outside a worker): a flow can tell an earlier, dead run of
+    # its own job from another job working on the same record.
+    job_id: str = ""
     log: Any = field(default_factory=lambda: structlog.get_logger("kgbridge.flow"))
 
     def now(self) -> datetime:

@@ -21,6 +21,9 @@ the record's reference is claimed in Redis (``gmosign:issue:<app>:<record>``) as
     sending/unclear some id         a person found the envelope and entered its id: take it
     sending, fresh empty            another job is sending right now: retry later
     sending, stale empty            the sender died mid-call; treated like ``unclear``
+    sending, own job empty          an earlier run of this very job died mid-call (worker or work
+                                    horse killed; RQ reruns a job only once its run has ended):
+                                    treated like ``unclear`` at once, without waiting to go stale
     unclear        empty            the send timed out after leaving: ask GMO Sign for the envelope
                                     by our document code; found → take it; not found or the API
                                     cannot be asked → stop for an operator, never send again
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 from datetime import datetime, timedelta
 
 from connectors.errors import Permanent, RetryLater
@@ -82,13 +86,17 @@ class Claim:
     at: str  # ISO time the send started (= 発報日時)
     envelope_id: str = ""
     document_ids: list[str] = field(default_factory=list)
+    job: str = ""  # the RQ job that took the claim ("" outside a worker)
 
     def dumps(self) -> str:
         return json.dumps(asdict(self))
 
     @classmethod
     def loads(cls, text: str | None) -> "Claim | None":
-        return cls(**json.loads(text)) if text else None
+        if not text:
+            return None
+        known = {f.name for f in dataclass_fields(cls)}  # a claim written by another version still reads
+        return cls(**{k: v for k, v in json.loads(text).items() if k in known})
 
     @property
     def started(self) -> datetime:
@@ -170,7 +178,7 @@ def send_contract(ctx: FlowContext, contracts: AppMapping, settings: IssuanceSet
     gmosign = gmosign_of(ctx)
     request = template_send(contracts, settings, contract)
     ttl = settings.claim_ttl_days * 86400
-    claim = Claim("sending", ctx.now().isoformat(timespec="seconds"))
+    claim = Claim("sending", ctx.now().isoformat(timespec="seconds"), job=ctx.job_id)
     if not ctx.ledger.claim(key, ttl, claim.dumps()):
         raise IssuanceInProgress(f"contract {contract['record_id']} is claimed by another job")
     try:
@@ -196,7 +204,8 @@ def recover_unclear_send(ctx: FlowContext, contracts: AppMapping, settings: Issu
     """After a send whose outcome is unknown: find the envelope, or stop for a person."""
     record_id = contract["record_id"]
     stale_at = claim.started + timedelta(seconds=settings.claim_stale_after_seconds)
-    if claim.state == "sending" and ctx.now() < stale_at:
+    own_dead_run = bool(ctx.job_id) and claim.job == ctx.job_id
+    if claim.state == "sending" and ctx.now() < stale_at and not own_dead_run:
         raise IssuanceInProgress(f"contract {record_id} is being sent by another job since {claim.at}")
     reference = settings.reference(contracts, record_id)
     try:
@@ -355,12 +364,13 @@ def release_claim(ledger, contracts: AppMapping, record_id: str) -> Claim | None
     never released: that contract was sent.
     """
     key = claim_key(contracts, record_id)
-    claim = Claim.loads(ledger.get(key))
+    stored = ledger.get(key)
+    claim = Claim.loads(stored)
     if claim is not None and claim.state == "sent":
         raise ValueError(f"contract {contracts.key} #{record_id} was sent as envelope {claim.envelope_id}; "
                          "its claim stays")
     if claim is not None:
-        ledger.release_if(key, claim.dumps())
+        ledger.release_if(key, stored)  # the text as stored: only if no job changed it meanwhile
     return claim
 
 

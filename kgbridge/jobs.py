@@ -107,7 +107,8 @@ def run_flow(flow: str, app_key: str, record_id: str, **params) -> str:
                                            record_id=record_id)
     context = current_context()
     watch = RevisionWatch(context.kintone)
-    outcome = get_flow(flow)(replace(context, kintone=watch), app_key, record_id, **params)
+    outcome = get_flow(flow)(replace(context, kintone=watch, job_id=job.id if job else ""), app_key, record_id,
+                             **params)
     if job is not None:
         try:
             app_id = context.mappings[app_key].id if app_key in context.mappings else None

@@ -1,4 +1,5 @@
-"""Shared pieces of the fault tests: orders full of personal data, the loopback kintone, webhooks.
+"""Shared pieces of the fault tests: orders and contracts full of personal data, the loopback kintone
+and GMO Sign, webhooks.
 
 Adding a flow to the fault suites means adding a seeding helper here and a case to the suites'
 case lists (each suite says where).
@@ -14,21 +15,26 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
+from connectors.gmosign.fake import FakeGmoSign
 from connectors.kintone.fake import FakeKintone
-from kgbridge.samples import COMPLETE_ORDER, notification
+from kgbridge.samples import COMPLETE_CONTRACT, COMPLETE_ORDER, notification
 from tests.conftest import WEBHOOK_TOKEN
+from tests.gmosign_server import GmoSignServer
 from tests.kintone_server import KintoneServer
 from tests.pii import (
     API_TOKENS,
     COMPANY_NAME,
     COMPANY_PHONE,
+    GMOSIGN_CUSTOMER_ID,
+    GMOSIGN_SECRET_KEY,
     PERSON_EMAIL,
     PERSON_NAME,
     PERSON_PHONE,
+    REP_EMAIL,
     SUPERVISOR_NAME,
 )
 
-ORDERS, CLIENTS = "3", "1"
+ORDERS, CLIENTS, CONTRACTS = "3", "1", "5"
 REP = [{"code": "yamada", "name": PERSON_NAME}]
 SUPERVISOR = [{"code": "suzuki", "name": SUPERVISOR_NAME}]
 MISSING_ITEMS = ("募集背景", "請求単価")
@@ -48,6 +54,13 @@ def seed_order(fake: FakeKintone, client_id: str, complete: bool = True) -> str:
     return fake.seed(ORDERS, values)
 
 
+def seed_contract(fake: FakeKintone, client_id: str) -> str:
+    """A complete 個別契約 in 発報処理中 (marketing just ran 発報); the signer and the rep are our people."""
+    values = dict(COMPLETE_CONTRACT, 顧客=COMPANY_NAME, 顧客レコード番号=client_id, 担当営業=REP,
+                  担当営業メール=REP_EMAIL, 署名者氏名=PERSON_NAME, 署名者メール=PERSON_EMAIL)
+    return fake.seed(CONTRACTS, values, status="発報処理中")
+
+
 def tokens_by_app_id(mappings) -> dict[str, str]:
     return {mappings[key].id: token for key, token in API_TOKENS.items()}
 
@@ -56,8 +69,20 @@ def start_kintone(fake: FakeKintone, mappings) -> KintoneServer:
     return KintoneServer(fake, tokens=tokens_by_app_id(mappings)).start()
 
 
-def webhook_body(fake: FakeKintone, record_id: str, event_id: str | None = None, event_type: str = "ADD_RECORD") -> str:
-    return json.dumps(notification(fake, ORDERS, record_id, event_type=event_type,
+def start_gmosign(fake: FakeGmoSign) -> GmoSignServer:
+    return GmoSignServer(fake, GMOSIGN_CUSTOMER_ID, GMOSIGN_SECRET_KEY).start()
+
+
+def gmosign_settings(server: GmoSignServer) -> dict[str, object]:
+    """``worker_env`` settings for the live GMO Sign client against ``server``, with short bounds."""
+    return {"gmosign_base_url": server.url, "gmosign_customer_id": GMOSIGN_CUSTOMER_ID,
+            "gmosign_secret_key": GMOSIGN_SECRET_KEY, "gmosign_timeout_seconds": 5,
+            "gmosign_retry_budget_seconds": 5}
+
+
+def webhook_body(fake: FakeKintone, record_id: str, event_id: str | None = None, event_type: str = "ADD_RECORD",
+                 app: str = ORDERS) -> str:
+    return json.dumps(notification(fake, app, record_id, event_type=event_type,
                                    event_id=event_id or str(uuid.uuid4())), ensure_ascii=False)
 
 

@@ -27,7 +27,9 @@ import pytest
 from kgbridge import logs
 
 _state: dict = {}
-_SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD)", re.IGNORECASE)
+_SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|API_KEY)", re.IGNORECASE)
+# Fields of the sample records that hold a person's name or address (GMO Sign's signer and approver).
+_PERSONAL_FIELDS = ("会社名", "顧客", "電話番号", "住所", "担当者名", "署名者氏名", "署名者メール", "担当営業メール")
 
 
 def log_dir() -> Path:
@@ -86,7 +88,7 @@ def _sample_personal_data() -> set[str]:
                 value = cell.get("value")
                 if cell.get("type") == "USER_SELECT":
                     found.update(u["name"] for u in value or [] if u.get("name"))
-                elif code in ("会社名", "顧客", "電話番号", "住所", "担当者名"):
+                elif code in _PERSONAL_FIELDS or (isinstance(value, str) and "@" in value):
                     if isinstance(value, str) and len(value) >= 4:
                         found.add(value)
     return found
@@ -102,7 +104,20 @@ def _test_secrets() -> set[str]:
                 secrets.add(value)
             if attr == "API_TOKENS" and isinstance(value, dict):
                 secrets.update(v for v in value.values() if isinstance(v, str))
+            elif isinstance(value, dict):  # e.g. LIVE_ENV: the GMO Sign secret key, the webhook tokens
+                for key, item in value.items():
+                    if isinstance(key, str) and _SECRET_NAME.search(key) and isinstance(item, str):
+                        secrets.update(s for s in _strings_in(item) if len(s) >= 12)
     return secrets
+
+
+def _strings_in(value: str) -> list[str]:
+    """The value, or the strings inside it when it is a JSON object (a token map in one setting)."""
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return [value]
+    return [v for v in parsed.values() if isinstance(v, str)] if isinstance(parsed, dict) else [value]
 
 
 def needles() -> list[Needle]:

@@ -349,6 +349,33 @@ def test_job_killed_inside_the_send_waits_out_the_claim_then_finds_the_envelope(
     assert gmosign.calls["send_from_template"] == 1 and len(gmosign.envelopes) == 1
 
 
+def test_the_rerun_of_a_job_killed_inside_the_send_looks_for_the_envelope_at_once(cctx, kintone, gmosign, contract):
+    rid = contract()
+    cctx.job_id = "contract_issuance-contracts-1-r1"
+    gmosign.crash_after("send_from_template", Killed())
+    with pytest.raises(Killed):
+        contract_issuance.run(cctx, "contracts", rid)
+
+    # RQ reruns a job only after its run ended: the claim's sender is dead, no need to wait it out.
+    assert contract_issuance.run(cctx, "contracts", rid) == "sent_for_signature"
+    assert gmosign.calls["send_from_template"] == 1 and gmosign.calls["find_envelope"] == 1
+    [envelope] = gmosign.envelopes.values()
+    assert values(kintone, rid)["GMOサイン文書ID"] == envelope.envelope_id
+
+
+def test_another_job_finding_a_fresh_send_claim_still_waits(cctx, kintone, gmosign, contract):
+    rid = contract()
+    cctx.job_id = "contract_issuance-contracts-1-r1"
+    gmosign.crash_after("send_from_template", Killed())
+    with pytest.raises(Killed):
+        contract_issuance.run(cctx, "contracts", rid)
+
+    cctx.job_id = "contract_issuance-contracts-1-r2"
+    with pytest.raises(IssuanceInProgress):
+        contract_issuance.run(cctx, "contracts", rid)
+    assert gmosign.calls["find_envelope"] == 0 and gmosign.calls["send_from_template"] == 1
+
+
 def test_operator_can_release_an_unclear_claim_but_never_one_that_names_an_envelope(cctx, kintone, gmosign,
                                                                                     contract):
     contracts = cctx.mappings["contracts"]
