@@ -308,7 +308,7 @@ SCENARIOS = [
              outcome="told_rep_missing_items"),
     Scenario("order_registration", "that held order notified again", _never_checked_again, 2,
              "read order and client; the 06_1 named in the comment is still open: nothing new to say",
-             outcome="told_rep_missing_items"),
+             outcome="already_told"),
     # client_lookup: a new 問い合わせ (or 顧客管理台帳) record, G-Staff asked first
     Scenario("client_lookup", "new inquiry, client known to G-Staff", _inquiry_known, 3,
              "read record; one write of Gスタッフ顧客ID and history; one comment with the risk summary",

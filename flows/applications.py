@@ -95,9 +95,19 @@ def missing_items(wf: AppMapping, application: dict, names: list[str]) -> list[s
     return [wf.field(name).display for name in names if is_blank(application.get(name))]
 
 
-def read_client(ctx: FlowContext, client_record_id: Any) -> dict:
+def read_client(ctx: FlowContext, client_record_id: Any, application: dict | None = None) -> dict:
+    """The application's client; read once per decision when ``application`` is given.
+
+    The copy is kept on the application dict, which lives for one decision only (a conflict
+    re-reads everything), so a check before 決裁 and the effect after it share one read.
+    """
+    if application is not None and "_client" in application:
+        return application["_client"]
     clients = ctx.mappings["clients"]
-    return clients.read(ctx.kintone.get_record(clients.id, str(int(client_record_id))))
+    client = clients.read(ctx.kintone.get_record(clients.id, str(int(client_record_id))))
+    if application is not None:
+        application["_client"] = client
+    return client
 
 
 def update_client(ctx: FlowContext, client: dict, changes: dict[str, Any]) -> bool:

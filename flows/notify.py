@@ -27,7 +27,7 @@ def mentions_for(users: Iterable[User] | None) -> list[Mention]:
 
 
 def tell(ctx, mapping: AppMapping, record_id: str, text: str, users: Iterable[User] | None = None,
-         *, once_as: str | None = None) -> bool:
+         *, once_as: str | None = None, same_as: str | None = None) -> bool:
     """Post ``text`` on the record, mentioning ``users``.
 
     With ``once_as``, the same message (same key and text) is posted only once per record;
@@ -36,10 +36,13 @@ def tell(ctx, mapping: AppMapping, record_id: str, text: str, users: Iterable[Us
     between (worker killed, answer lost): it looks at the record's newest comments and posts
     only if the message is not there, so a crash neither repeats nor loses it. That look costs
     one kintone call, and only on that recovery path.
+
+    ``same_as`` says what makes two messages the same when their wording may differ (e.g. the
+    list of missing items, not the sentence around it); by default it is the text itself.
     """
     key = None
     if once_as is not None:
-        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        digest = hashlib.sha256((text if same_as is None else same_as).encode()).hexdigest()[:16]
         key = f"told:{mapping.key}:{record_id}:{once_as}:{digest}"
         if ctx.ledger.done(key):
             return False

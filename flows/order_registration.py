@@ -19,6 +19,8 @@ comment) plus one G-Staff call.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from connectors.gstaff import SharedOrder
 from connectors.kintone import KintoneNotFound
 from flows import credit_check
@@ -47,10 +49,13 @@ def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
 def register_order(ctx: FlowContext, orders: AppMapping, order: dict) -> str:
     """Send a complete order for the supervisor's approval, or tell the rep what is missing."""
     missing = missing_hearing_items(orders, order)
-    credit_problem = check_client_credit(ctx, orders, order)
-    if missing or credit_problem:
-        text = complaint_text(orders, order, missing, credit_problem)
-        told = tell(ctx, orders, order["record_id"], text, order["sales_rep"], once_as="incomplete")
+    credit = check_client_credit(ctx, orders, order)
+    if missing or credit:
+        text = complaint_text(orders, order, missing, credit.text if credit else None)
+        # The same gaps are the same complaint, however the sentence reads: a client whose 06_1 we
+        # just opened is 審査中 on the next run, and the rep has been told that already.
+        same = "|".join([credit.kind if credit else "", *missing])
+        told = tell(ctx, orders, order["record_id"], text, order["sales_rep"], once_as="incomplete", same_as=same)
         return "told_rep_missing_items" if told else "already_told"
 
     approval = orders.action("request_supervisor_approval")
@@ -79,8 +84,14 @@ def missing_hearing_items(orders: AppMapping, order: dict) -> list[str]:
     return [orders.field(name).display for name in missing]
 
 
-def check_client_credit(ctx: FlowContext, orders: AppMapping, order: dict) -> str | None:
-    """None when the client's 与信状態 is 承認; otherwise what the rep should know, in Japanese.
+@dataclass(frozen=True)
+class CreditProblem:
+    kind: str  # pending (applied or being applied for), rejected, unknown_client, not_applied, other
+    text: str  # what the rep should know, in Japanese
+
+
+def check_client_credit(ctx: FlowContext, orders: AppMapping, order: dict) -> CreditProblem | None:
+    """None when the client's 与信状態 is 承認; otherwise what the rep should know.
 
     A client that has not applied yet gets its 06_1 application opened (once per client).
     """
@@ -90,29 +101,29 @@ def check_client_credit(ctx: FlowContext, orders: AppMapping, order: dict) -> st
     try:
         client = clients.read(ctx.kintone.get_record(clients.id, str(int(order["client_record_id"]))))
     except KintoneNotFound:
-        return (f"「{orders.field('client').display}」に指定された顧客が顧客管理台帳に見つかりません。"
-                "顧客を選び直してください。")
+        return CreditProblem("unknown_client", f"「{orders.field('client').display}」に指定された顧客が"
+                             "顧客管理台帳に見つかりません。顧客を選び直してください。")
     credit = clients.settings("credit")
     state = client.get("credit_status") or credit.get("not_applied", "未申請")
     name = client.get("company_name") or "（会社名未入力）"
     if state == credit.get("approved", "承認"):
         return None
     if state == credit.get("rejected", "否認"):
-        return (f"顧客「{name}」の与信は否認されています。このオーダーは受付できませんので、"
+        return CreditProblem("rejected", f"顧客「{name}」の与信は否認されています。このオーダーは受付できませんので、"
                 "上長にご相談ください。")
     if state == credit.get("under_review", "審査中"):
-        return (f"顧客「{name}」の与信は審査中です。与信が承認され次第、このオーダーは"
+        return CreditProblem("pending", f"顧客「{name}」の与信は審査中です。与信が承認され次第、このオーダーは"
                 "自動で上長承認依頼に進みます。")
     if state == credit.get("not_applied", "未申請") and "workflow" in ctx.mappings:
         application_id = credit_check.open_application(ctx, client, order)
-        return (f"顧客「{name}」の与信チェックのため、稟議「06_1 反社・与信チェック申請」（稟議 #{application_id}）を"
+        return CreditProblem("pending", f"顧客「{name}」の与信チェックのため、稟議「06_1 反社・与信チェック申請」（稟議 #{application_id}）を"
                 "作成しました。稟議に信用調査機関の評価とチェック項目を入力し、「申請」を実行してください。"
                 "承認されると、このオーダーは自動で上長承認依頼に進みます。")
     if state == credit.get("not_applied", "未申請"):  # no 稟議 app mapped: the rep applies by hand
-        return (f"顧客「{name}」の与信が承認されていません（与信状態：{state}）。"
+        return CreditProblem("not_applied", f"顧客「{name}」の与信が承認されていません（与信状態：{state}）。"
                 "稟議「06_1 反社・与信チェック申請」を申請してください。")
-    return (f"顧客「{name}」の与信が承認されていません（与信状態：{state}）。"
-            "顧客管理台帳の与信状態を確認し、上長にご相談ください。")
+    return CreditProblem("other", f"顧客「{name}」の与信が承認されていません（与信状態：{state}）。"
+                         "顧客管理台帳の与信状態を確認し、上長にご相談ください。")
 
 
 def complaint_text(orders: AppMapping, order: dict, missing: list[str], credit_problem: str | None) -> str:

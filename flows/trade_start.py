@@ -54,7 +54,7 @@ def problems(ctx: FlowContext, wf: AppMapping, application: dict) -> list[str]:
     found = []
     if application.get("client_record_id") is not None:
         clients = ctx.mappings["clients"]
-        client = apps.read_client(ctx, application["client_record_id"])
+        client = apps.read_client(ctx, application["client_record_id"], application)
         approved = clients.settings("credit").get("approved", "承認")
         if client.get("credit_status") != approved:
             found.append(f"顧客「{client.get('company_name') or ''}」の与信が承認されていません"
@@ -80,7 +80,7 @@ def on_approved(ctx: FlowContext, wf: AppMapping, application: dict) -> str:
     if application.get("client_record_id") is None:
         return apps.tell_no_client(ctx, wf, application)
     clients = ctx.mappings["clients"]
-    client = apps.read_client(ctx, application["client_record_id"])
+    client = apps.read_client(ctx, application["client_record_id"], application)  # read by problems()
     ready = clients.settings("trade").get("ready", "取引可")
     apps.update_client(ctx, client, {"trade_status": ready})
     name = client.get("company_name") or application.get("client") or ""
