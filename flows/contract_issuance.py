@@ -245,7 +245,8 @@ def write_back(ctx: FlowContext, contracts: AppMapping, settings: IssuanceSettin
 
 
 def mark_sent(ctx: FlowContext, contracts: AppMapping, contract: dict, claim: Claim) -> str:
-    run_action(ctx, contracts, contract, "mark_sent", contract["revision"])
+    # Tell first, then move the status: a run that dies in between is re-run from 発報処理中 and
+    # finishes both (the comment is said once), whereas a status already moved ends the flow.
     deadline = contract.get("signing_deadline")
     tell(ctx, contracts, contract["record_id"],
          f"GMOサインで契約書を送信しました（GMOサイン文書ID：{claim.envelope_id}"
@@ -253,6 +254,7 @@ def mark_sent(ctx: FlowContext, contracts: AppMapping, contract: dict, claim: Cl
          "担当営業の方は、GMOサインから届く承認依頼の内容を確認して承認してください。"
          f"承認されると、{contract.get('signer_name') or 'クライアントの署名者'}様へ署名依頼が送られます。",
          contract.get("sales_rep"), once_as=f"sent-{claim.envelope_id}")
+    run_action(ctx, contracts, contract, "mark_sent", contract["revision"])
     return "sent_for_signature"
 
 
