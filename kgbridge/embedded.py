@@ -1,9 +1,10 @@
 """The embedded default: the whole service in one process, with nothing outside needed.
 
 An in-process Redis stand-in (fakeredis), fake connectors preloaded with sample apps, the
-webhook receiver on a thread, and an RQ worker in the main thread. RQ's own scheduler runs in
-a forked process that could not see an in-process Redis, so a small thread moves due retries
-from the scheduled registry to the queue instead. For trying the service, never for production.
+webhook receiver on a thread, the dispatcher (inbox → flow jobs) on another, and an RQ worker in
+the main thread. RQ's own scheduler runs in a forked process that could not see an in-process
+Redis, so a small thread moves due retries from the scheduled registry to the queue instead.
+For trying the service, never for production.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from rq import SimpleWorker
 from rq.utils import current_timestamp
 from werkzeug.serving import make_server
 
-from kgbridge import bootstrap, logs
+from kgbridge import bootstrap, dispatch, logs
 from kgbridge.samples import seed_embedded
 from kgbridge.settings import load_settings
 
@@ -86,7 +87,8 @@ Stop with Ctrl-C.
     stop = threading.Event()
     threading.Thread(target=move_due_jobs, args=(worker.queues[0], stop), daemon=True, name="scheduler").start()
     try:
-        worker.work(with_scheduler=False, logging_level="WARNING")
+        with dispatch.running(connection, settings, context.mappings):
+            worker.work(with_scheduler=False, logging_level="WARNING")
     finally:
         stop.set()
         server.shutdown()

@@ -11,7 +11,7 @@ import uuid
 
 from rq import Queue
 from rq.job import Job
-from rq.registry import FailedJobRegistry
+from rq.registry import FailedJobRegistry, FinishedJobRegistry
 from rq.serializers import JSONSerializer
 
 from connectors.kintone.fake import FakeKintone
@@ -71,6 +71,10 @@ def flow_job(redis_conn, job_id: str) -> Job:
 
 def failed_jobs(redis_conn, settings) -> list[str]:
     return FailedJobRegistry(settings.queue_name, connection=redis_conn, serializer=JSONSerializer).get_job_ids()
+
+
+def finished_jobs(redis_conn, settings) -> list[str]:
+    return FinishedJobRegistry(settings.queue_name, connection=redis_conn, serializer=JSONSerializer).get_job_ids()
 
 
 def queued(redis_conn, settings) -> int:

@@ -1,4 +1,4 @@
-"""The shape every webhook route shares: secret path token, parse, accept once, answer at once.
+"""The shape every webhook route shares: secret path token, parse, record once, answer at once.
 
 Each source brings its parser and its accept function (``webhooks.intake`` for kintone,
 ``webhooks.gmosign_intake`` for GMO Sign); the same pair serves ``kgbridge events replay``.
@@ -20,18 +20,18 @@ log = structlog.get_logger("kgbridge.webhook")
 
 def receive_webhook(source: str, token: str, tokens: list[str], parse: Callable[[bytes], Any],
                     accept: Callable[..., Accepted], describe: Callable[[Any], dict] = lambda _parsed: {}):
-    """Answer one webhook call: 404 for a wrong token, 4xx with the reason, else 200 and the jobs."""
+    """Answer one webhook call: 404 for a wrong token, 4xx with the reason, else 200 once recorded."""
     structlog.contextvars.clear_contextvars()  # nothing bound by an earlier request or job
     ext = current_app.extensions["kgbridge"]
     if not token_matches(token, tokens):
         return jsonify(ok=False, error="not found"), 404
     try:
         parsed = parse(read_body())
-        accepted = accept(parsed, mappings=ext["mappings"], connection=ext["redis"], queue=ext["queue"],
-                          settings=ext["settings"])
+        accepted = accept(parsed, mappings=ext["mappings"], connection=ext["redis"], settings=ext["settings"])
     except Rejected as exc:
         log.info("webhook rejected", source=source, status=exc.status, reason=exc.reason)
         return jsonify(ok=False, error=exc.reason), exc.status
+    outcome = "duplicate" if accepted.duplicate else "ignored" if accepted.ignored_reason else "recorded"
     log.info("webhook accepted", source=source, event_id=accepted.event_id, count=len(accepted.jobs),
-             outcome="duplicate" if accepted.duplicate else "enqueued", **describe(parsed))
+             outcome=outcome, **describe(parsed))
     return jsonify(accepted.as_json()), 200
