@@ -93,8 +93,8 @@ class Dispatcher:
         except Exception as exc:  # a bad entry (or a bug) must not hold up the others
             self._set_aside(raw, f"{type(exc).__name__}: {exc}")
             return 0
-        log.info("event dispatched", source=event.source, event_id=event.event_id, app=event.app_key,
-                 record_id=event.record_id, count=enqueued,
+        log.info("event dispatched", origin=event.origin, source=event.source, event_id=event.event_id,
+                 event_type=event.event_type, app=event.app_key, record_id=event.record_id, count=enqueued,
                  outcome="enqueued" if enqueued else "duplicate" if requests else "ignored")
         return enqueued
 
