@@ -105,14 +105,30 @@ def embedded(host: str, port: int) -> None:
     emb.run(host, port)
 
 
+# Sync gunicorn workers of `kgbridge serve`. kintone sends at most 60 notifications a minute per
+# domain and one worker answers hundreds a second (docs/benchmarks.md); two keep one free while the
+# other answers, and keep receiver + worker under the 150 MB memory target.
+DEFAULT_WEB_WORKERS = 2
+
+
+def gunicorn_args(bind: str, workers: int, app: str = "webhooks:create_app()") -> list[str]:
+    """The gunicorn command line of `kgbridge serve` (the benchmarks and tests run the same).
+
+    ``--preload``: the master builds the app once and the workers share its memory (about 25 MB
+    less for two workers; the app opens no connection before a request). A bad setting stops the
+    master at once instead of every worker in turn. New code needs a restart, not a HUP.
+    """
+    return ["gunicorn", "--bind", bind, "--workers", str(workers), "--access-logfile", "-",
+            "--timeout", "30", "--no-control-socket", "--preload", app]
+
+
 @main.command()
 @click.option("--bind", default="127.0.0.1:8000", show_default=True, envvar="KGBRIDGE_BIND")
-@click.option("--workers", default=4, show_default=True, type=int, envvar="KGBRIDGE_WEB_WORKERS")
+@click.option("--workers", default=DEFAULT_WEB_WORKERS, show_default=True, type=int, envvar="KGBRIDGE_WEB_WORKERS")
 def serve(bind: str, workers: int) -> None:
     """Run the webhook receiver under gunicorn (settings from KGBRIDGE_* variables)."""
     _check_settings()
-    args = ["gunicorn", "--bind", bind, "--workers", str(workers), "--access-logfile", "-",
-            "--timeout", "30", "--no-control-socket", "webhooks:create_app()"]
+    args = gunicorn_args(bind, workers)
     os.execvp(args[0], args)
 
 

@@ -2,9 +2,11 @@
 
     python worker.py            # with the settings from KGBRIDGE_* variables
 
-Started with RQ's scheduler, or retries with intervals would never run, and with the ticker of
-the periodic tasks (kgbridge/periodic.py: the reconcile sweep, the deadline and 稟議 delay sweeps,
-the check of contracts awaiting signature), each run once per interval however many workers run.
+Started with RQ's scheduler, or retries with intervals would never run; with a dispatcher thread
+(``kgbridge.dispatch``) that turns the events the receiver recorded into flow jobs (with ``--burst``
+the inbox is dispatched once before the queue is worked off); and with the ticker of the periodic
+tasks (kgbridge/periodic.py: the reconcile sweep, the deadline and 稟議 delay sweeps, the check of
+contracts awaiting signature), each run once per interval however many workers run.
 
 When a worker dies (SIGKILL, OOM, a lost machine) in the middle of a job, nothing tells RQ.
 The job stays "started" until its heartbeat lapses (``KGBRIDGE_WORKER_DEAD_AFTER_SECONDS``);
@@ -25,7 +27,7 @@ import structlog
 from rq import Worker
 from rq.serializers import JSONSerializer
 
-from kgbridge import bootstrap, logs, periodic
+from kgbridge import bootstrap, dispatch, logs, periodic
 from kgbridge.failures import handle_job_exception
 from kgbridge.jobs import make_queue
 from kgbridge.settings import Settings, SettingsError, describe, load_settings
@@ -114,14 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(settings.log_level, settings.log_format)
     connection = bootstrap.redis_client(settings)
     wait_for_redis(connection)
-    bootstrap.build_context(settings, connection=connection)
+    context = bootstrap.build_context(settings, connection=connection)
     preload_flows()
     structlog.get_logger("kgbridge.worker").info("worker starting", settings=describe(settings))
     burst = "--burst" in (argv or sys.argv[1:])
     ticker = periodic.start_ticker(settings) if not burst else None
     try:
-        make_worker(settings, connection).work(with_scheduler=True, burst=burst,
-                                               logging_level=settings.log_level.upper())
+        # The dispatcher's own client: the work horses inherit ``connection``, never its locks.
+        with dispatch.running(bootstrap.redis_client(settings), settings, context.mappings, burst=burst):
+            make_worker(settings, connection).work(with_scheduler=True, burst=burst,
+                                                   logging_level=settings.log_level.upper())
     finally:
         if ticker is not None:
             ticker.stop()

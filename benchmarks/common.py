@@ -15,6 +15,8 @@ from pathlib import Path
 
 import redis
 
+from cli import DEFAULT_WEB_WORKERS, gunicorn_args
+
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-webhook-token-0123456789abcdef"
 
@@ -71,13 +73,13 @@ def base_env(**kgbridge) -> dict[str, str]:
 
 
 class Gunicorn:
-    """gunicorn with kgbridge serve's settings (sync workers, access log on) on a free port."""
+    """gunicorn with `kgbridge serve`'s command line (sync workers, access log on) on a free port;
+    its output is discarded."""
 
-    def __init__(self, app: str, env: dict[str, str], workers: int) -> None:
+    def __init__(self, app: str, env: dict[str, str], workers: int = DEFAULT_WEB_WORKERS) -> None:
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
-             "--access-logfile", "/dev/null", "--error-logfile", "/dev/null", "--timeout", "30", app],
+            [sys.executable, "-m", *gunicorn_args(f"127.0.0.1:{self.port}", workers, app)],  # python -m gunicorn --bind ...
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.url = f"http://127.0.0.1:{self.port}"
         wait_for(self._up, 30, f"gunicorn {app}")

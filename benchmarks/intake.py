@@ -1,9 +1,11 @@
 """Webhook intake under gunicorn: kgbridge's receiver beside the bare Flask+Redis floor.
 
-Both apps run under the same gunicorn settings against the same kind of Redis. Two loads:
-- saturation: wrk with keep-alive connections as fast as it can, every request a new
-  notification (new id, new record) so kgbridge does its full path: validate, de-duplicate,
-  enqueue one job, remember the id;
+Both apps run under `kgbridge serve`'s gunicorn settings against the same kind of Redis, side by
+side. Two loads:
+- saturation: wrk with keep-alive connections as fast as it can, in rounds that alternate between
+  the two (the ratio is the median of the rounds' ratios), every request a new
+  notification (new id, new record) so kgbridge does its full path: validate, route, de-duplicate
+  and record the event in the inbox (no worker runs: the dispatcher's side is not measured here);
 - a fixed 200 requests per second (open loop, latency counted from the planned send time, so a
   slow answer cannot hide the requests queued behind it).
 """
@@ -117,29 +119,48 @@ def fixed_rate(url: str, template: str, rate: int, seconds: float, senders: int 
     return {"rps": achieved, "p50": median(latencies), "p99": percentile(latencies, 99), "failures": failures[0]}
 
 
-def run(seconds: int, web_workers: int, connections: int, rate: int, rate_seconds: float) -> dict:
+BARE, OURS = "bare Flask + Redis RPUSH", "kgbridge receiver"
+
+
+def run(seconds: int, web_workers: int, connections: int, rate: int, rate_seconds: float, rounds: int = 5) -> dict:
+    """Both servers up side by side; ``rounds`` saturation runs each, alternating which goes first,
+    so a neighbour's load on a shared machine lands on both; the ratio is the median of the rounds'."""
     template = notification_template()
     path = f"/webhooks/kintone/{TOKEN}"
     results: dict = {"settings": {"web_workers": web_workers, "connections": connections, "seconds": seconds,
-                                  "rate": rate, "rate_seconds": rate_seconds}}
+                                  "rounds": rounds, "rate": rate, "rate_seconds": rate_seconds}}
     apps = {
-        "bare Flask + Redis RPUSH": ("benchmarks.bare_app:create_app()", lambda url: {"BENCH_REDIS_URL": url}),
-        "kgbridge receiver": ("webhooks:create_app()", lambda url: {}),
+        BARE: ("benchmarks.bare_app:create_app()", lambda url: {"BENCH_REDIS_URL": url}),
+        OURS: ("webhooks:create_app()", lambda url: {}),
     }
-    for name, (app, extra) in apps.items():
-        redis_proc = RedisProcess()
-        env = base_env(redis_url=redis_proc.url, connector_mode="fake", webhook_token=TOKEN, log_level="INFO")
-        env.update(extra(redis_proc.url))
-        server = Gunicorn(app, env, web_workers)
-        try:
-            fixed_rate(server.url + path, template, 50, 1.0)  # warm up every worker
-            saturated = run_wrk(server.url, path, template, seconds, connections)
+    servers: dict[str, tuple[RedisProcess, Gunicorn]] = {}
+    try:
+        for name, (app, extra) in apps.items():
+            redis_proc = RedisProcess()
+            env = base_env(redis_url=redis_proc.url, connector_mode="fake", webhook_token=TOKEN, log_level="INFO")
+            env.update(extra(redis_proc.url))
+            servers[name] = (redis_proc, Gunicorn(app, env, web_workers))
+            fixed_rate(servers[name][1].url + path, template, 50, 1.0)  # warm up every worker
+        runs: dict[str, list[dict]] = {name: [] for name in apps}
+        for k in range(rounds):
+            for name in (list(apps) if k % 2 == 0 else list(reversed(apps))):
+                runs[name].append(run_wrk(servers[name][1].url, path, template, seconds, connections))
+        for name, (redis_proc, server) in servers.items():
             steady = fixed_rate(server.url + path, template, rate, rate_seconds)
             rss = [memory_mb(pid) for pid in server.pids()]
-            results[name] = {"saturated": saturated, "steady": steady,
-                             "rss_mb": sum(r for r, _ in rss), "pss_mb": sum(p for _, p in rss),
-                             "processes": len(rss), "jobs_queued": redis_proc.client().llen("rq:queue:kgbridge")}
-        finally:
+            results[name] = {
+                "saturated": {"rps": median([r["rps"] for r in runs[name]]),
+                              "p50": median([r["p50"] for r in runs[name]]),
+                              "p99": median([r["p99"] for r in runs[name]]),
+                              "non2xx": sum(r["non2xx"] for r in runs[name]),
+                              "socket_errors": [r["socket_errors"] for r in runs[name] if r["socket_errors"]]},
+                "rounds_rps": [r["rps"] for r in runs[name]], "steady": steady,
+                "rss_mb": sum(r for r, _ in rss), "pss_mb": sum(p for _, p in rss), "processes": len(rss),
+                "recorded": sum(redis_proc.client().llen(key) for key in ("kgbridge:inbox:kgbridge", "bare:bodies"))}
+        ratios = [o["rps"] / b["rps"] for o, b in zip(runs[OURS], runs[BARE], strict=True)]
+        results["ratio"] = {"median": median(ratios), "rounds": ratios}
+    finally:
+        for redis_proc, server in servers.values():
             server.stop()
             redis_proc.stop()
     return results

@@ -1,13 +1,13 @@
 """The embedded default: the whole service in one process, with nothing outside needed.
 
 An in-process Redis stand-in (fakeredis), fake connectors preloaded with sample apps, the
-webhook receiver on a thread, and an RQ worker in the main thread. RQ's own scheduler runs in
-a forked process that could not see an in-process Redis, so a small thread moves due retries
-from the scheduled registry to the queue instead. The periodic tasks (kgbridge/periodic.py:
-reconcile, deadline and delay sweeps, open-envelope check) run as in a worker, from the same
-ticker on its own client of the in-process Redis. The sample records count as processed at
-their first revision, so the reconcile sweep leaves them to the webhooks the printed commands
-post. For trying the service, never for production.
+webhook receiver on a thread, the dispatcher (inbox → flow jobs) on another, and an RQ worker in
+the main thread. RQ's own scheduler runs in a forked process that could not see an in-process
+Redis, so a small thread moves due retries from the scheduled registry to the queue instead. The
+periodic tasks (kgbridge/periodic.py: reconcile, deadline and delay sweeps, open-envelope check) run
+as in a worker, from the same ticker on its own client of the in-process Redis. The sample records
+count as processed at their first revision, so the reconcile sweep leaves them to the webhooks the
+printed commands post. For trying the service, never for production.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from rq import SimpleWorker
 from rq.utils import current_timestamp
 from werkzeug.serving import make_server
 
-from kgbridge import bootstrap, logs, periodic
+from kgbridge import bootstrap, dispatch, logs, periodic
 from kgbridge.samples import seed_embedded
 from kgbridge.settings import load_settings
 
@@ -126,7 +126,8 @@ Stop with Ctrl-C.
     worker.death_penalty_class = TimerDeathPenalty  # jobs run in-process; no SIGALRM needed
     stop_background = start_background(settings, redis_server, worker.queues[0])
     try:
-        worker.work(with_scheduler=False, logging_level="WARNING")
+        with dispatch.running(connection, settings, context.mappings):
+            worker.work(with_scheduler=False, logging_level="WARNING")
     finally:
         stop_background()
         server.shutdown()

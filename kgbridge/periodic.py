@@ -150,10 +150,12 @@ class PeriodicTicker(threading.Thread):
 
     def run(self) -> None:
         from kgbridge.bootstrap import redis_client
+        from kgbridge.dispatch import FORK_GUARD
 
         connection = self.connection or redis_client(self.settings)
         while True:
-            self.tick(connection)
+            with FORK_GUARD:  # a work horse forked meanwhile inherits no lock this thread holds
+                self.tick(connection)
             if self._stop_event.wait(self.wake_seconds):
                 return
 

@@ -77,19 +77,33 @@ def ctx(kintone, mappings, redis_conn) -> FlowContext:
     return context
 
 
-@pytest.fixture
-def drain(redis_conn, settings, ctx):
-    """Run every queued job with a real RQ worker (in-process, burst); return the worker."""
+def dispatch_inbox(connection, settings, mappings) -> int:
+    """Turn every recorded webhook event into its flow jobs, as the worker's dispatcher does."""
+    from kgbridge.dispatch import Dispatcher
+
+    return Dispatcher(connection, settings, mappings).drain()
+
+
+def work_queue(connection, settings) -> None:
+    """Run every queued job with a real RQ worker (in-process, burst)."""
     from rq import SimpleWorker
     from rq.timeouts import TimerDeathPenalty
 
     from worker import make_worker
 
+    w = make_worker(settings, connection, worker_class=SimpleWorker)
+    w.death_penalty_class = TimerDeathPenalty
+    w.work(burst=True, with_scheduler=False, logging_level="WARNING")
+
+
+@pytest.fixture
+def drain(redis_conn, settings, ctx):
+    """What a worker does with what the receiver recorded: dispatch the inbox into flow jobs, then
+    run every queued job with a real RQ worker (in-process, burst)."""
+
     def _drain():
-        w = make_worker(settings, redis_conn, worker_class=SimpleWorker)
-        w.death_penalty_class = TimerDeathPenalty
-        w.work(burst=True, with_scheduler=False, logging_level="WARNING")
-        return w
+        dispatch_inbox(redis_conn, settings, ctx.mappings)
+        work_queue(redis_conn, settings)
 
     return _drain
 

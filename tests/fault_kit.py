@@ -11,8 +11,9 @@ import json
 import uuid
 
 from rq import Queue
-from rq.job import Job
-from rq.registry import FailedJobRegistry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.registry import FailedJobRegistry, FinishedJobRegistry
 from rq.serializers import JSONSerializer
 
 from connectors.gmosign.fake import FakeGmoSign
@@ -94,8 +95,20 @@ def flow_job(redis_conn, job_id: str) -> Job:
     return Job.fetch(job_id, connection=redis_conn, serializer=JSONSerializer)
 
 
+def job_finished(redis_conn, job_id: str) -> bool:
+    """True once the job exists and finished (the worker's dispatcher creates it shortly after a webhook)."""
+    try:
+        return flow_job(redis_conn, job_id).get_status() == JobStatus.FINISHED
+    except NoSuchJobError:
+        return False
+
+
 def failed_jobs(redis_conn, settings) -> list[str]:
     return FailedJobRegistry(settings.queue_name, connection=redis_conn, serializer=JSONSerializer).get_job_ids()
+
+
+def finished_jobs(redis_conn, settings) -> list[str]:
+    return FinishedJobRegistry(settings.queue_name, connection=redis_conn, serializer=JSONSerializer).get_job_ids()
 
 
 def queued(redis_conn, settings) -> int:

@@ -16,6 +16,7 @@ from connectors.kintone import KintoneAuthError
 from connectors.kintone.errors import KintoneUnavailable
 from kgbridge.jobs import FlowRequest, enqueue_flow, make_queue
 from kgbridge.samples import notification, seed_embedded
+from tests.conftest import dispatch_inbox
 from webhooks.intake import accept_kintone, parse_kintone
 
 ORDERS = "3"
@@ -39,6 +40,7 @@ def deliver(kintone, ops_env, record_id, **kw):
     """A kintone webhook for the record, through the receiver's own intake; returns the job id."""
     body = json.dumps(notification(kintone, ORDERS, record_id, **kw)).encode()
     accepted = accept_kintone(parse_kintone(body), **ops_env.intake())
+    dispatch_inbox(ops_env.connection, ops_env.settings, ops_env.mappings)  # as the worker's dispatcher
     [job_id] = accepted.jobs
     return job_id
 

@@ -21,7 +21,7 @@ from kgbridge.ops import reconcile
 from kgbridge.ops.env import OpsEnv
 from kgbridge.samples import COMPLETE_ORDER, notification
 from mappings import load_mappings
-from tests.conftest import ROOT
+from tests.conftest import ROOT, dispatch_inbox
 from webhooks.intake import accept_kintone, parse_kintone
 
 CLIENTS, INQUIRIES, ORDERS, WORKFLOW, CONTRACTS = "1", "2", "3", "4", "5"
@@ -40,7 +40,9 @@ def seed_orders(kintone, count: int, **changes) -> list[str]:
 
 def deliver(kintone, ops_env, record_id, **kw) -> list[str]:
     body = json.dumps(notification(kintone, ORDERS, record_id, **kw)).encode()
-    return accept_kintone(parse_kintone(body), **ops_env.intake()).jobs
+    jobs = accept_kintone(parse_kintone(body), **ops_env.intake()).jobs
+    dispatch_inbox(ops_env.connection, ops_env.settings, ops_env.mappings)  # as the worker's dispatcher
+    return jobs
 
 
 def sweep_json(cli, *args, app: str = "orders") -> dict:
@@ -372,6 +374,7 @@ def test_an_add_only_trigger_runs_once_per_new_record(custom_mappings, settings,
     queue = make_queue(redis_conn, settings)
     body = json.dumps(notification(fake, ORDERS, announced)).encode()
     accept_kintone(parse_kintone(body), **env.intake())  # its ADD_RECORD job is queued (r1) ...
+    dispatch_inbox(redis_conn, settings, mappings)
     fake.update_record(ORDERS, announced, {"募集背景": {"value": "edited"}})  # ... and it changed since
 
     [report] = json.loads(_invoke(env, "reconcile", "--json", "--app", "orders").stdout)["apps"]

@@ -16,13 +16,12 @@ import json
 from dataclasses import dataclass
 
 import pytest
-from rq import SimpleWorker
-from rq.timeouts import TimerDeathPenalty
 
 from connectors.kintone.live import LiveKintoneClient
 from flows.context import FlowContext
 from kgbridge import bootstrap
 from kgbridge.ledger import Ledger
+from tests.conftest import dispatch_inbox, work_queue
 from tests.fault_kit import (
     MISSING_ITEMS,
     ORDERS,
@@ -38,7 +37,6 @@ from tests.fault_kit import (
 )
 from tests.kintone_server import Answer, maintenance_page, no_permission, rate_limited, unavailable
 from webhooks import create_app
-from worker import make_worker
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -111,9 +109,9 @@ def receive(job_settings, redis_conn, kintone):
 
 
 def run_jobs(job_settings, redis_conn) -> None:
-    worker = make_worker(job_settings, redis_conn, worker_class=SimpleWorker)
-    worker.death_penalty_class = TimerDeathPenalty
-    worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
+    """The worker's part: dispatch what the receiver recorded into jobs, run them (real RQ worker)."""
+    dispatch_inbox(redis_conn, job_settings, bootstrap.current_context().mappings)
+    work_queue(redis_conn, job_settings)
 
 
 @pytest.mark.parametrize("outage", OUTAGES, ids=[o.name for o in OUTAGES])

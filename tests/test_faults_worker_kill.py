@@ -35,6 +35,7 @@ from tests.fault_kit import (
     failed_jobs,
     flow_job,
     gmosign_settings,
+    job_finished,
     post_webhook,
     seed_client,
     seed_contract,
@@ -141,7 +142,7 @@ def test_a_job_killed_midway_is_found_and_finished_exactly_once(case, dies, kint
         assert held.reached.wait(20), f"the job never reached {case.method} {case.resource}"
         _kill_midway(dies, held, workers, env)
 
-        wait_until(lambda: flow_job(redis_conn, job_id).get_status() == JobStatus.FINISHED, RECOVERY_BOUND,
+        wait_until(lambda: job_finished(redis_conn, job_id), RECOVERY_BOUND,
                    "the killed job to be found and finished")
 
     case.check(kintone, rid)
@@ -226,7 +227,7 @@ def test_a_worker_killed_after_gmo_sign_created_the_envelope_stops_for_marketing
     next_job = _contract_job(kintone, rid)
     body = webhook_body(kintone, rid, event_type="UPDATE_RECORD", app=CONTRACTS)
     assert post_webhook(app.test_client(), body).status_code == 200
-    wait_until(lambda: flow_job(redis_conn, next_job).get_status() == JobStatus.FINISHED, RECOVERY_BOUND,
+    wait_until(lambda: job_finished(redis_conn, next_job), RECOVERY_BOUND,
                "the contract to go on once its envelope id was entered")
     assert kintone.record_values(CONTRACTS, rid)["ステータス"] == "署名依頼中"
     _one_send(gmosign, gserver, rid)
@@ -239,7 +240,7 @@ def test_a_worker_killed_after_the_envelope_id_was_written_back_finishes_to_sign
     # kintone saved GMOサイン文書ID; its answer (and so the 署名依頼 action after it) never came.
     job_id = send_and_kill(lambda k, g: k.hold("PUT", "record", after_effect=True), dies)
 
-    wait_until(lambda: flow_job(redis_conn, job_id).get_status() == JobStatus.FINISHED, RECOVERY_BOUND,
+    wait_until(lambda: job_finished(redis_conn, job_id), RECOVERY_BOUND,
                "the killed job to be found and finished")
 
     envelope = _one_send(gmosign, gserver, rid)

@@ -24,6 +24,7 @@ import requests
 import structlog
 from werkzeug.serving import make_server
 
+from cli import gunicorn_args
 from kgbridge import logs
 from kgbridge.samples import notification, seed_embedded
 from tests.conftest import ROOT, WEBHOOK_TOKEN
@@ -193,8 +194,9 @@ def test_gunicorn_access_log_shows_the_webhook_path_without_the_token(redis_url,
     env = {k: v for k, v in os.environ.items() if not k.startswith("KGBRIDGE_")}
     env.update(KGBRIDGE_REDIS_URL=redis_url, KGBRIDGE_CONNECTOR_MODE="fake", KGBRIDGE_WEBHOOK_TOKEN=WEBHOOK_TOKEN,
                PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-                             "--access-logfile", str(access), "--error-logfile", str(errors), "webhooks:create_app()"],
+    args = gunicorn_args(f"127.0.0.1:{port}", 1)  # what `kgbridge serve` runs, logging to our files
+    args[args.index("--access-logfile") + 1] = str(access)
+    proc = subprocess.Popen([sys.executable, "-m", *args, "--error-logfile", str(errors)],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}"

@@ -9,6 +9,7 @@ import pytest
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from kgbridge.inbox import inbox_key
 from kgbridge.samples import notification, seed_embedded
 from tests.conftest import WEBHOOK_TOKEN
 from webhooks import create_app
@@ -116,21 +117,20 @@ def test_wrong_token_is_refused_without_detail_and_records_nothing(client, kinto
         (b"[" * 100000 + b"]" * 100000, 400, "nested"),
     ],
 )
-def test_malformed_bodies_get_a_4xx_with_the_reason_and_enqueue_nothing(client, body, status, reason, redis_conn,
-                                                                         settings):
+def test_malformed_bodies_get_a_4xx_with_the_reason_and_record_nothing(client, body, status, reason, redis_conn):
     response = post(client, body)
     assert response.status_code == status
     assert reason in response.get_json()["error"]
-    assert _queued(redis_conn, settings) == 0
+    assert redis_conn.dbsize() == 0
 
 
-def test_unknown_app_is_refused(client, kintone, ids, redis_conn, settings):
+def test_unknown_app_is_refused_and_nothing_recorded(client, kintone, ids, redis_conn):
     body = notification(kintone, ORDERS, ids["order_complete"])
     body["app"]["id"] = "999"
     response = post(client, body)
     assert response.status_code == 422
     assert "not mapped" in response.get_json()["error"]
-    assert _queued(redis_conn, settings) == 0
+    assert redis_conn.dbsize() == 0
 
 
 def test_oversized_body_is_refused(client, settings):
@@ -139,14 +139,19 @@ def test_oversized_body_is_refused(client, settings):
     assert "larger than" in response.get_json()["error"]
 
 
-def test_event_without_a_flow_is_acknowledged_and_ignored(client, kintone, ids, redis_conn, settings):
+def test_event_without_a_flow_is_acknowledged_and_ignored(client, kintone, ids, redis_conn, settings, drain):
     body = {"id": "del-1", "type": "DELETE_RECORD", "app": {"id": ORDERS, "name": "オーダー"},
             "recordId": ids["order_complete"], "deletedBy": {"code": "sato", "name": "x"},
             "deletedAt": "2026-11-23T00:00:00Z"}
     response = post(client, body)
+    again = post(client, body)
+    drain()
+
     assert response.status_code == 200
-    assert "ignored" in response.get_json()
-    assert _queued(redis_conn, settings) == 0
+    assert response.get_json()["jobs"] == 0 and "ignored" in response.get_json()
+    assert again.get_json()["duplicate"] is True
+    assert redis_conn.llen(inbox_key(settings)) == 0 and _queued(redis_conn, settings) == 0
+    assert sum(kintone.calls.values()) == 0
 
 
 def test_redis_down_answers_503_so_nothing_is_acknowledged(settings, ctx, kintone, ids):

@@ -1,7 +1,8 @@
-"""The webhook receiver (Flask): authenticate, validate, de-duplicate, route, enqueue, answer.
+"""The webhook receiver (Flask): authenticate, validate, route, de-duplicate and record, answer.
 
-It never calls an external system and answers within milliseconds; the work happens in
-RQ jobs (``worker.py``).
+It never calls an external system and answers within milliseconds: an accepted event costs one
+Redis call (``kgbridge.inbox.record``). The worker side turns recorded events into RQ flow jobs
+(``kgbridge.dispatch``) and runs them (``worker.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from kgbridge import bootstrap, logs
-from kgbridge.jobs import make_queue
 from kgbridge.settings import Settings, SettingsError, load_settings
 from mappings import load_mappings
 
@@ -59,7 +59,6 @@ def create_app(settings: Settings | None = None, *, connection: redis.Redis | No
         "settings": settings,
         "mappings": load_mappings(settings.mapping_dir),
         "redis": connection,
-        "queue": make_queue(connection, settings),
     }
 
     from webhooks.gmosign import bp as gmosign_bp

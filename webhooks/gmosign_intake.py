@@ -1,4 +1,4 @@
-"""From a GMO Sign callback body to a signature-status job: validate, de-duplicate, enqueue.
+"""From a GMO Sign callback body to an inbox entry for the signature-status flow: validate, record once.
 
 Shared by the HTTP receiver and ``kgbridge events replay`` (register ``parse_gmosign`` and
 ``accept_gmosign`` as the GMO Sign pair). GMO Sign documents one payload, for completed envelopes
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kgbridge.jobs import FlowRequest, enqueue_flow
-from webhooks.intake import Accepted, Rejected, parse_body, remember, seen_before
+from kgbridge.inbox import InboxEvent, record, route
+from webhooks.intake import Accepted, Rejected, parse_body
 
 _ID = r"^[A-Za-z0-9_.:-]{1,128}$"
 FLOW = "signature_status"
@@ -42,28 +42,25 @@ def parse_gmosign(body: bytes) -> GmoSignCallback:
     return parse_body(body, GmoSignCallback, "a GMO Sign callback")
 
 
-def accept_gmosign(callback: GmoSignCallback, *, mappings, connection, queue, settings,
-                   source: str = "webhook") -> Accepted:
-    """Enqueue the signature-status job for a callback once per envelope and event.
+def accept_gmosign(callback: GmoSignCallback, *, mappings, connection, settings, source: str = "webhook",
+                   queue=None) -> Accepted:
+    """Record the callback in the inbox once per envelope and event (one Redis call); the
+    dispatcher enqueues the signature-status job.
 
     The app is the one whose mapping says ``[signature_status] callbacks = true``; the flow finds
-    the contract by envelope id. Redis errors propagate (the receiver answers 503).
+    the contract by envelope id. Redis errors propagate (the receiver answers 503). ``queue`` is
+    unused, accepted for callers written for the older signature.
     """
     apps = [m for m in mappings if m.settings(FLOW).get("callbacks")]
     if len(apps) != 1:
         raise Rejected(422, f"{len(apps)} app mappings take GMO Sign callbacks; exactly one must "
                             "([signature_status] callbacks = true)")
-    if seen_before(connection, callback.event_key):
-        return Accepted(callback.event_key, duplicate=True)
-    request = FlowRequest(
-        flow=FLOW, app_key=apps[0].key, record_id="", marker=f"{callback.envelope_xid}-{callback.event}",
-        source=source, event_id=callback.event_key,
+    event = InboxEvent(
+        origin="gmosign", event_id=callback.event_key, app_key=apps[0].key,
+        marker=f"{callback.envelope_xid}-{callback.event}", event_type=callback.event, flow=FLOW, source=source,
         params=(("envelope_id", callback.envelope_xid), ("event", callback.event),
                 ("document_ids", ",".join(d.documentId for d in callback.document_list))))
-    accepted = Accepted(callback.event_key)
-    if enqueue_flow(queue, settings, request):
-        accepted.jobs.append(request.job_id)
-    else:
-        accepted.duplicate = True
-    remember(connection, callback.event_key, settings)
-    return accepted
+    requests = route(mappings, event)
+    if not record(connection, settings, callback.event_key, event):
+        return Accepted(callback.event_key, duplicate=True)
+    return Accepted(callback.event_key, jobs=[r.job_id for r in requests])

@@ -1,7 +1,8 @@
-"""From a kintone notification body to flow jobs: validate, de-duplicate, route, enqueue.
+"""From a kintone notification body to an inbox entry: validate, route, de-duplicate and record.
 
 Shared by the HTTP receiver and ``kgbridge events replay``, so a saved body goes through
-exactly the same checks. Never calls kintone: the flow re-reads the record itself.
+exactly the same checks. Never calls kintone: the flow re-reads the record itself. The flow
+jobs are enqueued on the worker side, by the dispatcher (``kgbridge.dispatch``).
 """
 
 from __future__ import annotations
@@ -12,15 +13,13 @@ from typing import Any, Literal, TypeVar
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from rq import Queue
 
-from kgbridge.jobs import FlowRequest, enqueue_flow
+from kgbridge.inbox import InboxEvent, record, route
 from kgbridge.settings import Settings
 from mappings import Mappings
 
 EventType = Literal["ADD_RECORD", "UPDATE_RECORD", "UPDATE_STATUS", "DELETE_RECORD", "ADD_RECORD_COMMENT"]
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
-SEEN_PREFIX = "kgbridge:seen"
 
 
 class Rejected(Exception):
@@ -97,6 +96,9 @@ class KintoneNotification(BaseModel):
 
 @dataclass
 class Accepted:
+    """What became of an event: recorded (``jobs`` names the flow jobs the dispatcher will enqueue;
+    one that already exists is not enqueued twice), a duplicate, or ignored (no flow wants it)."""
+
     event_id: str
     duplicate: bool = False
     jobs: list[str] = field(default_factory=list)
@@ -139,43 +141,26 @@ def parse_kintone(body: bytes) -> KintoneNotification:
     return parse_body(body, KintoneNotification, "a kintone notification")
 
 
-def seen_before(connection: redis.Redis, event_key: str) -> bool:
-    """True when this event was accepted before (its id is remembered for the dedupe TTL)."""
-    return bool(connection.exists(f"{SEEN_PREFIX}:{event_key}"))
+def accept_kintone(note: KintoneNotification, *, mappings: Mappings, connection: redis.Redis, settings: Settings,
+                   source: str = "webhook", queue=None) -> Accepted:
+    """Record a valid notification in the inbox once; the dispatcher enqueues its flow jobs.
 
-
-def remember(connection: redis.Redis, event_key: str, settings: Settings) -> None:
-    """Remember an event once its jobs exist: a crash before this lets a replay enqueue them."""
-    connection.set(f"{SEEN_PREFIX}:{event_key}", "1", ex=settings.dedupe_ttl_seconds)
-
-
-def accept_kintone(note: KintoneNotification, *, mappings: Mappings, connection: redis.Redis, queue: Queue,
-                   settings: Settings, source: str = "webhook") -> Accepted:
-    """Route a valid notification to its flows and enqueue them once.
-
-    Raises Rejected(422) for an app we do not map. Redis errors propagate (the receiver
-    answers 503, so nothing is acknowledged that was not recorded).
+    Raises Rejected(422) for an app we do not map. One Redis call: the notification id is marked
+    seen and the event appended together, or not at all (a duplicate). An event no flow wants is
+    only marked seen. Redis errors propagate (the receiver answers 503, so nothing is acknowledged
+    that was not recorded). ``queue`` is unused (jobs are enqueued by the dispatcher); it is
+    accepted so callers written for the older signature keep working.
     """
     mapping = mappings.by_app_id(note.app.id)
     if mapping is None:
         raise Rejected(422, f"app {note.app.id} is not mapped to any flow")
-    if seen_before(connection, note.id):
+    event = InboxEvent(origin="kintone", event_id=note.id, app_key=mapping.key, record_id=note.record_id,
+                       marker=note.marker, event_type=note.type, status_key=mapping.status_key(note.status_name()),
+                       source=source)
+    requests = route(mappings, event)
+    if not record(connection, settings, note.id, event if requests else None):
         return Accepted(note.id, duplicate=True)
-
-    status_key = mapping.status_key(note.status_name())
-    triggers = [t for t in mapping.flows_for(note.type) if not t.statuses or status_key in t.statuses]
-    accepted = Accepted(note.id)
-    if not triggers:
+    accepted = Accepted(note.id, jobs=[r.job_id for r in requests])
+    if not requests:
         accepted.ignored_reason = f"no flow for {note.type} in {mapping.key}"
-    with connection.pipeline() as pipe:
-        for trigger in triggers:
-            request = FlowRequest(flow=trigger.flow, app_key=mapping.key, record_id=note.record_id,
-                                  marker=note.marker, source=source, event_id=note.id)
-            if enqueue_flow(queue, settings, request, pipeline=pipe):
-                accepted.jobs.append(request.job_id)
-        # Remembered only after the jobs exist: a crash in between lets a replay enqueue them.
-        remember(pipe, note.id, settings)
-        pipe.execute()
-    if triggers and not accepted.jobs:
-        accepted.duplicate = True
     return accepted

@@ -1,4 +1,4 @@
-"""The shape every webhook route shares: secret path token, parse, accept once, answer at once.
+"""The shape every webhook route shares: secret path token, parse, record once, answer at once.
 
 Each source brings its parser and its accept function (``webhooks.intake`` for kintone,
 ``webhooks.gmosign_intake`` for GMO Sign); the same pair serves ``kgbridge events replay``.
@@ -20,18 +20,21 @@ log = structlog.get_logger("kgbridge.webhook")
 
 def receive_webhook(source: str, token: str, tokens: list[str], parse: Callable[[bytes], Any],
                     accept: Callable[..., Accepted], describe: Callable[[Any], dict] = lambda _parsed: {}):
-    """Answer one webhook call: 404 for a wrong token, 4xx with the reason, else 200 and the jobs."""
+    """Answer one webhook call: 404 for a wrong token, 4xx with the reason, else 200 once recorded."""
     structlog.contextvars.clear_contextvars()  # nothing bound by an earlier request or job
     ext = current_app.extensions["kgbridge"]
     if not token_matches(token, tokens):
         return jsonify(ok=False, error="not found"), 404
     try:
         parsed = parse(read_body())
-        accepted = accept(parsed, mappings=ext["mappings"], connection=ext["redis"], queue=ext["queue"],
-                          settings=ext["settings"])
+        accepted = accept(parsed, mappings=ext["mappings"], connection=ext["redis"], settings=ext["settings"])
     except Rejected as exc:
         log.info("webhook rejected", source=source, status=exc.status, reason=exc.reason)
         return jsonify(ok=False, error=exc.reason), exc.status
-    log.info("webhook accepted", source=source, event_id=accepted.event_id, count=len(accepted.jobs),
-             outcome="duplicate" if accepted.duplicate else "enqueued", **describe(parsed))
+    outcome = "duplicate" if accepted.duplicate else "ignored" if accepted.ignored_reason else "recorded"
+    # One INFO line per webhook, from the side that finishes with it: a recorded event's is the
+    # dispatcher's "event dispatched" (same event_id); here it is DEBUG, which costs nothing at INFO.
+    (log.debug if outcome == "recorded" else log.info)(
+        "webhook accepted", source=source, event_id=accepted.event_id, count=len(accepted.jobs), outcome=outcome,
+        **describe(parsed))
     return jsonify(accepted.as_json()), 200

@@ -8,6 +8,7 @@ import pytest
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from tests.conftest import dispatch_inbox
 from tests.contracts.conftest import GMOSIGN_TOKEN, post_gmosign
 from webhooks.gmosign_intake import accept_gmosign, parse_gmosign
 
@@ -19,8 +20,9 @@ def queued(redis_conn, settings) -> list:
     return Queue(settings.queue_name, connection=redis_conn, serializer=JSONSerializer).jobs
 
 
-def test_a_completion_callback_enqueues_one_job_carrying_only_ids(client, redis_conn, settings):
+def test_a_completion_callback_becomes_one_job_carrying_only_ids(client, redis_conn, settings, mappings):
     response = post_gmosign(client, COMPLETED)
+    dispatch_inbox(redis_conn, settings, mappings)
 
     assert response.status_code == 200
     assert response.get_json() == {"ok": True, "duplicate": False, "jobs": 1}
@@ -30,10 +32,12 @@ def test_a_completion_callback_enqueues_one_job_carrying_only_ids(client, redis_
                           "envelope_id": "ENV000001", "event": "Completed", "document_ids": "ENV000001-D1"}
 
 
-def test_the_same_envelope_and_event_is_accepted_once_but_another_event_is_new(client, redis_conn, settings):
+def test_the_same_envelope_and_event_is_accepted_once_but_another_event_is_new(client, redis_conn, settings,
+                                                                                mappings):
     post_gmosign(client, COMPLETED)
     again = post_gmosign(client, COMPLETED)
     other = post_gmosign(client, dict(COMPLETED, event="Declined"))
+    dispatch_inbox(redis_conn, settings, mappings)
 
     assert again.status_code == 200 and again.get_json()["duplicate"] is True
     assert other.get_json()["jobs"] == 1
@@ -64,12 +68,11 @@ def test_without_a_configured_gmo_sign_token_every_callback_is_refused(settings,
     (json.dumps(dict(COMPLETED, document_list=[{"documentId": "../etc"}])), 422, "documentId"),
     (json.dumps(dict(COMPLETED, event="Complet ed")), 422, "event"),
 ])
-def test_malformed_callbacks_get_a_4xx_with_the_reason_and_enqueue_nothing(client, body, status, reason,
-                                                                          redis_conn, settings):
+def test_malformed_callbacks_get_a_4xx_with_the_reason_and_record_nothing(client, body, status, reason, redis_conn):
     response = post_gmosign(client, body)
     assert response.status_code == status
     assert reason in response.get_json()["error"]
-    assert queued(redis_conn, settings) == []
+    assert redis_conn.dbsize() == 0
 
 
 def test_redis_down_answers_503(settings, cctx):
@@ -94,6 +97,8 @@ def test_replay_goes_through_the_same_parse_and_accept(redis_conn, settings, map
                            source="replay")
     second = accept_gmosign(callback, mappings=mappings, connection=redis_conn, queue=queue, settings=settings,
                             source="replay")
+    dispatch_inbox(redis_conn, settings, mappings)
 
     assert (len(first.jobs), second.duplicate) == (1, True)
+    assert [job.id for job in queue.jobs] == first.jobs
     assert queue.jobs[0].meta["source"] == "replay"
