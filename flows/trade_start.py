@@ -95,4 +95,11 @@ def on_approved(ctx: FlowContext, wf: AppMapping, application: dict) -> str:
 
 
 def on_rejected(ctx: FlowContext, wf: AppMapping, application: dict) -> str:
-    return "nothing_to_do"  # kintone tells the applicant; the client stays not ready to trade
+    """The client stays not ready to trade (no 基本契約 is issued); the applicant is told what next."""
+    name = application.get("client") or ""
+    told = tell(ctx, wf, application["record_id"],
+                f"顧客「{name}」との取引開始（稟議 #{application['record_id']}）は否認されました。"
+                "顧客管理台帳の取引状態は変えていないため、基本契約書は発行できません。"
+                "否認の理由を上長に確認し、条件を見直して取引を進める場合は新しい稟議を申請してください。",
+                application.get("applicant"), once_as="trade_rejected")
+    return "trade_rejected" if told else "nothing_to_do"

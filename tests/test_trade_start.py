@@ -123,3 +123,19 @@ def test_06_2_without_a_choice_for_the_nonstandard_contract_is_sent_back(approve
 
     assert workflow.run(ctx, "workflow", trade_id) == "sent_back"
     assert "・定形外契約書" in kintone.comment_texts(WORKFLOW, trade_id)[-1]
+
+
+def test_rejected_06_2_tells_the_applicant_once_and_leaves_the_client_not_ready(approved_client, ctx, kintone):
+    client, _credit_id, trade_id = approved_client
+    fill_in(kintone, trade_id)
+    kintone.update_record(WORKFLOW, trade_id, {"定形外契約書": {"value": "無"}})
+    submit(kintone, trade_id)
+    kintone.update_status(WORKFLOW, trade_id, "否認")
+
+    assert workflow.run(ctx, "workflow", trade_id) == "trade_rejected"
+    assert workflow.run(ctx, "workflow", trade_id) == "nothing_to_do"
+
+    assert kintone.record_values(CLIENTS, client)["取引状態"] != "取引可"
+    [comment] = kintone.apps[WORKFLOW].comments[trade_id]
+    assert "否認されました" in comment.text and "基本契約書は発行できません" in comment.text
+    assert [m.code for m in comment.mentions] == ["sato"]
