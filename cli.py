@@ -7,6 +7,7 @@
     kgbridge contracts release-claim RECORD   allow a re-send after a person checked GMO Sign
     kgbridge jobs failed|show|replay|purge
     kgbridge events replay FILE...
+    kgbridge events set-aside [--requeue]
     kgbridge mapping check [APP]
     kgbridge reconcile
 
@@ -312,6 +313,27 @@ def events_replay(ctx, files, kind, as_json) -> None:
     results = [ev.replay_file(f, intake, kind=kind, max_bytes=env.settings.max_body_bytes) for f in files]
     _print(as_json, {"results": [r.as_json() for r in results]}, ev.render(results))
     ctx.exit(EXIT_FOUND_WRONG if any(not r.ok for r in results) else 0)
+
+
+@events.command("set-aside")
+@click.option("--requeue", is_flag=True, help="Put every set-aside event back in the inbox for the dispatcher.")
+@json_option
+@click.pass_context
+def events_set_aside(ctx, requeue, as_json) -> None:
+    """List the events the dispatcher could not route (e.g. an app no longer mapped); exits 1 if any.
+
+    With --requeue, after fixing the cause, they go back to the inbox and are dispatched again.
+    """
+    from kgbridge.ops import set_aside
+
+    env = _env(ctx)
+    if requeue:
+        moved = set_aside.requeue_set_aside(env.connection, env.settings)
+        _print(as_json, {"requeued": moved}, f"{moved} event(s) put back in the inbox.")
+        return
+    rows = set_aside.list_set_aside(env.connection, env.settings)
+    _print(as_json, {"set_aside": rows}, set_aside.render(rows))
+    ctx.exit(EXIT_FOUND_WRONG if rows else 0)
 
 
 # -- mapping ----------------------------------------------------------------------------------
