@@ -214,10 +214,12 @@ def reconcile() -> str:
 
 def sweep_deadlines() -> str:
     """Send the reminders and escalations due now."""
-    from flows import deadlines
+    from flows import deadlines, follow_up_issues
 
     _, context, _ = _begin("deadlines")
-    return _finish(deadlines.sweep(context))
+    outcome = deadlines.sweep(context)
+    follow_up_issues.remind_overdue_issues(context)  # the 相談・課題 rows of staff follow-ups (seed 001)
+    return _finish(outcome)
 
 
 def sweep_workflow_delays() -> str:

@@ -50,13 +50,32 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 def _scalar(record: dict, code: str) -> Any:
     cell = record.get(code)
     if cell is None:
-        raise QueryError(f"unknown field code in query: {code}")
+        column = _table_column(record, code)
+        if column is None:
+            raise QueryError(f"unknown field code in query: {code}")
+        return column
     value = cell.get("value")
     if isinstance(value, dict):  # CREATOR / MODIFIER
         return value.get("code")
     if isinstance(value, list):
         return [v.get("code") if isinstance(v, dict) else v for v in value]
     return value
+
+
+def _table_column(record: dict, code: str) -> list | None:
+    """The values of a field inside a table (SUBTABLE), one per row; None when the record has no table.
+
+    kintone matches a condition on a table's field when any row matches it. An empty table cannot
+    tell which fields it holds, so a record with tables reads an unknown code as an empty column.
+    """
+    tables = [cell.get("value") or [] for cell in record.values()
+              if isinstance(cell, dict) and cell.get("type") == "SUBTABLE"]
+    if not tables:
+        return None
+    for rows in tables:
+        if any(code in (row.get("value") or {}) for row in rows):
+            return [(row.get("value") or {}).get(code, {}).get("value") for row in rows]
+    return []
 
 
 def _num(v: Any):
@@ -72,7 +91,7 @@ def _compare(left: Any, op: str, right: str) -> bool:
             return right in left
         if op in ("!=", "not in"):
             return right not in left
-        return False
+        return any(_compare(item, op, right) for item in left if item not in (None, ""))  # a table column
     if left is None:
         left = ""
     ln, rn = _num(left), _num(right)
