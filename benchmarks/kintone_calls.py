@@ -285,6 +285,22 @@ def _concluded_basic(fake, mappings, ctx):
     return app, rid
 
 
+def _follow_up_done(fake, mappings, ctx):
+    from tests.records import seed
+
+    return "follow_ups", seed(fake, mappings, "follow_ups", schedule_key="12:month_1", title="1ヶ月フォロー",
+                              contract_record_id="12", due_on="2026-11-24", done_on="2026-11-24",
+                              next_follow_up="2026-12-08", owner=[{"code": "sato", "name": "佐藤 一郎"}])
+
+
+def _follow_up_done_again(fake, mappings, ctx):
+    from flows import next_follow_up
+
+    app, rid = _follow_up_done(fake, mappings, ctx)
+    next_follow_up.run(ctx, app, rid)
+    return app, rid
+
+
 SCENARIOS = [
     Scenario("order_registration", "complete order, client approved", _complete, 3,
              "read order, read client's 与信状態, run 上長承認依頼",
@@ -389,6 +405,13 @@ SCENARIOS = [
     Scenario("follow_up", "concluded 基本契約 (no staff to follow)", _concluded_basic, 1,
              "read contract; nothing to do",
              outcome="not_individual_contract"),
+    # next_follow_up: a follow-up saved as done with its 次回フォロー日
+    Scenario("next_follow_up", "follow-up done with a next date", _follow_up_done, 4,
+             "read follow-up; one query for the next one's 管理キー (kintone has no unique key); add it; one comment",
+             outcome="next_follow_up_created"),
+    Scenario("next_follow_up", "same follow-up saved again", _follow_up_done_again, 2,
+             "read follow-up; one query finds the next one: no write",
+             outcome="already_planned"),
 ]
 
 

@@ -12,6 +12,7 @@ import importlib
 FLOWS: dict[str, str] = {
     "order_registration": "flows.order_registration",
     "follow_up": "flows.follow_up",
+    "next_follow_up": "flows.next_follow_up",
     "client_lookup": "flows.client_lookup",
     "workflow": "flows.workflow",
     "contract_issuance": "flows.contract_issuance",

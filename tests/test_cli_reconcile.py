@@ -109,10 +109,10 @@ def test_an_idle_sweep_costs_exactly_one_call_per_app_with_record_triggers(cli, 
     result = cli("reconcile")
 
     swept = swept_apps(mappings)
-    assert {m.key for m in swept} == {"clients", "inquiries", "orders", "workflow", "contracts"}
+    assert {m.key for m in swept} == {"clients", "inquiries", "orders", "workflow", "contracts", "follow_ups"}
     assert result.exit_code == 0
     assert f"0 lost record job(s) enqueued; kintone calls: {len(swept)}." in result.stdout
-    assert kintone.calls == {("get_records", m.id): 1 for m in swept}  # visits, follow_ups: no triggers, no call
+    assert kintone.calls == {("get_records", m.id): 1 for m in swept}  # visits: no triggers, no call
     assert len(queue) == 0
 
 
@@ -135,6 +135,7 @@ def test_the_query_asks_only_for_what_routing_needs(cli, kintone, ops_env, monke
         ORDERS: (since + order, routing, 500),  # order_registration runs in any status: no status needed
         CLIENTS: (since + order, routing, 500),
         INQUIRIES: (since + order, routing, 500),
+        "7": (since + order, routing, 500),  # follow-ups: next_follow_up runs on any edit
         # Every Contracts trigger names its statuses: only contracts in one of them are read.
         CONTRACTS: (since + ' and ステータス in ("取消", "発報処理中", "締結済")' + order, [*routing, "ステータス"], 500),
         # One Workflow trigger runs on any status change, the other only in some: all, with the status.
