@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,8 @@ import requests
 from connectors.kintone.fake import FakeKintone
 from kgbridge.samples import notification, seed_embedded
 from tests.conftest import LIVE_ENV, WEBHOOK_TOKEN
-from tests.loopback_kintone import LoopbackKintone
+from tests.kintone_server import KintoneServer, maintenance_page
+from tests.procs import free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,28 +24,12 @@ API_TOKEN = "loopback-api-token"
 ORDERS = "3"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_until(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def stack(redis_url, redis_conn, mappings, tmp_path):
     fake = FakeKintone.from_mappings(mappings)
     ids = seed_embedded(fake, mappings)
-    port = _free_port()
-    with LoopbackKintone(fake, API_TOKEN) as kintone:
+    port = free_port()
+    with KintoneServer(fake, tokens={app.id: API_TOKEN for app in mappings}) as kintone:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("KGBRIDGE_")},
             **LIVE_ENV,  # G-Staff and GMO Sign settings live mode requires; the order flow calls neither
@@ -68,7 +51,7 @@ def stack(redis_url, redis_conn, mappings, tmp_path):
                                   stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
-            _wait_until(lambda: _ready(base), 20, "gunicorn to answer /readyz")
+            wait_until(lambda: _ready(base), 20, "gunicorn to answer /readyz")
             yield {"base": base, "fake": fake, "ids": ids, "kintone": kintone, "logs": tmp_path}
         finally:
             for proc in (web, worker):
@@ -102,9 +85,9 @@ def test_order_webhook_through_gunicorn_and_worker_reaches_supervisor_approval(s
     assert _post(stack, incomplete).status_code == 200
     assert _post(stack, complete).json()["duplicate"] is True
 
-    _wait_until(lambda: fake.record_values(ORDERS, ids["order_complete"])["ステータス"] == "上長承認待ち", 20,
+    wait_until(lambda: fake.record_values(ORDERS, ids["order_complete"])["ステータス"] == "上長承認待ち", 20,
                 "the complete order to reach 上長承認待ち")
-    _wait_until(lambda: fake.comment_texts(ORDERS, ids["order_incomplete"]), 20, "the complaint comment")
+    wait_until(lambda: fake.comment_texts(ORDERS, ids["order_incomplete"]), 20, "the complaint comment")
 
     record = fake.record_values(ORDERS, ids["order_complete"])
     assert [u["code"] for u in record["作業者"]] == ["tanaka"]
@@ -114,11 +97,10 @@ def test_order_webhook_through_gunicorn_and_worker_reaches_supervisor_approval(s
 
 def test_kintone_maintenance_page_is_ridden_out_by_retries(stack):
     fake, ids, kintone = stack["fake"], stack["ids"], stack["kintone"]
-    html = "<html><body>只今メンテナンス中です</body></html>"
-    kintone.script("/k/v1/record.json", 503, html, {"Content-Type": "text/html"}, times=8)
+    kintone.fail(maintenance_page(), times=8, method="GET", resource="record")
 
     assert _post(stack, notification(fake, ORDERS, ids["order_complete"])).status_code == 200
 
-    _wait_until(lambda: fake.record_values(ORDERS, ids["order_complete"])["ステータス"] == "上長承認待ち", 40,
+    wait_until(lambda: fake.record_values(ORDERS, ids["order_complete"])["ステータス"] == "上長承認待ち", 40,
                 "the order to go through once kintone is back")
     assert fake.calls[("update_status", ORDERS)] == 1
