@@ -4,6 +4,12 @@ live kintone client, kintone as a loopback server (tests/kintone_server.py) over
 Each event is a new complete order; its effect is the approval request (上長承認依頼) landing in
 kintone. Latency = the moment kintone applied the action − the moment the webhook was sent.
 Resident memory of the receiver and the worker is sampled during the run.
+
+The worker runs with its periodic tasks off (``PERIODIC_OFF``): the reconcile sweep's first look-back
+is a day, so it would find the seeded orders and run them before their webhooks are sent, and the
+"latency" would be the sweep's (negative: the effect before the webhook). A latency below zero, an
+order whose effect came before its webhook, or a kintone request count other than 3 per order
+means the run measured something else: ``run`` raises ``MeasurementError`` instead of printing it.
 """
 
 from __future__ import annotations
@@ -22,6 +28,16 @@ from benchmarks.common import ROOT, TOKEN, Gunicorn, RedisProcess, base_env, chi
 UNUSED_CONNECTORS = {"gstaff_base_url": "http://127.0.0.1:9", "gstaff_api_key": "bench-gstaff-key",
                      "gmosign_base_url": "http://127.0.0.1:9", "gmosign_customer_id": "bench-customer",
                      "gmosign_secret_key": "bench-gmosign-secret", "gmosign_webhook_token": "bench-gmosign-webhook-token"}
+
+
+# Every periodic task off in the measured worker (kgbridge/periodic.py: 0 turns a task off).
+PERIODIC_OFF = {"reconcile_interval_seconds": 0, "deadline_sweep_seconds": 0, "workflow_delay_sweep_seconds": 0,
+                "open_envelope_check_seconds": 0}
+CALLS_PER_ORDER = 3  # read order, read client, 上長承認依頼 (docs/benchmarks.md §5)
+
+
+class MeasurementError(RuntimeError):
+    """The run did not measure webhook → effect; the figure would be wrong, so none is printed."""
 
 
 def run(events: int, rate: float, web_workers: int) -> dict:
@@ -48,7 +64,8 @@ def run(events: int, rate: float, web_workers: int) -> dict:
     redis_proc = RedisProcess()
     server = KintoneServer(fake, tokens={"3": tokens["orders"], "1": tokens["clients"]}).start()
     env = base_env(redis_url=redis_proc.url, connector_mode="live", kintone_base_url=server.url,
-                   kintone_api_tokens=json.dumps(tokens), webhook_token=TOKEN, log_level="INFO", **UNUSED_CONNECTORS)
+                   kintone_api_tokens=json.dumps(tokens), webhook_token=TOKEN, log_level="INFO", **UNUSED_CONNECTORS,
+                   **PERIODIC_OFF)
     receiver = Gunicorn("webhooks:create_app()", env, web_workers)
     worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -88,7 +105,23 @@ def run(events: int, rate: float, web_workers: int) -> dict:
         server.stop()
         redis_proc.stop()
     latencies = [(applied[rid] - sent[rid]) * 1000 for rid in ids if rid in applied]
+    check(latencies, len(server.requests), events)
     return {"events": events, "rate": rate, "done": len(latencies), "p50": median(latencies),
             "p99": percentile(latencies, 99), "max": max(latencies) if latencies else float("nan"),
             "kintone_requests": len(server.requests), "receiver_workers": web_workers,
             "memory": {name: {"rss_mb": rss, "pss_mb": pss} for name, (rss, pss) in peak.items()}}
+
+
+def check(latencies: list[float], kintone_requests: int, events: int) -> None:
+    """Refuse a run that measured something other than webhook → effect (see the module's docstring)."""
+    early = [x for x in latencies if x < 0]
+    if early:
+        raise MeasurementError(
+            f"{len(early)} of {len(latencies)} effects came before their webhook (lowest {min(early):.0f} ms): "
+            "something else (a periodic sweep?) ran the orders; no latency is printed")
+    if latencies and kintone_requests != CALLS_PER_ORDER * len(latencies):
+        raise MeasurementError(
+            f"{kintone_requests} kintone requests for {len(latencies)} orders, not {CALLS_PER_ORDER} each: "
+            "the worker did other work during the run; no latency is printed")
+    if not latencies and events:
+        raise MeasurementError(f"none of {events} webhooks had its effect within the wait; no latency is printed")
