@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from connectors.kintone.errors import KintoneError
 from connectors.kintone.fake import FakeKintone
-from connectors.kintone.interface import Mention
+from connectors.kintone.interface import BulkWrite, Mention, RecordUpdate, StatusAction
 
 MAINTENANCE_HTML = (
     '<!DOCTYPE html><html lang="ja"><head><title>メンテナンス中 | cybozu.com</title></head>'
@@ -261,6 +261,11 @@ class KintoneServer:
             answer = _error(exc.status or 400, exc.code or "CB_VA01", exc.message)
             if exc.errors:
                 answer.body = json.dumps({**json.loads(answer.body), "errors": exc.errors}).encode()
+            if resource == "bulkRequest" and exc.request_index is not None:
+                # kintone names the refused request by its place: {"results": [{}, {error}, {}]}
+                results: list[dict] = [{} for _ in data.get("requests") or []]
+                results[exc.request_index] = json.loads(answer.body)
+                answer.body = json.dumps({"results": results}, ensure_ascii=False).encode()
         if hold is not None and hold.after_effect:
             self._wait(hold)
         if fault is not None:
@@ -293,6 +298,20 @@ class KintoneServer:
             rev = fake.update_status(str(data["app"]), str(data["id"]), data["action"],
                                      assignee=data.get("assignee"), revision=_opt(data.get("revision")))
             return _json({"revision": rev})
+        if key == ("PUT", "records"):
+            revs = fake.update_records(str(data["app"]), [_update(r) for r in data.get("records") or []])
+            return _json({"records": [{"id": str(r["id"]), "revision": rev}
+                                      for r, rev in zip(data["records"], revs, strict=True)]})
+        if key == ("PUT", "records/status"):
+            revs = fake.update_statuses(str(data["app"]), [_action(r) for r in data.get("records") or []])
+            return _json({"records": [{"id": str(r["id"]), "revision": rev}
+                                      for r, rev in zip(data["records"], revs, strict=True)]})
+        if key == ("POST", "bulkRequest"):
+            writes = [_bulk_write(r) for r in data.get("requests") or []]
+            results = fake.bulk_request(writes)
+            return _json({"results": [{"records": [{"id": i.id, "revision": rev} for i, rev in zip(w.items, revs,
+                                                                                                   strict=True)]}
+                                      for w, revs in zip(writes, results, strict=True)]})
         if key == ("POST", "record/comment"):
             comment = data.get("comment") or {}
             mentions = [Mention(m["code"], m.get("type") or "USER") for m in comment.get("mentions") or []]
@@ -319,6 +338,25 @@ class KintoneServer:
 
 def _opt(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _update(item: dict) -> RecordUpdate:
+    return RecordUpdate(str(item["id"]), item.get("record") or {}, _opt(item.get("revision")))
+
+
+def _action(item: dict) -> StatusAction:
+    return StatusAction(str(item["id"]), item["action"], item.get("assignee"), _opt(item.get("revision")))
+
+
+def _bulk_write(request: dict) -> BulkWrite:
+    """One request of a bulkRequest: only the bulk writes kgbridge sends (PUT records / records/status)."""
+    api = str(request.get("api") or "").split("/v1/", 1)[-1].removesuffix(".json")
+    payload = request.get("payload") or {}
+    if request.get("method") != "PUT" or api not in ("records", "records/status"):
+        raise KintoneError(f"bulkRequest: {request.get('method')} {api} is not served here", status=400,
+                           code="CB_VA01")
+    convert = _action if api == "records/status" else _update
+    return BulkWrite(str(payload["app"]), tuple(convert(r) for r in payload.get("records") or []))
 
 
 def _json(body: Any) -> Answer:

@@ -19,4 +19,11 @@ from connectors.kintone.errors import (  # noqa: F401
     KintoneUnavailable,
     KintoneValidationError,
 )
-from connectors.kintone.interface import Comment, KintoneClient, Mention  # noqa: F401
+from connectors.kintone.interface import (  # noqa: F401
+    BulkWrite,
+    Comment,
+    KintoneClient,
+    Mention,
+    RecordUpdate,
+    StatusAction,
+)

@@ -27,6 +27,8 @@ from connectors.errors import Permanent, RetryLater
 
 
 class KintoneError(Exception):
+    request_index: int | None = None  # in a bulkRequest.json: which request kintone refused (0-based)
+
     def __init__(
         self,
         message: str,

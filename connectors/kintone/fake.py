@@ -14,6 +14,7 @@ jobs racing.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import threading
@@ -25,7 +26,16 @@ from typing import Any
 
 from connectors.kintone import errors as e
 from connectors.kintone import query as q
-from connectors.kintone.interface import Comment, Mention, Record
+from connectors.kintone.interface import (
+    MAX_RECORDS_PER_BULK_WRITE,
+    MAX_REQUESTS_PER_BULK,
+    BulkWrite,
+    Comment,
+    Mention,
+    Record,
+    RecordUpdate,
+    StatusAction,
+)
 
 
 @dataclass
@@ -199,16 +209,7 @@ class FakeKintone:
     def update_record(self, app: str, record_id: str, record: Record, revision: str | None = None) -> str:
         self._enter("update_record", app)
         with self._lock:
-            a = self._app(app)
-            current = self._record(app, record_id)
-            self._check_revision(current, revision)
-            self._validate(a, record)
-            for code, cell in record.items():
-                value = cell.get("value")
-                if a.fields[code] == "FILE":
-                    value = [self._attach(f) for f in value or []]
-                current[code] = {"type": a.fields[code], "value": value}
-            revision = self._touch(current, 1)
+            revision = self._update(app, record_id, record, revision)
         self._maybe_lose("update_record")
         return revision
 
@@ -216,26 +217,46 @@ class FakeKintone:
                       revision: str | None = None) -> str:
         self._enter("update_status", app)
         with self._lock:
-            a = self._app(app)
-            if not a.status_field:
-                raise e.KintoneProcessDisabled("process management is disabled", status=400, code="GAIA_ST02")
-            current = self._record(app, record_id)
-            self._check_revision(current, revision)
-            status = current[a.status_field]["value"]
-            match = next((x for x in a.actions if x.name == action and x.from_status == status), None)
-            # An action whose condition the record does not meet is not offered: kintone refuses it
-            # like an action from another status (the exact code is UNCONFIRMED; GAIA_IL03 assumed).
-            if match is None or not match.allows(current):
-                raise e.KintoneStatusConflict(
-                    "Failed to update the status. The settings or the status itself may have been changed by someone.",
-                    status=400, code="GAIA_IL03")
-            if match.needs_assignee and not assignee:
-                raise e.KintoneAssigneeRequired("作業者を指定してください。", status=400, code="GAIA_SA01")
-            current[a.status_field]["value"] = match.to_status
-            current["作業者"] = {"type": "STATUS_ASSIGNEE", "value": [{"code": assignee, "name": assignee}] if assignee else []}
-            revision = self._touch(current, 2)
+            revision = self._act(app, record_id, action, assignee, revision)
         self._maybe_lose("update_status")
         return revision
+
+    def update_records(self, app: str, updates: list[RecordUpdate]) -> list[str]:
+        self._enter("update_records", app)
+        with self._lock, self._all_or_nothing([(app, u.id) for u in updates]):
+            revisions = [self._update(app, u.id, u.record, u.revision) for u in self._bulk_items(updates)]
+        self._maybe_lose("update_records")
+        return revisions
+
+    def update_statuses(self, app: str, actions: list[StatusAction]) -> list[str]:
+        self._enter("update_statuses", app)
+        with self._lock, self._all_or_nothing([(app, x.id) for x in actions]):
+            revisions = [self._act(app, x.id, x.action, x.assignee, x.revision) for x in self._bulk_items(actions)]
+        self._maybe_lose("update_statuses")
+        return revisions
+
+    def bulk_request(self, writes: list[BulkWrite]) -> list[list[str]]:
+        """All or none, in order; a refused request raises with its ``request_index`` (as kintone answers)."""
+        apps = list(dict.fromkeys(str(w.app) for w in writes))
+        for app in apps:  # kintone's daily quota is per app; counted against every app touched (UNCONFIRMED)
+            self._enter("bulk_request", app)
+        if not 1 <= len(writes) <= MAX_REQUESTS_PER_BULK:
+            raise e.KintoneValidationError(f"between 1 and {MAX_REQUESTS_PER_BULK} requests fit in one bulkRequest",
+                                           status=400, code="CB_VA01")
+        results = []
+        with self._lock, self._all_or_nothing([(w.app, i.id) for w in writes for i in w.items]):
+            for index, w in enumerate(writes):
+                try:
+                    items = self._bulk_items(list(w.items))
+                    if w.kind == "update_statuses":
+                        results.append([self._act(w.app, x.id, x.action, x.assignee, x.revision) for x in items])
+                    else:
+                        results.append([self._update(w.app, u.id, u.record, u.revision) for u in items])
+                except e.KintoneError as exc:
+                    exc.request_index = index
+                    raise
+        self._maybe_lose("bulk_request")
+        return results
 
     def add_comment(self, app: str, record_id: str, text: str, mentions: list[Mention] = ()) -> str:
         self._enter("add_comment", app)
@@ -300,6 +321,60 @@ class FakeKintone:
         return self.files[file_key][1]
 
     # -- internals -------------------------------------------------------------------
+
+    def _update(self, app: str, record_id: str, record: Record, revision: str | None) -> str:
+        a = self._app(app)
+        current = self._record(app, record_id)
+        self._check_revision(current, revision)
+        self._validate(a, record)
+        for code, cell in record.items():
+            value = cell.get("value")
+            if a.fields[code] == "FILE":
+                value = [self._attach(f) for f in value or []]
+            current[code] = {"type": a.fields[code], "value": value}
+        return self._touch(current, 1)
+
+    def _act(self, app: str, record_id: str, action: str, assignee: str | None, revision: str | None) -> str:
+        a = self._app(app)
+        if not a.status_field:
+            raise e.KintoneProcessDisabled("process management is disabled", status=400, code="GAIA_ST02")
+        current = self._record(app, record_id)
+        self._check_revision(current, revision)
+        status = current[a.status_field]["value"]
+        match = next((x for x in a.actions if x.name == action and x.from_status == status), None)
+        # An action whose condition the record does not meet is not offered: kintone refuses it
+        # like an action from another status (the exact code is UNCONFIRMED; GAIA_IL03 assumed).
+        if match is None or not match.allows(current):
+            raise e.KintoneStatusConflict(
+                "Failed to update the status. The settings or the status itself may have been changed by someone.",
+                status=400, code="GAIA_IL03")
+        if match.needs_assignee and not assignee:
+            raise e.KintoneAssigneeRequired("作業者を指定してください。", status=400, code="GAIA_SA01")
+        current[a.status_field]["value"] = match.to_status
+        current["作業者"] = {"type": "STATUS_ASSIGNEE", "value": [{"code": assignee, "name": assignee}] if assignee else []}
+        return self._touch(current, 2)
+
+    @contextlib.contextmanager
+    def _all_or_nothing(self, targets: list[tuple[str, str]]):
+        """kintone's bulk calls: a refused item rolls back everything the call did ((app, record id) touched)."""
+        saved = {}
+        for app, rid in targets:
+            record = self._app(app).records.get(str(rid))
+            if record is not None:
+                saved.setdefault((str(app), str(rid)), copy.deepcopy(record))
+        try:
+            yield
+        except BaseException:
+            for (app, rid), record in saved.items():
+                self.apps[app].records[rid] = record
+            raise
+
+    @staticmethod
+    def _bulk_items(items: list) -> list:
+        if not 1 <= len(items) <= MAX_RECORDS_PER_BULK_WRITE:
+            raise e.KintoneValidationError("A maximum of 100 records can be updated at one time.", status=400,
+                                           code="CB_VA01")
+        return items
 
     def _enter(self, method: str, app: str | None) -> None:
         self.calls[(method, str(app) if app is not None else None)] += 1

@@ -31,6 +31,55 @@ class Comment:
     creator: str = ""
 
 
+@dataclass(frozen=True)
+class RecordUpdate:
+    """One record of a bulk update (PUT records.json): the fields to write, checked against ``revision``."""
+
+    id: str
+    record: Record
+    revision: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"id": self.id, "record": self.record}
+        if self.revision is not None:
+            body["revision"] = self.revision
+        return body
+
+
+@dataclass(frozen=True)
+class StatusAction:
+    """One record of a bulk process action (PUT records/status.json), checked against ``revision``."""
+
+    id: str
+    action: str
+    assignee: str | None = None
+    revision: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"id": self.id, "action": self.action}
+        if self.assignee is not None:
+            body["assignee"] = self.assignee
+        if self.revision is not None:
+            body["revision"] = self.revision
+        return body
+
+
+@dataclass(frozen=True)
+class BulkWrite:
+    """One request of a bulkRequest.json: up to 100 updates, or up to 100 actions, in one app."""
+
+    app: str
+    items: tuple[RecordUpdate, ...] | tuple[StatusAction, ...]
+
+    @property
+    def kind(self) -> str:  # "update_records" | "update_statuses"
+        return "update_statuses" if self.items and isinstance(self.items[0], StatusAction) else "update_records"
+
+
+MAX_RECORDS_PER_BULK_WRITE = 100  # PUT records.json and PUT records/status.json
+MAX_REQUESTS_PER_BULK = 20  # bulkRequest.json
+
+
 @runtime_checkable
 class KintoneClient(Protocol):
     def get_record(self, app: str, record_id: str) -> Record:
@@ -65,8 +114,24 @@ class KintoneClient(Protocol):
     ) -> str:
         """Run a process-management action; return the new revision (+2)."""
 
+    def update_records(self, app: str, updates: list[RecordUpdate]) -> list[str]:
+        """Update up to 100 records in one call (PUT records.json), all or none; return their new revisions.
+
+        Bulk writes send no webhook. A stale revision on any record fails the whole call
+        (``KintoneRevisionConflict``) and nothing is written.
+        """
+
+    def update_statuses(self, app: str, actions: list[StatusAction]) -> list[str]:
+        """Run up to 100 process actions in one call (PUT records/status.json), all or none; return the new
+        revisions (+2 each). Bulk actions send no webhook."""
+
+    def bulk_request(self, writes: list[BulkWrite]) -> list[list[str]]:
+        """Run up to 20 bulk writes in one call (POST bulkRequest.json), all or none, in order; return each
+        write's new revisions. On failure nothing is written, and the error's ``request_index`` names the
+        write kintone refused (kintone answers ``{"results": [{}, {error}, …]}``)."""
+
     def add_comment(self, app: str, record_id: str, text: str, mentions: list[Mention] = ()) -> str:
-        """Post a record comment; return its id."""
+        """Post a record comment; return its id (kintone has no bulk comment)."""
 
     def get_comments(self, app: str, record_id: str, limit: int = 10) -> list[Comment]:
         """Return the newest comments, newest first."""

@@ -30,7 +30,15 @@ from connectors.kintone.errors import (
     KintoneValidationError,
     error_class_for,
 )
-from connectors.kintone.interface import Comment, Mention, Record
+from connectors.kintone.interface import (
+    MAX_REQUESTS_PER_BULK,
+    BulkWrite,
+    Comment,
+    Mention,
+    Record,
+    RecordUpdate,
+    StatusAction,
+)
 
 MAX_TOKENS_PER_REQUEST = 9  # kintone rejects 10 or more tokens in one request
 # kintone answers "Request URL Too Large" above ~8 KB; the official JS client switches
@@ -185,6 +193,29 @@ class LiveKintoneClient:
         # (status already moved) or GAIA_CO02 (revision given), and the flow re-reads.
         return self._call("PUT", "record/status", app, json=body, pick=lambda b: str(b["revision"]))
 
+    # -- bulk writes (no webhooks; each all or none) -----------------------------------------
+    # Safe to repeat like update_record: every item carries its revision, so a repeat of a call
+    # that did land fails with GAIA_CO02 and the caller re-reads.
+
+    def update_records(self, app: str, updates: list[RecordUpdate]) -> list[str]:
+        body = {"app": app, "records": [u.as_json() for u in _bulk_items(updates)]}
+        return self._call("PUT", "records", app, json=body, pick=_revisions)
+
+    def update_statuses(self, app: str, actions: list[StatusAction]) -> list[str]:
+        body = {"app": app, "records": [a.as_json() for a in _bulk_items(actions)]}
+        return self._call("PUT", "records/status", app, json=body, pick=_revisions)
+
+    def bulk_request(self, writes: list[BulkWrite]) -> list[list[str]]:
+        if not 1 <= len(writes) <= MAX_REQUESTS_PER_BULK:
+            raise KintoneValidationError(f"between 1 and {MAX_REQUESTS_PER_BULK} requests fit in one bulkRequest")
+        requests_ = [{"method": "PUT", "api": f"{self._prefix}/{_BULK_API[w.kind]}.json",
+                      "payload": {"app": w.app, "records": [i.as_json() for i in _bulk_items(list(w.items))]}}
+                     for w in writes]
+        apps = list(dict.fromkeys(str(w.app) for w in writes))
+        headers = {"X-Cybozu-API-Token": self._token_header_for(apps)}
+        return self._call("POST", "bulkRequest", apps[0], json={"requests": requests_}, headers=headers,
+                          pick=lambda b: [_revisions(result) for result in b["results"]])
+
     # -- comments --------------------------------------------------------------------------
 
     def add_comment(
@@ -254,6 +285,14 @@ class LiveKintoneClient:
             )
         return ",".join(tokens)
 
+    def _token_header_for(self, apps: Sequence[str]) -> str:
+        """Every token of every app a bulkRequest touches, once each (at most 9 in one request)."""
+        tokens = tuple(dict.fromkeys(t for app in apps for t in self._token_header(app).split(",")))
+        if len(tokens) > MAX_TOKENS_PER_REQUEST:
+            raise KintoneConfigError(f"a bulkRequest over apps {', '.join(apps)} needs {len(tokens)} API tokens; "
+                                     f"at most {MAX_TOKENS_PER_REQUEST} fit in one request")
+        return ",".join(tokens)
+
     def _call(
         self,
         method: str,
@@ -318,12 +357,34 @@ class LiveKintoneClient:
             ) from None
 
 
+_BULK_API = {"update_records": "records", "update_statuses": "records/status"}
+
+
+def _bulk_items(items: Sequence[Any]) -> Sequence[Any]:
+    if not 1 <= len(items) <= MAX_RECORDS_PER_WRITE:
+        raise KintoneValidationError(f"between 1 and {MAX_RECORDS_PER_WRITE} records fit in one bulk write")
+    return items
+
+
+def _revisions(body: Mapping[str, Any]) -> list[str]:
+    return [str(r["revision"]) for r in body["records"]]
+
+
 def _error_from(response: requests.Response, what: str) -> KintoneError:
-    """Build the typed error from kintone's JSON body ``{code, id, message, errors}``."""
+    """Build the typed error from kintone's JSON body ``{code, id, message, errors}``.
+
+    A bulkRequest.json answers ``{"results": [{}, {code, id, message, errors}, {}]}``: the one
+    non-empty result is the request kintone refused (js-sdk KintoneRestAPIError reads it so); the
+    error carries its position as ``request_index``.
+    """
     try:
         body = response.json()
     except ValueError:
         body = None
+    index = None
+    if isinstance(body, dict) and isinstance(body.get("results"), list):
+        index, body = next(((i, r) for i, r in enumerate(body["results"]) if isinstance(r, dict) and r),
+                           (None, None))
     if isinstance(body, dict) and body.get("code"):
         code = str(body["code"])
         request_id = body.get("id")
@@ -343,7 +404,9 @@ def _error_from(response: requests.Response, what: str) -> KintoneError:
     }
     if issubclass(cls, KintoneTransientError):
         kw["retry_after"] = parse_retry_after(response.headers.get("Retry-After"))
-    return cls(f"{what}: {message}", **kw)
+    error = cls(f"{what}: {message}" if index is None else f"{what} (request {index + 1}): {message}", **kw)
+    error.request_index = index
+    return error
 
 
 def _content_type(response: requests.Response) -> str:
