@@ -20,7 +20,7 @@ from mappings import Mappings
 TOKYO = ZoneInfo("Asia/Tokyo")
 
 
-def _now_tokyo() -> datetime:
+def tokyo_now() -> datetime:
     return datetime.now(TOKYO)
 
 
@@ -29,7 +29,7 @@ class FlowContext:
     kintone: KintoneClient
     mappings: Mappings
     ledger: Ledger
-    clock: Callable[[], datetime] = _now_tokyo
+    clock: Callable[[], datetime] = tokyo_now
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
     # Optional connectors: a flow that needs one raises a clear error when it is not configured.
     gstaff: GStaffClient | None = None

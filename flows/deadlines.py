@@ -42,7 +42,7 @@ from connectors.kintone import KintoneError, KintoneTransientError
 from flows.business_calendar import TOKYO, BusinessCalendar
 from flows.context import FlowContext
 from flows.deadline_texts import due_phrase, overdue_text, reason_report_text, reminder_text
-from flows.notify import mentions_for
+from flows.notify import post
 from mappings import AppMapping, MappingError, User
 from mappings.deadlines import DATE_TYPES, EMPTY_BY_EQUALS, EMPTY_BY_IN, EMPTY_BY_IS, Condition, Rule
 from mappings.fields import is_blank
@@ -193,7 +193,7 @@ def remind(ctx: FlowContext, rule: Rule, mapping: AppMapping, values: dict, now:
 
 def _post(ctx: FlowContext, mapping: AppMapping, values: dict, text: str, users: list[User], memory: str,
           ttl: int) -> None:
-    ctx.kintone.add_comment(mapping.id, values["record_id"], text, mentions_for(users))
+    post(ctx, mapping, values["record_id"], text, users, key=memory)
     ctx.ledger.mark(memory, ttl)
 
 

@@ -1,6 +1,8 @@
 """Telling people on the kintone record: comments that mention them, said once.
 
 Staff read these, so the text is business Japanese naming fields by their Japanese labels.
+``post`` is the one place a flow posts a comment: one that mentions people waits for working
+time (quiet hours, flows/held_messages.py) however it was caused.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import hashlib
 from collections.abc import Iterable
 
 from connectors.kintone.interface import Mention
+from flows import held_messages
 from mappings import AppMapping, User
 
 # How long we remember that a message was posted (so an unchanged record is not nagged).
@@ -41,25 +44,35 @@ def tell(ctx, mapping: AppMapping, record_id: str, text: str, users: Iterable[Us
     list of missing items, not the sentence around it); by default it is the text itself.
     """
     key = None
+    digest = hashlib.sha256((text if same_as is None else same_as).encode()).hexdigest()[:16]
     if once_as is not None:
-        digest = hashlib.sha256((text if same_as is None else same_as).encode()).hexdigest()[:16]
         key = f"told:{mapping.key}:{record_id}:{once_as}:{digest}"
         if ctx.ledger.done(key):
             return False
-        if ctx.ledger.done(key + ":sending") and _already_posted(ctx, mapping, record_id, text):
+        if ctx.ledger.done(key + ":sending") and already_posted(ctx, mapping.id, record_id, text):
             ctx.ledger.mark(key, REMEMBER_SECONDS)
             return False
         ctx.ledger.mark(key + ":sending", SENDING_SECONDS)
-    ctx.kintone.add_comment(mapping.id, record_id, text, mentions_for(users))
+    post(ctx, mapping, record_id, text, users, key=key or f"said:{mapping.key}:{record_id}:{digest}")
     if key:
         ctx.ledger.mark(key, REMEMBER_SECONDS)
     return True
 
 
-def _already_posted(ctx, mapping: AppMapping, record_id: str, text: str) -> bool:
+def post(ctx, mapping: AppMapping, record_id: str, text: str, users: Iterable[User] | None, *, key: str) -> None:
+    """Post the comment now, or, when it mentions people outside working time, hold it for the
+    next business morning under ``key`` (a re-run holds it once; flows/held_messages.py)."""
+    mentions = mentions_for(users)
+    if mentions and not ctx.calendar.is_working_time(ctx.now()):
+        held_messages.hold(ctx, key, mapping.id, record_id, text, mentions)
+        return
+    ctx.kintone.add_comment(mapping.id, record_id, text, mentions)
+
+
+def already_posted(ctx, app: str, record_id: str, text: str) -> bool:
     # kintone puts the mentioned names in front of the text it returns; compare the body.
     wanted = " ".join(text.split())
-    return any(wanted in " ".join(c.text.split()) for c in ctx.kintone.get_comments(mapping.id, record_id))
+    return any(wanted in " ".join(c.text.split()) for c in ctx.kintone.get_comments(app, record_id))
 
 
 def bullet_list(lines: Iterable[str]) -> str:

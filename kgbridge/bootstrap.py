@@ -6,12 +6,14 @@ jobs reach the same objects through ``current_context``.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import redis
 
 from connectors.gmosign.interface import GmoSignClient
 from connectors.kintone.interface import KintoneClient
 from flows.business_calendar import BusinessCalendar, parse_business_hours, parse_company_holidays, parse_year_end
-from flows.context import FlowContext
+from flows.context import FlowContext, tokyo_now
 from kgbridge.jobs import flow_enqueuer
 from kgbridge.ledger import Ledger
 from kgbridge.settings import ConnectorMode, Settings, load_settings
@@ -85,6 +87,14 @@ def build_gmosign(settings: Settings) -> GmoSignClient:
     )
 
 
+def build_clock(settings: Settings):
+    """The flows' clock: the real one, or one that started at KGBRIDGE_CLOCK_START (tests, drills)."""
+    if settings.clock_start is None:
+        return tokyo_now
+    offset = settings.clock_start - datetime.now(UTC)
+    return lambda: datetime.now(UTC) + offset
+
+
 def build_context(settings: Settings | None = None, *, connection: redis.Redis | None = None,
                   kintone: KintoneClient | None = None) -> FlowContext:
     """Build (and remember for this process) everything a flow needs, and the settings."""
@@ -99,6 +109,7 @@ def build_context(settings: Settings | None = None, *, connection: redis.Redis |
         ledger=Ledger(connection),
         gstaff=build_gstaff(settings),
         calendar=build_calendar(settings),
+        clock=build_clock(settings),
         enqueue=flow_enqueuer(connection, settings),
         gmosign=build_gmosign(settings),
     )

@@ -5,6 +5,7 @@
     deadlines        sweep_deadlines          KGBRIDGE_DEADLINE_SWEEP_SECONDS       1800
     workflow_delays  sweep_workflow_delays    KGBRIDGE_WORKFLOW_DELAY_SWEEP_SECONDS 3600
     open_envelopes   check_open_envelopes     KGBRIDGE_OPEN_ENVELOPE_CHECK_SECONDS  3600
+    held_messages    deliver_held_messages    KGBRIDGE_HELD_MESSAGE_SECONDS         300
 
 Time is cut into slots of each task's interval, counted from the Unix epoch (an hourly task's
 slots start on the hour). Every worker (and the embedded mode) runs a PeriodicTicker thread that
@@ -70,6 +71,9 @@ TASKS: tuple[PeriodicTask, ...] = (
     # = flows.signature_status.CHECK_LOCK_SECONDS
     PeriodicTask("open_envelopes", f"{__name__}.check_open_envelopes", "open_envelope_check_seconds", 15 * 60,
                  "check of contracts awaiting signature"),
+    # = flows.held_messages.LOCK_SECONDS
+    PeriodicTask("held_messages", f"{__name__}.deliver_held_messages", "held_message_seconds", 10 * 60,
+                 "delivery of comments held outside working time"),
 )
 
 
@@ -240,3 +244,11 @@ def check_open_envelopes() -> str:
     if "contracts" not in context.mappings:
         return _finish("no_contracts_app")
     return _finish(signature_status.check_open_envelopes(context))
+
+
+def deliver_held_messages() -> str:
+    """Post the comments held outside working time (quiet hours), oldest first."""
+    from flows import held_messages
+
+    _, context, _ = _begin("held_messages")
+    return _finish(held_messages.deliver_due(context))

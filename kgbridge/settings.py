@@ -7,6 +7,7 @@ unwrapped only where a request is made.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -104,6 +105,12 @@ class Settings(BaseSettings):
     deadline_sweep_seconds: int = Field(default=1800, ge=0)
     workflow_delay_sweep_seconds: int = Field(default=3600, ge=0)
     open_envelope_check_seconds: int = Field(default=3600, ge=0)
+    # Quiet hours (flows/held_messages.py): how often comments held outside working time are
+    # looked at; they go out at the first look in working time.
+    held_message_seconds: int = Field(default=300, ge=0)
+    # Tests and drills only: the flows' clock starts at this time (ISO 8601 with an offset, e.g.
+    # 2026-12-01T10:00:00+09:00) when the process starts and runs on from there. Empty: the real clock.
+    clock_start: datetime | None = None
 
     @field_validator("retry_intervals", mode="before")
     @classmethod
@@ -160,7 +167,15 @@ class Settings(BaseSettings):
         parse_business_hours(value)
         return value
 
-    @field_validator("deadline_sweep_seconds", "workflow_delay_sweep_seconds", "open_envelope_check_seconds")
+    @field_validator("clock_start")
+    @classmethod
+    def _aware_clock(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time with its offset, e.g. 2026-12-01T10:00:00+09:00")
+        return value
+
+    @field_validator("deadline_sweep_seconds", "workflow_delay_sweep_seconds", "open_envelope_check_seconds",
+                     "held_message_seconds")
     @classmethod
     def _off_or_a_minute(cls, value: int) -> int:
         if 0 < value < 60:

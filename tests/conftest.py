@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import redis
 from pytest_redis import factories
 
 from connectors.kintone.fake import FakeKintone
+from flows.business_calendar import TOKYO
 from flows.context import FlowContext
 from kgbridge import bootstrap
 from kgbridge.ledger import Ledger
@@ -22,6 +24,9 @@ from tests.log_capture import capture_logs, pytest_sessionfinish  # noqa: F401  
 ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK_TOKEN = "test-webhook-token-0123456789"
 _REDIS_EXEC = shutil.which("redis-server") or "/usr/bin/redis-server"
+# The flows' clock in tests unless a test sets its own: a Tuesday in business hours, so comments
+# are posted at once (quiet hours hold them otherwise) whatever time CI runs at.
+BUSINESS_HOURS = datetime(2026, 12, 1, 10, 0, tzinfo=TOKYO)
 
 redis_server = factories.redis_proc(executable=_REDIS_EXEC, port=None)
 
@@ -72,7 +77,7 @@ def kintone(mappings) -> FakeKintone:
 
 @pytest.fixture
 def ctx(kintone, mappings, redis_conn) -> FlowContext:
-    context = FlowContext(kintone=kintone, mappings=mappings, ledger=Ledger(redis_conn))
+    context = FlowContext(kintone=kintone, mappings=mappings, ledger=Ledger(redis_conn), clock=lambda: BUSINESS_HOURS)
     bootstrap.set_context(context)
     return context
 

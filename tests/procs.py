@@ -111,6 +111,9 @@ def worker_env(redis_url: str, kintone_url: str, tokens: dict[str, str], **setti
         "KGBRIDGE_DEADLINE_SWEEP_SECONDS": "0",
         "KGBRIDGE_WORKFLOW_DELAY_SWEEP_SECONDS": "0",
         "KGBRIDGE_OPEN_ENVELOPE_CHECK_SECONDS": "0",
+        "KGBRIDGE_HELD_MESSAGE_SECONDS": "0",
+        # Business hours whatever time the tests run at: comments are posted at once (quiet hours).
+        "KGBRIDGE_CLOCK_START": "2026-12-01T10:00:00+09:00",
         "PYTHONPATH": str(ROOT),
     })
     env.update({f"KGBRIDGE_{k.upper()}": str(v) for k, v in settings.items()})

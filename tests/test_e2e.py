@@ -42,6 +42,8 @@ def stack(redis_url, redis_conn, mappings, tmp_path):
             # The samples' webhooks are what these tests post: a reconcile sweep at the worker's
             # start would find them first (the other periodic tasks run as usual).
             "KGBRIDGE_RECONCILE_INTERVAL_SECONDS": "0",
+            # Business hours whatever time the tests run at: comments are posted at once (quiet hours).
+            "KGBRIDGE_CLOCK_START": "2026-12-01T10:00:00+09:00",
         }
         logs = {name: open(tmp_path / f"{name}.log", "wb") for name in ("gunicorn", "worker")}
         web = subprocess.Popen(

@@ -79,13 +79,15 @@ def test_two_workers_enqueue_each_task_once_per_slot(settings, redis_url, queue,
         "deadlines": 3,  # 1800 s: :00, :30, 11:00
         "workflow_delays": 2,  # 3600 s: 10:00, 11:00
         "open_envelopes": 2,
+        "held_messages": 5,  # 300 s, as reconcile
     }
     assert per_task["deadlines"][0] == f"deadlines-{int(HOUR.timestamp()) // 1800}"
     assert len(FailedJobRegistry(queue=queue)) == 0
 
 
 def test_a_task_that_is_off_is_never_enqueued(settings, redis_url, redis_conn, queue):
-    off = settings.model_copy(update={"workflow_delay_sweep_seconds": 0, "open_envelope_check_seconds": 0})
+    off = settings.model_copy(update={"workflow_delay_sweep_seconds": 0, "open_envelope_check_seconds": 0,
+                                      "held_message_seconds": 0})
     pair = ticker_pair(off, redis_url)
 
     for minutes in range(0, 24 * 60, 30):
@@ -147,7 +149,8 @@ def test_each_periodic_job_that_fails_shows_up_in_jobs_failed(settings, redis_co
     drain()
 
     rows = json.loads(cli("jobs", "failed", "--json").stdout)["failed"]
-    assert {r["flow"]: r["source"] for r in rows} == {name: "schedule" for name in NAMES}
+    # held_messages reads kintone only when a comment is held (none is): it finished.
+    assert {r["flow"]: r["source"] for r in rows} == {name: "schedule" for name in NAMES - {"held_messages"}}
     reasons = {r["flow"]: r["reason"] for r in rows}
     assert reasons["reconcile"].startswith("ReconcileFailed: clients: [401] [CB_AU01]")
     assert reasons["deadlines"].startswith("SweepFailed: deadline rules not swept")
@@ -169,7 +172,7 @@ def test_the_ticker_thread_offers_at_once_and_stops(settings, redis_conn, queue)
 
 
 @pytest.mark.parametrize("name", ["KGBRIDGE_DEADLINE_SWEEP_SECONDS", "KGBRIDGE_WORKFLOW_DELAY_SWEEP_SECONDS",
-                                  "KGBRIDGE_OPEN_ENVELOPE_CHECK_SECONDS"])
+                                  "KGBRIDGE_OPEN_ENVELOPE_CHECK_SECONDS", "KGBRIDGE_HELD_MESSAGE_SECONDS"])
 def test_an_interval_is_off_or_at_least_a_minute(monkeypatch, name):
     from kgbridge.settings import SettingsError, load_settings
 
