@@ -24,7 +24,7 @@ _settings: Settings | None = None
 
 
 def redis_client(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2,
+    return redis.Redis.from_url(settings.redis_dsn(), socket_timeout=5, socket_connect_timeout=2,
                                 health_check_interval=30)
 
 

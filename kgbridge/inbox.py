@@ -2,7 +2,9 @@
 
 The receiver checks a webhook, then ``record``s it with one Redis call: a Lua script that sets the
 event's "seen" mark (``SET NX`` with the de-duplication TTL) and, only when the mark is new, appends
-the event to the inbox list. Both happen or neither, so a duplicate is never appended and an event is
+the event to the inbox list. Each sender has its own namespace of marks
+(``kgbridge:dedupe:<origin>:<event id>``): a kintone notification whose free-text id looks like a
+GMO Sign callback's key cannot make the genuine callback a duplicate. Both happen or neither, so a duplicate is never appended and an event is
 never marked seen without being recorded. The dispatcher (``kgbridge.dispatch``, on the worker side)
 takes entries from the inbox and enqueues their flow jobs.
 
@@ -27,12 +29,19 @@ from kgbridge.jobs import FlowRequest
 from kgbridge.settings import Settings
 from mappings import Mappings
 
-SEEN_PREFIX = "kgbridge:seen"
+SEEN_PREFIX = "kgbridge:dedupe"  # + :<origin>:<event id>
+# Before the per-sender namespaces, every sender's marks shared ``kgbridge:seen:<event id>``. The
+# script still treats such a mark as seen, so an event recorded before the upgrade stays a duplicate
+# until its mark expires (KGBRIDGE_DEDUPE_TTL_SECONDS, 7 days); nothing writes these any more, and
+# this lookup can go one TTL after every receiver runs this code.
+LEGACY_SEEN_PREFIX = "kgbridge:seen"
 INBOX_PREFIX = "kgbridge:inbox"
 FORMAT = 1  # the entry's shape; a dispatcher sets aside entries of a format it does not know
 
-# KEYS[1] the seen mark, KEYS[2] the inbox; ARGV[1] the TTL, ARGV[2] the entry ("" marks seen only).
+# KEYS[1] the seen mark, KEYS[2] the inbox, KEYS[3] the legacy mark; ARGV[1] the TTL, ARGV[2] the
+# entry ("" marks seen only).
 _RECORD = """
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
   if ARGV[2] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[2]) end
   return 1
@@ -46,8 +55,9 @@ def inbox_key(settings: Settings) -> str:
     return f"{INBOX_PREFIX}:{settings.queue_name}"
 
 
-def seen_key(event_id: str) -> str:
-    return f"{SEEN_PREFIX}:{event_id}"
+def seen_key(origin: str, event_id: str) -> str:
+    """The de-duplication mark of one sender's event (``origin``: kintone | gmosign)."""
+    return f"{SEEN_PREFIX}:{origin}:{event_id}"
 
 
 @dataclass(frozen=True)
@@ -99,13 +109,15 @@ def route(mappings: Mappings, event: InboxEvent) -> list[FlowRequest]:
                         source=event.source, event_id=event.event_id, params=event.params) for flow in flows]
 
 
-def record(connection: redis.Redis, settings: Settings, event_id: str, event: InboxEvent | None) -> bool:
-    """Mark ``event_id`` seen and append ``event`` to the inbox, atomically, in one round trip.
+def record(connection: redis.Redis, settings: Settings, event_id: str, event: InboxEvent | None, *,
+           origin: str) -> bool:
+    """Mark ``origin``'s ``event_id`` seen and append ``event`` to the inbox, atomically, in one round trip.
 
     False (and nothing written) when the id was seen within the de-duplication TTL. ``event`` None
     only marks the id seen (an event no flow wants). Redis errors propagate: the receiver answers 503.
     """
-    args = (2, seen_key(event_id), inbox_key(settings), settings.dedupe_ttl_seconds, event.dumps() if event else "")
+    args = (3, seen_key(origin, event_id), inbox_key(settings), f"{LEGACY_SEEN_PREFIX}:{event_id}",
+            settings.dedupe_ttl_seconds, event.dumps() if event else "")
     try:
         return bool(connection.evalsha(_RECORD_SHA, *args))
     except redis.exceptions.NoScriptError:  # a restarted Redis forgot it; EVAL also caches it again

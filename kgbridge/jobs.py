@@ -22,13 +22,26 @@ from rq.serializers import JSONSerializer
 from kgbridge.settings import Settings
 
 RUN_FLOW = "kgbridge.jobs.run_flow"
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_]")  # our flow names and app keys never hold these
+_DIGITS = re.compile(r"[0-9]+", re.ASCII)
+
+
+def _escape(text: str, keep: str) -> str:
+    """``text`` with every character outside ``keep`` (and "_", the escape) as ``_xx`` per UTF-8 byte."""
+    return re.sub(f"[^{keep}]", lambda m: "".join(f"_{b:02x}" for b in m.group().encode("utf-8", "surrogatepass")),
+                  text)
 
 
 def job_id(flow: str, app_key: str, record_id: str, marker: str) -> str:
-    """``flow-app-record-marker`` with only the characters RQ allows in an id."""
-    parts = [flow, app_key, str(record_id), str(marker)]
-    return "-".join(_UNSAFE.sub("_", p) for p in parts)
+    """``flow-app-record-marker`` in the characters RQ allows in an id, one id per distinct tuple.
+
+    The flow and app key are our own names (letters, digits, "_"). The record id and the marker come
+    from webhooks, so they are escaped, not replaced: ``_`` plus two hex digits per UTF-8 byte of any
+    other character, "_" itself included, and "-" too in the record id (the marker is last and may
+    keep it). Ids of digits and ``r12``/``c34``/``ENV1-Completed`` markers read as before.
+    """
+    return "-".join([_NAME_UNSAFE.sub("_", flow), _NAME_UNSAFE.sub("_", app_key), _escape(str(record_id), "A-Za-z0-9"),
+                     _escape(str(marker), "A-Za-z0-9-")])
 
 
 def make_queue(connection: redis.Redis, settings: Settings) -> Queue:
@@ -163,7 +176,7 @@ class RevisionWatch:
         return getattr(self._inner, name)
 
     def _note(self, app, record_id, revision):
-        if str(revision).isdigit():
+        if _DIGITS.fullmatch(str(revision)):
             key = (str(app), str(record_id))
             self.revisions[key] = max(self.revisions.get(key, 0), int(revision))
         return revision
@@ -182,7 +195,7 @@ def processed_key(flow: str, app_key: str, record_id: str) -> str:
 
 def revision_of(marker: str) -> int | None:
     """The record revision in a job marker (``r12`` -> 12); None for comment/event markers."""
-    if marker.startswith("r") and marker[1:].isdigit():
+    if marker.startswith("r") and _DIGITS.fullmatch(marker[1:]):
         return int(marker[1:])
     return None
 

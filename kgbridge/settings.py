@@ -31,8 +31,9 @@ class SettingsError(Exception):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KGBRIDGE_", extra="ignore", frozen=True)
 
-    # Where jobs and de-duplication state live.
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Where jobs and de-duplication state live. Secret: the URL may hold the Redis password
+    # (redis://:PASSWORD@host:6379/0); read it with redis_dsn().
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     # live: real kintone / GMO Sign / G-Staff over HTTP; fake: in-memory stand-ins.
     connector_mode: ConnectorMode = ConnectorMode.LIVE
     # Folder holding one TOML mapping per kintone app.
@@ -216,6 +217,11 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def redis_dsn(self) -> str:
+        """The Redis URL, password included, for the client only (never log it)."""
+        url = self.redis_url  # model_copy(update=...) may have put a plain str here
+        return url.get_secret_value() if isinstance(url, SecretStr) else str(url)
 
     def webhook_tokens(self) -> list[str]:
         return [t.get_secret_value() for t in (self.webhook_token, self.webhook_token_next) if t]

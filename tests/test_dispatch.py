@@ -100,9 +100,10 @@ def test_an_accepted_webhook_is_one_redis_call_that_marks_it_seen_and_records_it
     again = post_webhook(client, body)
 
     assert first.get_json() == {"ok": True, "duplicate": False, "jobs": 1}
-    assert counted == {"evalsha": 1, "set": 1, "rpush": 1}  # one round trip; SET and RPUSH inside it
+    # One round trip; inside it the pre-namespace mark's EXISTS (kgbridge.inbox), SET and RPUSH.
+    assert counted == {"evalsha": 1, "exists": 1, "set": 1, "rpush": 1}
     assert again.get_json() == {"ok": True, "duplicate": True, "jobs": 0}
-    assert data_commands(redis_conn) == {"evalsha": 1, "set": 1}  # seen before: nothing appended
+    assert data_commands(redis_conn) == {"evalsha": 1, "exists": 1, "set": 1}  # seen before: nothing appended
     assert len(inbox(redis_conn, settings)) == 2 and queued(redis_conn, settings) == 0
 
 

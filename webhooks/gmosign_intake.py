@@ -61,6 +61,6 @@ def accept_gmosign(callback: GmoSignCallback, *, mappings, connection, settings,
         params=(("envelope_id", callback.envelope_xid), ("event", callback.event),
                 ("document_ids", ",".join(d.documentId for d in callback.document_list))))
     requests = route(mappings, event)
-    if not record(connection, settings, callback.event_key, event):
+    if not record(connection, settings, callback.event_key, event, origin="gmosign"):
         return Accepted(callback.event_key, duplicate=True)
     return Accepted(callback.event_key, jobs=[r.job_id for r in requests])

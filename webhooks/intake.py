@@ -8,6 +8,8 @@ jobs are enqueued on the worker side, by the dispatcher (``kgbridge.dispatch``).
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -20,6 +22,11 @@ from mappings import Mappings
 
 EventType = Literal["ADD_RECORD", "UPDATE_RECORD", "UPDATE_STATUS", "DELETE_RECORD", "ADD_RECORD_COMMENT"]
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
+# A record id or revision: ASCII digits only (str.isdigit() also takes "²", "١٢" or "３", which
+# kintone never sends and int() or the kintone API would refuse later, in a job that fails for good).
+_NUMBER = re.compile(r"[0-9]{1,20}", re.ASCII)
+# A JSON \u escape of a UTF-16 surrogate: json.loads turns a lone one into a str Redis cannot encode.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class Rejected(Exception):
@@ -62,7 +69,7 @@ class KintoneNotification(BaseModel):
             for key in ("$id", "$revision"):
                 cell = self.record.get(key)
                 value = cell.get("value") if isinstance(cell, dict) else None
-                if not isinstance(value, str) or not value.isdigit() or len(value) > 20:
+                if not isinstance(value, str) or not _NUMBER.fullmatch(value):
                     raise ValueError(f"record.{key}.value must be a number in a string")
         else:
             if self.recordId is None:
@@ -84,7 +91,7 @@ class KintoneNotification(BaseModel):
             return "r" + self.record["$revision"]["value"]
         if self.comment is not None:
             return "c" + self.comment.id
-        return "e" + "".join(ch for ch in self.id if ch.isalnum() or ch in "-_")[:64]
+        return "e" + self.id  # the job id escapes what RQ does not allow (kgbridge.jobs.job_id)
 
     def status_name(self) -> str | None:
         for cell in (self.record or {}).values():
@@ -114,18 +121,50 @@ class Accepted:
 M = TypeVar("M", bound=BaseModel)
 
 
-def parse_body(body: bytes, model: type[M], what: str) -> M:
-    """Parse a JSON object body into ``model``; raise Rejected with a readable reason."""
+def _refuse_constant(name: str):
+    raise Rejected(400, f"body is not valid JSON: {name} is not a number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e99999 overflows to inf
+        raise Rejected(400, "body is not valid JSON: a number is out of range")
+    return value
+
+
+def parse_json_object(body: bytes) -> dict:
+    """The body as a JSON object; Rejected(400) with the reason for anything else, whatever the bytes.
+
+    Strict JSON: no NaN/Infinity, no number that overflows a float, no integer past Python's
+    4,300-digit limit (a plain ValueError, not a JSONDecodeError), no lone UTF-16 surrogate (a str
+    that cannot be written to Redis), no nesting past the recursion limit.
+    """
     try:
-        data = json.loads(body.decode("utf-8"))
+        text = body.decode("utf-8")
+        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except UnicodeDecodeError:
         raise Rejected(400, "body is not UTF-8") from None
     except RecursionError:
         raise Rejected(400, "body is nested too deeply") from None
     except json.JSONDecodeError as exc:
         raise Rejected(400, f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except ValueError:  # int(): "Exceeds the limit (4300 digits) for integer string conversion"
+        raise Rejected(400, "body is not valid JSON: a number is out of range") from None
     if not isinstance(data, dict):
         raise Rejected(400, "body must be a JSON object")
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise Rejected(400, "body is not valid JSON: a \\u escape names a lone surrogate, not a character") from None
+        except RecursionError:
+            raise Rejected(400, "body is nested too deeply") from None
+    return data
+
+
+def parse_body(body: bytes, model: type[M], what: str) -> M:
+    """Parse a JSON object body into ``model``; raise Rejected with a readable reason."""
+    data = parse_json_object(body)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -158,7 +197,7 @@ def accept_kintone(note: KintoneNotification, *, mappings: Mappings, connection:
                        marker=note.marker, event_type=note.type, status_key=mapping.status_key(note.status_name()),
                        source=source)
     requests = route(mappings, event)
-    if not record(connection, settings, note.id, event if requests else None):
+    if not record(connection, settings, note.id, event if requests else None, origin="kintone"):
         return Accepted(note.id, duplicate=True)
     accepted = Accepted(note.id, jobs=[r.job_id for r in requests])
     if not requests:
