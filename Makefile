@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 $(BIN)/kgbridge: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,demo]'
 	@touch $@
 
 install: $(BIN)/kgbridge

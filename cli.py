@@ -101,7 +101,14 @@ def main() -> None:
 @click.option("--port", default=8080, show_default=True, type=int)
 def embedded(host: str, port: int) -> None:
     """Run receiver and worker in one process on fakes, with sample data (no Redis needed)."""
-    from kgbridge import embedded as emb
+    try:
+        from kgbridge import embedded as emb
+    except ModuleNotFoundError as exc:
+        if exc.name != "fakeredis":
+            raise
+        click.echo("kgbridge embedded needs the demo extra (an in-process Redis): pip install 'kgbridge[demo]' "
+                   "(make run installs it)", err=True)
+        sys.exit(EXIT_USAGE)
 
     emb.run(host, port)
 
@@ -120,17 +127,26 @@ def gunicorn_args(bind: str, workers: int, app: str = "webhooks:create_app()") -
     master at once instead of every worker in turn. New code needs a restart, not a HUP.
     """
     return ["gunicorn", "--bind", bind, "--workers", str(workers), "--access-logfile", "-",
-            "--timeout", "30", "--no-control-socket", "--preload", app]
+            "--timeout", "30", "--no-control-socket", "--preload",
+            "--logger-class", "kgbridge.gunicorn_logging.Logger", app]
 
 
 @main.command()
 @click.option("--bind", default="127.0.0.1:8000", show_default=True, envvar="KGBRIDGE_BIND")
 @click.option("--workers", default=DEFAULT_WEB_WORKERS, show_default=True, type=int, envvar="KGBRIDGE_WEB_WORKERS")
 def serve(bind: str, workers: int) -> None:
-    """Run the webhook receiver under gunicorn (settings from KGBRIDGE_* variables)."""
-    _check_settings()
-    args = gunicorn_args(bind, workers)
-    os.execvp(args[0], args)
+    """Run the webhook receiver under gunicorn (settings from KGBRIDGE_* variables).
+
+    Settings and mappings are checked here first, so a bad start is one line and exit 2, not a
+    traceback from every gunicorn worker. gunicorn runs from this interpreter (``python -m``), so
+    ``/opt/kgbridge/.venv/bin/kgbridge serve`` works without the venv on PATH.
+    """
+    from mappings import load_mappings
+
+    settings = _check_settings()
+    load_mappings(settings.mapping_dir)
+    args = [sys.executable, "-m", *gunicorn_args(bind, workers)]
+    os.execv(sys.executable, args)
 
 
 @main.command()
@@ -174,7 +190,8 @@ def release_claim(record_id: str, app_key: str, yes: bool) -> None:
 
 
 @contracts.command("check-open")
-def check_open() -> None:
+@json_option
+def check_open(as_json: bool) -> None:
     """Check contracts still awaiting signature once, now.
 
     Applies envelope states GMO Sign did not announce where its API can be asked, and flags
@@ -186,14 +203,21 @@ def check_open() -> None:
 
     settings = _check_settings()
     logs.configure(settings.log_level, settings.log_format)
-    click.echo(check_open_envelopes(bootstrap.build_context(settings)))
+    summary = check_open_envelopes(bootstrap.build_context(settings))
+    _print(as_json, _counts(summary), summary)
+
+
+def _counts(summary: str) -> dict:
+    """``"open=3 moved=1"`` as ``{"open": 3, "moved": 1}``; a word alone (``already_running``) as its outcome."""
+    pairs = [part.split("=", 1) for part in summary.split()]
+    if not pairs or any(len(p) != 2 or not p[1].isascii() or not p[1].isdigit() for p in pairs):
+        return {"outcome": summary}
+    return {"outcome": "checked", **{k: int(v) for k, v in pairs}}
 
 
 def _check_settings():
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
+    """The settings, or (through ``_Group``) one message naming each bad variable and exit 2."""
+    return load_settings()
 
 
 # -- jobs -------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from kgbridge import bootstrap, dispatch, logs, periodic
 from kgbridge.failures import handle_job_exception
 from kgbridge.jobs import make_queue
 from kgbridge.settings import Settings, SettingsError, describe, load_settings
+from mappings import MappingError, load_mappings
 
 _PR_SET_PDEATHSIG = 1
 
@@ -114,6 +115,11 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     logs.configure(settings.log_level, settings.log_format)
+    try:
+        load_mappings(settings.mapping_dir)
+    except MappingError as exc:
+        print(f"mapping error: {exc}", file=sys.stderr)
+        return 2
     connection = bootstrap.redis_client(settings)
     wait_for_redis(connection)
     context = bootstrap.build_context(settings, connection=connection)

@@ -136,21 +136,33 @@ Stop with Ctrl-C.
 def _add_inspection_routes(app, context) -> None:
     """Views of the fake kintone, and the client's signature in the fake GMO Sign (embedded mode only)."""
 
+    def _find(app_key: str, record_id: str):
+        """(mapping, the record's values, None), or (None, None, a 404 answer naming what is unknown)."""
+        if app_key not in context.mappings:
+            known = ", ".join(m.key for m in context.mappings)
+            return None, None, (jsonify(ok=False, error=f"no app {app_key!r}; known apps: {known}"), 404)
+        mapping = context.mappings[app_key]
+        if str(record_id) not in context.kintone.apps[mapping.id].records:
+            return None, None, (jsonify(ok=False, error=f"no record {record_id!r} in {app_key}"), 404)
+        return mapping, context.kintone.record_values(mapping.id, record_id), None
+
     @app.post("/embedded/gmosign/sign/<app_key>/<record_id>")
     def sign_envelope(app_key: str, record_id: str):
         """Play the client signing the record's envelope; answer the callback GMO Sign would send."""
-        mapping = context.mappings[app_key]
-        envelope_id = context.kintone.record_values(mapping.id, record_id).get(
-            mapping.field("gmosign_envelope_id").code)
+        mapping, values, unknown = _find(app_key, record_id)
+        if unknown:
+            return unknown
+        envelope_id = values.get(mapping.field("gmosign_envelope_id").code)
         if not envelope_id:
             return jsonify(ok=False, error="this record has no GMO Sign envelope yet"), 409
         return jsonify(context.gmosign.complete(envelope_id))
 
     @app.get("/embedded/records/<app_key>/<record_id>")
     def show_record(app_key: str, record_id: str):
-        mapping = context.mappings[app_key]
+        mapping, values, unknown = _find(app_key, record_id)
+        if unknown:
+            return unknown
         fake = context.kintone
-        values = fake.record_values(mapping.id, record_id)
         return jsonify(
             app=app_key,
             record_id=record_id,

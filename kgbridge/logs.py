@@ -60,7 +60,7 @@ def configure(level: str = "INFO", fmt: str = "json", stream=None) -> None:
         logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=level.upper(), stream=stream, format="%(levelname)s %(name)s %(message)s")
+    _route_stdlib(level, fmt, stream)
     # gunicorn/werkzeug access logs carry the URL, whose last segment is the webhook token.
     for name in ("werkzeug", "gunicorn.access"):
         logger = logging.getLogger(name)
@@ -70,13 +70,50 @@ def configure(level: str = "INFO", fmt: str = "json", stream=None) -> None:
     logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLevelName(level.upper())))
 
 
+class _StdlibHandler(logging.StreamHandler):
+    """Our root handler: stdlib loggers (rq, werkzeug, urllib3 …) rendered like our own lines."""
+
+
+def stdlib_formatter(fmt: str = "json") -> logging.Formatter:
+    """A formatter that renders a stdlib log record as our structlog chain does (JSON, redacted)."""
+    renderer = (structlog.processors.JSONRenderer(ensure_ascii=False) if fmt == "json"
+                else structlog.dev.ConsoleRenderer(colors=False))
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            redact,
+            renderer,
+        ],
+    )
+
+
+def _route_stdlib(level: str, fmt: str, stream) -> None:
+    """Send stdlib logging to ``stream`` in our format, like ``basicConfig``: a root handler that
+    somebody else installed (a test harness, an embedding application) is left alone."""
+    root = logging.getLogger()
+    ours = [h for h in root.handlers if isinstance(h, _StdlibHandler)]
+    if root.handlers and not ours:
+        root.setLevel(level.upper())
+        return
+    for handler in ours:
+        root.removeHandler(handler)
+    handler = _StdlibHandler(stream)
+    handler.setFormatter(stdlib_formatter(fmt))
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+
+
 class _PathTokenFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = _scrub(str(record.msg))
-        if isinstance(record.args, dict):
-            record.args = {k: _scrub(v) for k, v in record.args.items()}
-        elif record.args:
-            record.args = tuple(_scrub(a) for a in record.args)
+        # Scrub the merged message: scrubbing the format alone could eat a "%s" and leave its argument.
+        record.msg = _scrub(record.getMessage())
+        record.args = None
         return True
 
 

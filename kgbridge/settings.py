@@ -6,7 +6,9 @@ unwrapped only where a request is made.
 
 from __future__ import annotations
 
+import difflib
 import json
+import os
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
@@ -44,22 +46,23 @@ class Settings(BaseSettings):
     kintone_guest_space_id: str | None = None
     # JSON object: mapping app key (e.g. "orders") -> API token, or a list of tokens.
     kintone_api_tokens: dict[str, SecretStr | list[SecretStr]] = Field(default_factory=dict)
-    kintone_timeout_seconds: float = 10.0
-    kintone_retry_budget_seconds: float = 30.0
+    kintone_timeout_seconds: float = Field(default=10.0, gt=0)
+    kintone_retry_budget_seconds: float = Field(default=30.0, ge=0)
 
     # G-Staff: the company's service speaking docs/gstaff-openapi.yaml.
     gstaff_base_url: str = ""
     gstaff_api_key: SecretStr | None = None
-    gstaff_timeout_seconds: float = 15.0
-    gstaff_retry_budget_seconds: float = 30.0
+    gstaff_timeout_seconds: float = Field(default=15.0, gt=0)
+    gstaff_retry_budget_seconds: float = Field(default=30.0, ge=0)
 
     # The secret path segment kintone calls: /webhooks/kintone/<token>. A second token may be
     # set while rotating.
     webhook_token: SecretStr | None = None
     webhook_token_next: SecretStr | None = None
-    max_body_bytes: int = 2 * 1024 * 1024
-    # How long a notification id is remembered (kintone may deliver twice; replays).
-    dedupe_ttl_seconds: int = 7 * 24 * 3600
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
+    # How long a notification id is remembered (kintone may deliver twice; replays). At least an
+    # hour: a shorter memory would let a late duplicate through.
+    dedupe_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=3600)
 
     # GMO Sign (電子印鑑GMOサイン). The token endpoint is not public: its path is an assumption
     # to confirm with GMO Sign. auth=basic talks to Microsoft's documented gateway instead.
@@ -68,8 +71,8 @@ class Settings(BaseSettings):
     gmosign_secret_key: SecretStr | None = None
     gmosign_auth: Literal["token", "basic"] = "token"
     gmosign_token_path: str = "/customer/token"  # noqa: S105 (a URL path, not a secret)
-    gmosign_timeout_seconds: float = 30.0
-    gmosign_retry_budget_seconds: float = 30.0
+    gmosign_timeout_seconds: float = Field(default=30.0, gt=0)
+    gmosign_retry_budget_seconds: float = Field(default=30.0, ge=0)
     # The secret path segment GMO Sign calls: /webhooks/gmosign/<token>.
     gmosign_webhook_token: SecretStr | None = None
 
@@ -77,9 +80,9 @@ class Settings(BaseSettings):
     queue_name: str = "kgbridge"
     # Comma-separated seconds, e.g. 10,60,300 (a JSON list works too).
     retry_intervals: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [10, 60, 300, 1800, 7200])
-    job_timeout_seconds: int = 180
-    result_ttl_seconds: int = 24 * 3600
-    failure_ttl_seconds: int = 30 * 24 * 3600
+    job_timeout_seconds: int = Field(default=180, gt=0)
+    result_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+    failure_ttl_seconds: int = Field(default=30 * 24 * 3600, gt=0)
     # How a dead worker's job is found again (README "When a worker dies"). While a job runs,
     # its worker refreshes a heartbeat every worker_heartbeat_seconds; a job whose heartbeat is
     # older than worker_dead_after_seconds is abandoned, and the next maintenance pass (every
@@ -176,11 +179,14 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("deadline_sweep_seconds", "workflow_delay_sweep_seconds", "open_envelope_check_seconds",
-                     "held_message_seconds")
+                     "held_message_seconds", "reconcile_interval_seconds")
     @classmethod
     def _off_or_a_minute(cls, value: int) -> int:
+        # Each run costs at least one kintone call per app it reads: every 60 s that is 1,440 of the
+        # app's 10,000 calls a day; every 5 s it would be 17,280, more than the whole quota.
         if 0 < value < 60:
-            raise ValueError("give 0 (off) or at least 60 seconds")
+            raise ValueError("give 0 (off) or at least 60 seconds (each run costs kintone calls "
+                             "from the app's daily quota of 10,000)")
         return value
 
     @field_validator("log_format")
@@ -237,8 +243,38 @@ class Settings(BaseSettings):
         return [v.get_secret_value() for v in values]
 
 
+# KGBRIDGE_* variables read by something other than Settings: the `kgbridge serve` options and
+# the test suite's own. Any other KGBRIDGE_* name is a typo (a misspelt KGBRIDGE_WEBHOOK_TOKEN_NEXT
+# would silently break a token rotation), so the start is refused.
+OTHER_VARIABLES = frozenset({
+    "KGBRIDGE_BIND", "KGBRIDGE_WEB_WORKERS",
+    "KGBRIDGE_TEST_REDIS_URL", "KGBRIDGE_TEST_KEEP_LOGS",
+})
+
+
+def known_variables() -> frozenset[str]:
+    return frozenset(f"KGBRIDGE_{name.upper()}" for name in Settings.model_fields) | OTHER_VARIABLES
+
+
+def unknown_variables(environ=None) -> list[str]:
+    """Every KGBRIDGE_* name in the environment that no part of kgbridge reads, with a suggestion."""
+    environ = os.environ if environ is None else environ
+    known = known_variables()
+    lines = []
+    for name in sorted(environ):
+        if not name.upper().startswith("KGBRIDGE_") or name in known:
+            continue
+        close = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.75)
+        lines.append(f"{name}: not a kgbridge setting" + (f" (did you mean {close[0]}?)" if close else ""))
+    return lines
+
+
 def load_settings(**overrides) -> Settings:
     """Read and validate the environment; raise SettingsError naming each bad value."""
+    unknown = unknown_variables()
+    if unknown:
+        # The value is never echoed: it may be a secret.
+        raise SettingsError("invalid configuration:\n  " + "\n  ".join(unknown))
     try:
         return Settings(**overrides)
     except ValidationError as exc:

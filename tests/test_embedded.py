@@ -46,3 +46,24 @@ def test_the_embedded_ticker_enqueues_every_periodic_task_and_its_worker_runs_th
     reconciled = queue.fetch_job(next(j for j in finished if j.startswith("reconcile-")))
     assert reconciled.return_value() == "enqueued 0"  # the samples wait for their webhooks
     assert context.kintone.record_values(ORDERS, ids["order_complete"])["ステータス"] == "未処理"
+
+
+def test_the_inspection_routes_answer_404_for_an_unknown_app_or_record():
+    from webhooks import create_app
+
+    settings = load_settings(connector_mode="fake", webhook_token=WEBHOOK_TOKEN)
+    connection = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    context = bootstrap.build_context(settings, connection=connection)
+    ids = seed_embedded(context.kintone, context.mappings)
+    app = create_app(settings, connection=connection)
+    embedded._add_inspection_routes(app, context)
+    client = app.test_client()
+
+    assert client.get(f"/embedded/records/orders/{ids['order_complete']}").status_code == 200
+    unknown_record = client.get("/embedded/records/orders/99999")
+    assert unknown_record.status_code == 404
+    assert unknown_record.get_json()["error"] == "no record '99999' in orders"
+    unknown_app = client.get("/embedded/records/nothing/1")
+    assert unknown_app.status_code == 404
+    assert "known apps: " in unknown_app.get_json()["error"]
+    assert client.post("/embedded/gmosign/sign/contracts/99999").status_code == 404

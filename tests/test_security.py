@@ -207,7 +207,9 @@ def test_gunicorn_access_log_shows_the_webhook_path_without_the_token(redis_url,
         proc.wait(20)
 
     text = access.read_text()
-    assert re.search(r'"POST /webhooks/kintone/\[redacted\] HTTP/1.1" 422', text), text
+    lines = [json.loads(line) for line in text.splitlines()]  # gunicorn's lines in our JSON format
+    assert all(line["logger"] == "gunicorn.access" for line in lines), text
+    assert any(re.search(r'"POST /webhooks/kintone/\[redacted\] HTTP/1.1" 422', line["event"]) for line in lines), text
     assert WEBHOOK_TOKEN not in text
 
 
