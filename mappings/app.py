@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from mappings import fields as fv
 
+OPTION_TYPES = {"DROP_DOWN", "RADIO_BUTTON", "CHECK_BOX", "MULTI_SELECT"}
 WEBHOOK_EVENTS = {"ADD_RECORD", "UPDATE_RECORD", "UPDATE_STATUS", "DELETE_RECORD", "ADD_RECORD_COMMENT"}
 
 
@@ -31,11 +32,19 @@ class FieldSpec(BaseModel):
     label: str = ""
     # Inner fields of a SUBTABLE, by domain name.
     fields: dict[str, "FieldSpec"] = Field(default_factory=dict)
+    # DROP_DOWN / RADIO_BUTTON / CHECK_BOX / MULTI_SELECT: the options the flows read or write
+    # (kintone refuses a value that is not one of the field's options; `mapping check` compares).
+    options: list[str] = Field(default_factory=list)
+    # A lookup field: the mapping key of the app it looks up (e.g. "clients"); `mapping check`
+    # makes sure the live field is a lookup to that app.
+    lookup: str | None = None
 
     @model_validator(mode="after")
     def _known_type(self) -> "FieldSpec":
         if self.type not in fv.SUPPORTED_TYPES:
             raise ValueError(f"unsupported kintone field type {self.type!r}")
+        if self.options and self.type not in OPTION_TYPES:
+            raise ValueError(f"options are for {', '.join(sorted(OPTION_TYPES))} fields, not {self.type}")
         return self
 
     @property

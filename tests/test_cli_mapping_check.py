@@ -125,3 +125,82 @@ def test_a_trigger_naming_an_unknown_flow_or_status_is_reported(tmp_path, settin
         ("order_registration", "approved"): "the trigger names a status the mapping does not define",
         ("order_archiving", ""): "no flow of this name",
     }
+
+
+# -- options, lookups, execution conditions (issue 14) ---------------------------------------------
+
+
+def _with(mappings_dir, tmp_path, file: str, old: str, new: str):
+    folder = tmp_path / "mappings"
+    shutil.copytree(mappings_dir, folder)
+    path = folder / file
+    text = path.read_text(encoding="utf-8")
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return load_mappings(folder)
+
+
+def _check(mappings, kintone, app):
+    env = OpsEnv(mappings_=mappings, kintone_=kintone)
+    with structlog.testing.capture_logs():
+        result = CliRunner().invoke(main, ["mapping", "check", app, "--json"], obj=env, catch_exceptions=False)
+    return result.exit_code, [(p["name"], p["code"], p["problem"]) for p in json.loads(result.stdout)["apps"][0]["problems"]]
+
+
+def test_an_option_the_flows_write_that_the_app_lacks_is_reported(tmp_path):
+    mappings = _with(ROOT / "mappings" / "default", tmp_path, "clients.toml",
+                     'credit_status = { code = "与信状態", type = "DROP_DOWN", label = "与信状態"',
+                     'credit_status = { code = "与信状態", type = "DROP_DOWN", label = "与信状態", '
+                     'options = ["未申請", "審査中", "承認", "否認"]')
+    kintone = FakeKintone.from_mappings(mappings)
+    assert _check(mappings, kintone, "clients") == (0, [])
+
+    live = kintone.apps[mappings["clients"].id].form_properties["与信状態"]["options"]
+    del live["否認"]
+    live["却下"] = {"label": "却下", "index": "3"}
+    code, problems = _check(mappings, kintone, "clients")
+    assert code == 1
+    assert problems == [("credit_status", "与信状態", "no option 否認 (the app has: 却下, 審査中, 承認, 未申請)")]
+
+
+def test_a_lookup_to_the_wrong_app_or_no_lookup_is_reported(tmp_path):
+    mappings = _with(ROOT / "mappings" / "default", tmp_path, "orders.toml",
+                     'client = { code = "顧客", type = "SINGLE_LINE_TEXT", label = "顧客"',
+                     'client = { code = "顧客", type = "SINGLE_LINE_TEXT", label = "顧客", lookup = "clients"')
+    kintone = FakeKintone.from_mappings(mappings)
+    orders = mappings["orders"]
+    assert _check(mappings, kintone, "orders") == (0, [])
+
+    kintone.apps[orders.id].form_properties["顧客"]["lookup"]["relatedApp"]["app"] = "99"
+    assert _check(mappings, kintone, "orders") == (1, [
+        ("client", "顧客", f"looks up app 99 in the app; the mapping says clients (app {mappings['clients'].id})")])
+
+    del kintone.apps[orders.id].form_properties["顧客"]
+    assert _check(mappings, kintone, "orders") == (1, [
+        ("client", "顧客", "not a lookup in the app; the mapping looks up clients")])
+
+
+def test_an_action_whose_execution_condition_differs_is_reported(mappings, kintone):
+    workflow = mappings["workflow"]
+    key, action = next((k, a) for k, a in workflow.process.actions.items() if a.condition)
+    app = kintone.apps[workflow.id]
+    assert _check(mappings, kintone, "workflow") == (0, [])
+
+    for live in app.actions:
+        if live.name == action.name and live.condition == action.condition:
+            live.condition = ""  # an administrator removed the condition in kintone
+    code, problems = _check(mappings, kintone, "workflow")
+    assert code == 1
+    assert problems == [(key, action.name, f"execution condition is '(none)' in the app; the mapping says "
+                                          f"{action.condition!r}")]
+
+
+def test_options_on_a_text_field_are_a_mapping_error(tmp_path):
+    import pytest
+
+    from mappings import MappingError
+
+    with pytest.raises(MappingError, match="options are for"):
+        _with(ROOT / "mappings" / "default", tmp_path, "orders.toml",
+              'client = { code = "顧客", type = "SINGLE_LINE_TEXT", label = "顧客"',
+              'client = { code = "顧客", type = "SINGLE_LINE_TEXT", label = "顧客", options = ["a"]')

@@ -62,6 +62,8 @@ class FakeApp:
     tables: dict[str, dict[str, str]] = field(default_factory=dict)  # SUBTABLE code -> its fields' types
     initial_status: str | None = None
     actions: list[FakeAction] = field(default_factory=list)
+    # Form properties beyond the type, as kintone's form API shows them (options, lookup).
+    form_properties: dict[str, dict[str, Any]] = field(default_factory=dict)
     records: dict[str, Record] = field(default_factory=dict)
     comments: dict[str, list[Comment]] = field(default_factory=lambda: defaultdict(list))
     next_id: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -115,6 +117,15 @@ class FakeKintone:
             tables = {spec.code: {inner.code: inner.type for inner in spec.fields.values()}
                       for spec in m.fields.values() if spec.type == "SUBTABLE"}
             app = FakeApp(app_id=m.id, fields=fields, tables=tables)
+            for spec in m.fields.values():
+                props: dict[str, Any] = {}
+                if spec.options:
+                    props["options"] = {o: {"label": o, "index": str(i)} for i, o in enumerate(spec.options)}
+                if spec.lookup and spec.lookup in mappings:
+                    props["lookup"] = {"relatedApp": {"app": mappings[spec.lookup].id, "code": ""},
+                                       "relatedKeyField": "", "fieldMappings": []}
+                if props:
+                    app.form_properties[spec.code] = props
             if m.process:
                 status = next((s for s in m.fields.values() if s.type == "STATUS"), None)
                 app.status_field = status.code if status else "ステータス"
@@ -287,6 +298,7 @@ class FakeKintone:
             system.update({a.status_field: "STATUS", "作業者": "STATUS_ASSIGNEE"})
         fields = {code: {"type": t, "code": code, "label": code} for code, t in {**system, **a.fields}.items()}
         for code, props in fields.items():
+            props.update(a.form_properties.get(code, {}))
             if props["type"] == "STATUS":
                 props["enabled"] = a.status_field is not None
             if props["type"] == "SUBTABLE":  # kintone lists a table's own fields inside it

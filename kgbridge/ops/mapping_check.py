@@ -1,10 +1,11 @@
 """Check our mappings against the live kintone apps before a flow trips over a renamed field.
 
 For each app: every mapped field code exists in the form with the mapped type (fields inside a
-table too), the field the reconcile sweep orders by (更新日時) exists when the app has record
-triggers, process management is on when we map statuses, every mapped status exists, every
-mapped action exists between the mapped statuses, and every trigger names a known flow and
-known statuses.
+table too), every option the mapping names is an option of the live field, a mapped lookup looks
+up the mapped app, the field the reconcile sweep orders by (更新日時) exists when the app has
+record triggers, process management is on when we map statuses, every mapped status exists,
+every mapped action exists between the mapped statuses with the mapped execution condition
+(アクションの実行条件), and every trigger names a known flow and known statuses.
 
 kintone calls: 1 per app (form fields), plus 1 when the mapping has process management.
 """
@@ -56,10 +57,10 @@ class AppReport:
 
 def check_all(kintone: KintoneClient, mappings: Mappings, app_key: str | None = None) -> list[AppReport]:
     apps = [mappings[app_key]] if app_key else list(mappings)
-    return [check_app(kintone, m) for m in apps]
+    return [check_app(kintone, m, mappings) for m in apps]
 
 
-def check_app(kintone: KintoneClient, mapping: AppMapping) -> AppReport:
+def check_app(kintone: KintoneClient, mapping: AppMapping, mappings: Mappings | None = None) -> AppReport:
     report = AppReport(app=mapping.key, app_id=mapping.id, label=mapping.app.label)
     _check_triggers(mapping, report)
     try:
@@ -67,7 +68,7 @@ def check_app(kintone: KintoneClient, mapping: AppMapping) -> AppReport:
     except KintoneError as exc:
         report.problems.append(Problem(mapping.key, "app", mapping.key, mapping.id, f"cannot read the form: {exc}"))
         return report
-    _check_fields(mapping, form, report)
+    _check_fields(mapping, form, report, mappings)
     if mapping.process:
         try:
             process = kintone.get_process_settings(mapping.id)
@@ -79,10 +80,12 @@ def check_app(kintone: KintoneClient, mapping: AppMapping) -> AppReport:
     return report
 
 
-def _check_fields(mapping: AppMapping, form: dict[str, dict[str, Any]], report: AppReport) -> None:
+def _check_fields(mapping: AppMapping, form: dict[str, dict[str, Any]], report: AppReport,
+                  mappings: Mappings | None) -> None:
     for name, spec in mapping.fields.items():
         report.fields += 1
         _compare_field(mapping.key, name, spec, form, report)
+        _compare_lookup(mapping.key, name, spec, form, report, mappings)
         for inner_name, inner in spec.fields.items():
             report.fields += 1
             table = (form.get(spec.code) or {}).get("fields") or {}
@@ -104,6 +107,27 @@ def _compare_field(app: str, name: str, spec, form: dict, report: AppReport, whe
                                        f"type is {props.get('type')} in the app, {spec.type} in the mapping"))
     elif spec.type == "STATUS" and props.get("enabled") is False:
         report.problems.append(Problem(app, "field", name, spec.code, "process management is turned off"))
+    elif spec.options:
+        live = set((props.get("options") or {}).keys())
+        missing = [o for o in spec.options if o not in live]
+        if missing:
+            report.problems.append(Problem(app, "field", name, spec.code,
+                                           f"no option {', '.join(missing)}{where} (the app has: "
+                                           f"{', '.join(sorted(live)) or 'none'})"))
+
+
+def _compare_lookup(app: str, name: str, spec, form: dict, report: AppReport, mappings: Mappings | None) -> None:
+    if not spec.lookup or spec.code not in form:
+        return
+    lookup = form[spec.code].get("lookup") or {}
+    related = str(((lookup.get("relatedApp") or {}).get("app")) or "")
+    if not lookup:
+        report.problems.append(Problem(app, "field", name, spec.code,
+                                       f"not a lookup in the app; the mapping looks up {spec.lookup}"))
+    elif mappings is not None and spec.lookup in mappings and related != mappings[spec.lookup].id:
+        report.problems.append(Problem(app, "field", name, spec.code,
+                                       f"looks up app {related or '?'} in the app; the mapping says "
+                                       f"{spec.lookup} (app {mappings[spec.lookup].id})"))
 
 
 def _check_process(mapping: AppMapping, process: dict[str, Any], report: AppReport) -> None:
@@ -118,11 +142,19 @@ def _check_process(mapping: AppMapping, process: dict[str, Any], report: AppRepo
         if status not in names:
             report.problems.append(Problem(mapping.key, "status", key, status, "no such status"))
     live = [(a.get("name"), a.get("from"), a.get("to")) for a in process.get("actions") or []]
+    conditions = {(a.get("name"), a.get("from"), a.get("to")): a.get("filterCond") or ""
+                  for a in process.get("actions") or []}
     for key, action in mapping.process.actions.items():
         report.actions += 1
         want_from = mapping.process.statuses[action.from_status]
         want_to = mapping.process.statuses[action.to_status]
         if (action.name, want_from, want_to) in live:
+            have = conditions[(action.name, want_from, want_to)]
+            if _condition(have) != _condition(action.condition or ""):
+                report.problems.append(Problem(
+                    mapping.key, "action", key, action.name,
+                    f"execution condition is {have or '(none)'!r} in the app; the mapping says "
+                    f"{action.condition or '(none)'!r}"))
             continue
         same_name = [f"{f} → {t}" for n, f, t in live if n == action.name]
         if same_name:
@@ -130,6 +162,11 @@ def _check_process(mapping: AppMapping, process: dict[str, Any], report: AppRepo
         else:
             problem = "no such action"
         report.problems.append(Problem(mapping.key, "action", key, action.name, problem))
+
+
+def _condition(text: str) -> str:
+    """A condition compared as kintone keeps it: spaces around words do not matter."""
+    return " ".join(text.split())
 
 
 def _check_triggers(mapping: AppMapping, report: AppReport) -> None:
