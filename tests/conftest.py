@@ -8,6 +8,7 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
+import hypothesis
 import pytest
 import redis
 from pytest_redis import factories
@@ -20,6 +21,11 @@ from kgbridge.ledger import Ledger
 from kgbridge.settings import load_settings
 from mappings import load_mappings
 from tests.log_capture import capture_logs, pytest_sessionfinish  # noqa: F401  (log scan, see there)
+
+# Property tests judge answers, never speed: a loaded CI machine must not fail them on hypothesis'
+# per-example deadline (200 ms by default). Speed is the benchmarks' business.
+hypothesis.settings.register_profile("kgbridge", deadline=None)
+hypothesis.settings.load_profile("kgbridge")
 
 ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK_TOKEN = "test-webhook-token-0123456789"
