@@ -3,8 +3,9 @@
 Marketing runs 発報 on a contract in 発報待ち; kintone moves it to 発報処理中 and notifies us.
 We check every item the contract's kind requires (the seed's 就業場所, 業務内容, 賃金, 休憩,
 派遣期間, 指揮命令者, 苦情窓口 and the rest of 法第26条, from the mapping), that the 抵触日通知
-and 待遇情報 were received, and that 派遣終了日 is before the 抵触日 (unless the record claims an
-exemption). Anything wrong: one comment that mentions the sales rep, and 不備差戻し back to 作成中;
+and 待遇情報 were received, and the dispatch law (flows/dispatch_law.py): both period limits,
+事業所単位 and 個人単位, from G-Staff's assignment history, unless an exemption is proven from
+G-Staff and the record; a proven exemption is printed into the contract. Anything wrong: one comment that mentions the sales rep, and 不備差戻し back to 作成中;
 nothing is sent. Complete: the contract goes out from the kind's GMO Sign template with the client's
 signer, the sales rep as approver and the record's merge fields; GMOサイン文書ID, 発報日時 and
 署名期限 are written and 署名依頼 moves it to 署名依頼中. So 署名依頼中 always means an envelope
@@ -57,6 +58,7 @@ from connectors.gmosign import (
     TemplateSend,
 )
 from connectors.kintone import KintoneNotFound
+from flows import dispatch_law
 from flows.context import FlowContext
 from flows.decide import on_fresh_record
 from flows.notify import bullet_list, tell
@@ -139,10 +141,12 @@ def issue_contract(ctx: FlowContext, contracts: AppMapping, contract: dict) -> s
     if claim is None:
         problems = contract_problems(contracts, settings, contract)
         problems.other += trade_not_ready(ctx, settings, contract)
+        law = dispatch_law.check(ctx, contracts, contract)  # period limits, exemptions (flows/dispatch_law.py)
+        problems.law += law.problems
         if problems:
             return send_back(ctx, contracts, contract, incomplete_text(contracts, contract, problems))
         try:
-            claim = send_contract(ctx, contracts, settings, contract, key)
+            claim = send_contract(ctx, contracts, settings, contract, key, printed=law.merge_fields)
         except GmoSignDataError as exc:
             text = (f"GMOサインが契約書の送信を受け付けませんでした（{exc.message}）。"
                     "署名者・担当営業のメールアドレスなど、入力内容を確認してください。")
@@ -173,10 +177,10 @@ def trade_not_ready(ctx: FlowContext, settings: IssuanceSettings, contract: dict
 
 
 def send_contract(ctx: FlowContext, contracts: AppMapping, settings: IssuanceSettings, contract: dict,
-                  key: str) -> Claim:
+                  key: str, printed: dict[str, str] | None = None) -> Claim:
     """Claim the reference, send from the kind's template, and remember the envelope."""
     gmosign = gmosign_of(ctx)
-    request = template_send(contracts, settings, contract)
+    request = template_send(contracts, settings, contract, printed)
     ttl = settings.claim_ttl_days * 86400
     claim = Claim("sending", ctx.now().isoformat(timespec="seconds"), job=ctx.job_id)
     if not ctx.ledger.claim(key, ttl, claim.dumps()):
@@ -258,12 +262,14 @@ def mark_sent(ctx: FlowContext, contracts: AppMapping, contract: dict, claim: Cl
     return "sent_for_signature"
 
 
-def template_send(contracts: AppMapping, settings: IssuanceSettings, contract: dict) -> TemplateSend:
-    """The GMO Sign request for one contract: client's signer, the rep as approver, merge fields."""
+def template_send(contracts: AppMapping, settings: IssuanceSettings, contract: dict,
+                  printed: dict[str, str] | None = None) -> TemplateSend:
+    """The GMO Sign request for one contract: client's signer, the rep as approver, merge fields
+    (plus ``printed``: what the dispatch-law check prints, e.g. the proven exemption)."""
     kind = settings.kinds[contract["contract_kind"]]
     reference = settings.reference(contracts, contract["record_id"])
     rep = contract["sales_rep"][0]
-    fields = merge_fields(kind, contract)
+    fields = merge_fields(kind, contract) | (printed or {})
     if settings.reference_item:
         fields[settings.reference_item] = reference
     return TemplateSend(
@@ -302,6 +308,8 @@ def incomplete_text(contracts: AppMapping, contract: dict, problems) -> str:
                      + "\n派遣先から受け取ったら、チェックを入れてください。抵触日通知と待遇情報がないまま契約を結ぶことはできません。")
     if problems.other:
         parts.append("【内容の確認が必要な項目】\n" + bullet_list(problems.other))
+    if problems.law:
+        parts.append("【労働者派遣法の期間制限】\n" + bullet_list(problems.law))
     parts.append("修正したら、もう一度「マーケ発報依頼」を実行してください。")
     return "\n\n".join(parts)
 

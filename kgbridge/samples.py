@@ -63,6 +63,8 @@ COMPLETE_CONTRACT = {
     "抵触日": "2027-04-01",
     "抵触日通知受領": ["受領済"],
     "待遇情報受領": ["受領済"],
+    "派遣スタッフID": "S-2001、S-2002",   # in G-Staff's samples (connectors/gstaff/fake.py)
+    "派遣先事業所": "東京物流センター",
 }
 
 

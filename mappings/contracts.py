@@ -136,9 +136,10 @@ class ContractProblems:
     missing: list[str] = field(default_factory=list)  # labels of empty items
     documents: list[str] = field(default_factory=list)  # documents not received
     other: list[str] = field(default_factory=list)  # wrong values (period, e-mail, kind)
+    law: list[str] = field(default_factory=list)  # period limits and exemptions (mappings/dispatch_law.py)
 
     def __bool__(self) -> bool:
-        return bool(self.missing or self.documents or self.other)
+        return bool(self.missing or self.documents or self.other or self.law)
 
 
 def is_exempt(settings: IssuanceSettings, contract: dict) -> bool:
@@ -174,22 +175,18 @@ def contract_problems(mapping: AppMapping, settings: IssuanceSettings, contract:
         if name in mapping.fields and not is_blank(value) and not all(ch in value for ch in _EMAIL_SHAPE):
             problems.other.append(f"「{mapping.field(name).display}」の形式が正しくありません。")
     if kind.check_dispatch_period:
-        problems.other += _period_problems(mapping, contract, exempt="conflict_date" in waived)
+        problems.other += _period_problems(mapping, contract)
     return problems
 
 
-def _period_problems(mapping: AppMapping, contract: dict, *, exempt: bool) -> list[str]:
-    start, end, conflict = contract.get("dispatch_start"), contract.get("dispatch_end"), contract.get("conflict_date")
+def _period_problems(mapping: AppMapping, contract: dict) -> list[str]:
+    """The 派遣期間 itself; the 抵触日 and the exemptions are judged in mappings/dispatch_law.py."""
+    start, end = contract.get("dispatch_start"), contract.get("dispatch_end")
     label = mapping.field
-    out = []
     if start and end and end < start:
-        out.append(f"「{label('dispatch_end').display}」（{jp_date(end)}）が「{label('dispatch_start').display}」"
-                   f"（{jp_date(start)}）より前になっています。")
-    if not exempt and end and conflict and end >= conflict:
-        out.append(f"「{label('dispatch_end').display}」（{jp_date(end)}）が抵触日（{jp_date(conflict)}）以降です。"
-                   f"派遣期間は抵触日の前日（{jp_date(conflict - timedelta(days=1))}）までにしてください。"
-                   "期間制限の例外に当たる場合は「期間制限の例外」を選んでください。")
-    return out
+        return [f"「{label('dispatch_end').display}」（{jp_date(end)}）が「{label('dispatch_start').display}」"
+                f"（{jp_date(start)}）より前になっています。"]
+    return []
 
 
 # -- merge fields ------------------------------------------------------------------------------

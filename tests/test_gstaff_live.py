@@ -33,11 +33,14 @@ from connectors.gstaff.errors import (
 )
 from connectors.gstaff.interface import (
     ArchivedContract,
+    Assignment,
     ClientHistory,
+    EmploymentType,
     GStaffClient,
     MatchKind,
     NewClient,
     SharedOrder,
+    StaffMember,
     TroubleEntry,
     WorkSite,
 )
@@ -213,6 +216,55 @@ def test_history_of_an_unknown_client_is_not_found(gstaff, client):
     with pytest.raises(GStaffNotFound) as caught:
         client.get_history("G-9999")
     assert (caught.value.status, caught.value.code) == (404, "not_found")
+
+
+# -- dispatch workers and assignments --------------------------------------------------------
+
+
+def test_a_worker_is_read_with_employment_type_and_birth_date(gstaff, client):
+    gstaff.get(f"{BASE}/staff/S-2001", json={"staff_id": "S-2001", "employment_type": "indefinite",
+                                             "birth_date": "1966-12-02"})
+    gstaff.get(f"{BASE}/staff/S-2002", json={"staff_id": "S-2002", "employment_type": "fixed_term",
+                                             "birth_date": None})
+
+    assert client.get_staff("S-2001") == StaffMember("S-2001", EmploymentType.INDEFINITE, date(1966, 12, 2))
+    assert client.get_staff("S-2002") == StaffMember("S-2002", EmploymentType.FIXED_TERM, None)
+
+
+def test_an_unknown_worker_is_not_found_and_an_unknown_employment_type_is_a_protocol_error(gstaff, client):
+    gstaff.get(f"{BASE}/staff/S-9999", status=404, json={"code": "not_found", "message": "no such staff"})
+    with pytest.raises(GStaffNotFound):
+        client.get_staff("S-9999")
+    gstaff.get(f"{BASE}/staff/S-2003", json={"staff_id": "S-2003", "employment_type": "part_time",
+                                             "birth_date": None})
+    with pytest.raises(GStaffProtocolError):
+        client.get_staff("S-2003")
+    gstaff.calls.reset()  # the second answer is outside the document on purpose
+    gstaff.get(f"{BASE}/staff/S-2001", json={"staff_id": "S-2001", "employment_type": "fixed_term",
+                                             "birth_date": "1990-04-15"})
+    client.get_staff("S-2001")
+
+
+def test_assignments_are_read_with_site_unit_period_and_exemption(gstaff, client):
+    gstaff.get(f"{BASE}/clients/G-1001/assignments", json={"client_id": "G-1001", "assignments": [
+        {"staff_id": "S-2001", "work_site": "東京物流センター", "organization_unit": "物流課",
+         "start_on": "2025-12-01", "end_on": "2026-11-30", "reference": "kintone-contracts-3"},
+        {"staff_id": "S-2002", "work_site": "千葉倉庫", "organization_unit": "出荷課",
+         "start_on": "2024-04-01", "end_on": "2025-03-31", "reference": None, "period_limited": False},
+    ]})
+
+    assert client.get_assignments("G-1001") == [
+        Assignment("S-2001", "東京物流センター", "物流課", date(2025, 12, 1), date(2026, 11, 30),
+                   reference="kintone-contracts-3"),
+        Assignment("S-2002", "千葉倉庫", "出荷課", date(2024, 4, 1), date(2025, 3, 31), period_limited=False),
+    ]
+
+
+def test_assignments_of_an_unknown_client_are_not_found(gstaff, client):
+    gstaff.get(f"{BASE}/clients/G-9999/assignments", status=404,
+               json={"code": "not_found", "message": "no such client"})
+    with pytest.raises(GStaffNotFound):
+        client.get_assignments("G-9999")
 
 
 # -- writes ----------------------------------------------------------------------------------

@@ -12,12 +12,15 @@ from connectors.gstaff.errors import (  # noqa: F401
 )
 from connectors.gstaff.interface import (  # noqa: F401
     ArchivedContract,
+    Assignment,
     ClientHistory,
     ClientSummary,
+    EmploymentType,
     GStaffClient,
     MatchKind,
     NewClient,
     SharedOrder,
+    StaffMember,
     TroubleEntry,
     WorkSite,
 )

@@ -1,7 +1,8 @@
 """An in-memory G-Staff with the live client's interface and errors.
 
 Preloaded with sample clients for the embedded default (``with_samples``). Tests read its
-state directly: ``clients``, ``histories``, ``orders``, ``archives``, ``calls``; ``fail_next``
+state directly: ``clients``, ``histories``, ``staff``, ``assignments``, ``orders``, ``archives``,
+``calls``; ``fail_next``
 makes the next call of a method raise, and ``lose_answer_of`` makes a write succeed and then
 raise a timeout, as when G-Staff saved the data but the answer never came back.
 
@@ -21,10 +22,13 @@ from decimal import Decimal
 from connectors.gstaff.errors import GStaffDataError, GStaffNotFound, GStaffTransientError
 from connectors.gstaff.interface import (
     ArchivedContract,
+    Assignment,
     ClientHistory,
     ClientSummary,
+    EmploymentType,
     NewClient,
     SharedOrder,
+    StaffMember,
     TroubleEntry,
     WorkSite,
 )
@@ -36,6 +40,8 @@ class FakeGStaff:
     def __init__(self) -> None:
         self.clients: dict[str, ClientSummary] = {}
         self.histories: dict[str, ClientHistory] = {}
+        self.staff: dict[str, StaffMember] = {}
+        self.assignments: dict[str, list[Assignment]] = defaultdict(list)  # client id -> its dispatches
         self.orders: dict[str, tuple[str, SharedOrder]] = {}  # reference -> (order id, order)
         self.archives: dict[str, tuple[str, ArchivedContract]] = {}  # reference -> (archive id, contract)
         self.registrations: list[NewClient] = []  # clients actually created by register_client
@@ -68,11 +74,22 @@ class FakeGStaff:
         fake.add_client(
             ClientSummary("G-1004", "みどり運輸株式会社", phone="092-000-0000", address="福岡県福岡市"),
             ClientHistory("G-1004", turnover_rate=Decimal("0.10"), current_staff=2, past_staff=5))
+        # The two workers of the sample contract: one renewed after a year in 物流課, one new.
+        fake.add_staff(StaffMember("S-2001", EmploymentType.FIXED_TERM, date(1990, 4, 15)))
+        fake.add_staff(StaffMember("S-2002", EmploymentType.FIXED_TERM, date(1985, 9, 3)))
+        fake.add_assignment("G-1001", Assignment("S-2001", "東京物流センター", "物流課", date(2025, 12, 1),
+                                                 date(2026, 11, 30)))
         return fake
 
     def add_client(self, client: ClientSummary, history: ClientHistory | None = None) -> None:
         self.clients[client.client_id] = client
         self.histories[client.client_id] = history or ClientHistory(client.client_id)
+
+    def add_staff(self, member: StaffMember) -> None:
+        self.staff[member.staff_id] = member
+
+    def add_assignment(self, client_id: str, assignment: Assignment) -> None:
+        self.assignments[client_id].append(assignment)
 
     def fail_next(self, method: str, error: Exception, times: int = 1) -> None:
         self._failures[method].extend([error] * times)
@@ -98,6 +115,20 @@ class FakeGStaff:
             if client_id not in self.histories:
                 raise GStaffNotFound(f"client {client_id} not found", status=404)
             return self.histories[client_id]
+
+    def get_staff(self, staff_id: str) -> StaffMember:
+        self._enter("get_staff")
+        with self._lock:
+            if staff_id not in self.staff:
+                raise GStaffNotFound(f"staff {staff_id} not found", status=404)
+            return self.staff[staff_id]
+
+    def get_assignments(self, client_id: str) -> list[Assignment]:
+        self._enter("get_assignments")
+        with self._lock:
+            if client_id not in self.clients:
+                raise GStaffNotFound(f"client {client_id} not found", status=404)
+            return list(self.assignments.get(client_id, ()))
 
     def register_client(self, client: NewClient) -> ClientSummary:
         self._enter("register_client")

@@ -1,5 +1,7 @@
-"""What the flows may ask of G-Staff (seed A-1, A-6): find a client and its history,
-register a client, share an accepted order, archive a signed contract with its retention date.
+"""What the flows may ask of G-Staff (seed A-1, A-5, A-6): find a client and its history,
+register a client, share an accepted order, archive a signed contract with its retention date,
+and, for the dispatch-law checks (法第40条の2, 第40条の3), a dispatch worker's employment and
+birth date and the client's assignment history.
 
 G-Staff publishes no API we rely on: the live client speaks the HTTP contract in
 ``docs/gstaff-openapi.yaml`` that the company's IT puts in front of G-Staff. Every write takes
@@ -88,6 +90,35 @@ class ArchivedContract:
     content_type: str = "application/pdf"
 
 
+class EmploymentType(StrEnum):
+    """雇用形態 of a dispatch worker with us (the 派遣元)."""
+
+    INDEFINITE = "indefinite"  # 無期雇用
+    FIXED_TERM = "fixed_term"  # 有期雇用
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    """A dispatch worker (派遣スタッフ) as G-Staff holds them. Personal data: never logged."""
+
+    staff_id: str
+    employment_type: EmploymentType
+    birth_date: date | None = None
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One past or current dispatch of one worker to one client's work site (派遣実績)."""
+
+    staff_id: str
+    work_site: str  # 事業所 (as in ClientHistory.work_sites)
+    organization_unit: str  # 組織単位 (課 etc.)
+    start_on: date
+    end_on: date  # the last day of the dispatch (planned, for a current one)
+    reference: str = ""  # our contract reference when kgbridge issued it (kintone-contracts-7)
+    period_limited: bool = True  # False when the dispatch was exempt from the period limits
+
+
 @runtime_checkable
 class GStaffClient(Protocol):
     def find_clients(self, *, corporate_number: str = "", name: str = "", phone: str = "") -> list[ClientSummary]:
@@ -101,6 +132,12 @@ class GStaffClient(Protocol):
 
     def get_history(self, client_id: str) -> ClientHistory:
         """Past trouble, 抵触日 per work site, turnover and staff counts of one client."""
+
+    def get_staff(self, staff_id: str) -> StaffMember:
+        """雇用形態 and birth date of one dispatch worker (GStaffNotFound when unknown)."""
+
+    def get_assignments(self, client_id: str) -> list[Assignment]:
+        """Every dispatch of our workers to this client, past and current, any order."""
 
     def register_client(self, client: NewClient) -> ClientSummary:
         """Register a client; never twice for the same reference."""

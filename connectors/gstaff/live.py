@@ -37,10 +37,13 @@ from connectors.gstaff.errors import (
 )
 from connectors.gstaff.interface import (
     ArchivedContract,
+    Assignment,
     ClientHistory,
     ClientSummary,
+    EmploymentType,
     NewClient,
     SharedOrder,
+    StaffMember,
     TroubleEntry,
     WorkSite,
 )
@@ -122,6 +125,17 @@ class LiveGStaffClient:
         what = "GET /clients/{id}/history"
         path = f"/clients/{quote(client_id, safe='')}/history"
         return _pick(self._call("GET", path, what), _history, what)
+
+    # -- dispatch workers and assignments (法第40条の2, 第40条の3) ----------------------
+
+    def get_staff(self, staff_id: str) -> StaffMember:
+        what = "GET /staff/{id}"
+        return _pick(self._call("GET", f"/staff/{quote(staff_id, safe='')}", what), _staff, what)
+
+    def get_assignments(self, client_id: str) -> list[Assignment]:
+        what = "GET /clients/{id}/assignments"
+        path = f"/clients/{quote(client_id, safe='')}/assignments"
+        return _pick(self._call("GET", path, what), lambda b: [_assignment(a) for a in b["assignments"]], what)
 
     def register_client(self, client: NewClient) -> ClientSummary:
         body: dict[str, Any] = {"reference": client.reference, "name": normalize_company_name(client.name)}
@@ -286,3 +300,25 @@ def _history(body: Mapping[str, Any]) -> ClientHistory:
         past_staff=int(body["past_staff"]),
     )
 
+
+
+def _staff(body: Mapping[str, Any]) -> StaffMember:
+    staff_id = _text(body["staff_id"])
+    if not staff_id:
+        raise ValueError("staff_id is empty")
+    return StaffMember(staff_id, EmploymentType(body["employment_type"]), _date(body.get("birth_date")))
+
+
+def _assignment(item: Mapping[str, Any]) -> Assignment:
+    limited = item.get("period_limited", True)
+    if not isinstance(limited, bool):
+        raise TypeError("period_limited must be a boolean")
+    return Assignment(
+        staff_id=_text(item["staff_id"]),
+        work_site=_text(item["work_site"]),
+        organization_unit=_text(item["organization_unit"]),
+        start_on=date.fromisoformat(item["start_on"]),
+        end_on=date.fromisoformat(item["end_on"]),
+        reference=_text(item.get("reference")),
+        period_limited=limited,
+    )

@@ -170,7 +170,8 @@ def test_contract_ending_on_or_after_the_conflict_date_is_never_sent(cctx, kinto
 
     assert gmosign.envelopes == {}
     [text] = kintone.comment_texts(CONTRACTS, rid)
-    assert "抵触日（2027年4月1日）以降" in text and "2027年3月31日" in text
+    assert "【労働者派遣法の期間制限】" in text
+    assert "抵触日（2027年4月1日、" in text and "2027年3月31日までにしてください" in text
     assert values(kintone, rid)["ステータス"] == "作成中"
 
 
@@ -187,12 +188,16 @@ def test_contract_without_the_conflict_notice_or_treatment_information_is_never_
 
 def test_exempt_contract_may_pass_the_conflict_date_but_still_needs_both_documents(cctx, kintone, gmosign,
                                                                                   contract):
-    over_60 = contract(期間制限の例外="60歳以上", 抵触日=None, 派遣終了日="2030-03-31")
-    no_notice = contract(期間制限の例外="無期雇用", 抵触日=None, 抵触日通知受領=[])
+    from connectors.gstaff import EmploymentType, StaffMember
 
-    assert contract_issuance.run(cctx, "contracts", over_60) == "sent_for_signature"
+    cctx.gstaff.add_staff(StaffMember("S-3001", EmploymentType.INDEFINITE, None))
+    indefinite = dict(期間制限の例外="無期雇用", 無期60歳以上限定="限定する", 派遣スタッフID="S-3001", 抵触日=None)
+    proven = contract(**indefinite, 派遣終了日="2030-03-31")
+    no_notice = contract(**indefinite, 抵触日通知受領=[])
+
+    assert contract_issuance.run(cctx, "contracts", proven) == "sent_for_signature"
     assert contract_issuance.run(cctx, "contracts", no_notice) == "sent_back_not_sent"
-    assert [e.document_code for e in gmosign.envelopes.values()] == [reference(over_60)]
+    assert [e.document_code for e in gmosign.envelopes.values()] == [reference(proven)]
 
 
 def test_an_unknown_exemption_value_does_not_lift_the_conflict_date_check(cctx, kintone, gmosign, contract):
