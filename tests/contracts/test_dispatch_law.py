@@ -19,7 +19,15 @@ from connectors.gstaff import (
 )
 from flows import contract_issuance
 from mappings import MappingError
-from mappings.dispatch_law import DispatchLawSettings, PeriodLimit, add_years, age_on, conflict_date, run_start, staff_ids
+from mappings.dispatch_law import (
+    DispatchLawSettings,
+    PeriodLimit,
+    add_years,
+    age_on,
+    conflict_date,
+    run_start,
+    staff_ids,
+)
 from tests.contracts.conftest import CONTRACTS
 
 INDEFINITE, FIXED = EmploymentType.INDEFINITE, EmploymentType.FIXED_TERM
