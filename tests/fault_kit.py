@@ -17,10 +17,12 @@ from rq.registry import FailedJobRegistry, FinishedJobRegistry
 from rq.serializers import JSONSerializer
 
 from connectors.gmosign.fake import FakeGmoSign
+from connectors.gstaff.fake import FakeGStaff
 from connectors.kintone.fake import FakeKintone
 from kgbridge.samples import COMPLETE_CONTRACT, COMPLETE_ORDER, notification
 from tests.conftest import WEBHOOK_TOKEN
 from tests.gmosign_server import GmoSignServer
+from tests.gstaff_server import GStaffServer
 from tests.kintone_server import KintoneServer
 from tests.pii import (
     API_TOKENS,
@@ -79,6 +81,19 @@ def gmosign_settings(server: GmoSignServer) -> dict[str, object]:
     return {"gmosign_base_url": server.url, "gmosign_customer_id": GMOSIGN_CUSTOMER_ID,
             "gmosign_secret_key": GMOSIGN_SECRET_KEY, "gmosign_timeout_seconds": 5,
             "gmosign_retry_budget_seconds": 5}
+
+
+GSTAFF_API_KEY = "loopback-gstaff-key-0123456789"
+
+
+def start_gstaff(fake: FakeGStaff | None = None) -> GStaffServer:
+    """G-Staff's read side on loopback (the contract's dispatch-law check reads it)."""
+    return GStaffServer(fake or FakeGStaff.with_samples(), GSTAFF_API_KEY).start()
+
+
+def gstaff_settings(server: GStaffServer) -> dict[str, object]:
+    """``worker_env`` settings for the live G-Staff client against ``server``."""
+    return {"gstaff_base_url": server.url, "gstaff_api_key": GSTAFF_API_KEY}
 
 
 def webhook_body(fake: FakeKintone, record_id: str, event_id: str | None = None, event_type: str = "ADD_RECORD",

@@ -35,12 +35,14 @@ from tests.fault_kit import (
     failed_jobs,
     flow_job,
     gmosign_settings,
+    gstaff_settings,
     job_finished,
     post_webhook,
     seed_client,
     seed_contract,
     seed_order,
     start_gmosign,
+    start_gstaff,
     start_kintone,
     webhook_body,
 )
@@ -177,9 +179,10 @@ def contract_rig(kintone, mappings, app, redis_url, workers):
     """Run one contract send against the loopback kintone and GMO Sign until ``hold`` catches it."""
     gmosign = FakeGmoSign()
     rid = seed_contract(kintone, seed_client(kintone))
-    with start_kintone(kintone, mappings) as kserver, start_gmosign(gmosign) as gserver:
+    with start_kintone(kintone, mappings) as kserver, start_gmosign(gmosign) as gserver, \
+            start_gstaff() as staff_server:
         env = worker_env(kintone_url=kserver.url, tokens={"contracts": _token("contracts")},
-                         redis_url=redis_url, **gmosign_settings(gserver))
+                         redis_url=redis_url, **gmosign_settings(gserver), **gstaff_settings(staff_server))
 
         def send_and_kill(hold: Callable, dies: str) -> str:
             held = hold(kserver, gserver)
