@@ -289,8 +289,26 @@ def _follow_up_done(fake, mappings, ctx):
     from tests.records import seed
 
     return "follow_ups", seed(fake, mappings, "follow_ups", schedule_key="12:month_1", title="1ヶ月フォロー",
+                              category="スタッフフォロー",
                               contract_record_id="12", due_on="2026-11-24", done_on="2026-11-24",
                               next_follow_up="2026-12-08", owner=[{"code": "sato", "name": "佐藤 一郎"}])
+
+
+def _follow_up_done_near_milestone(fake, mappings, ctx):
+    from tests.records import seed
+
+    app, rid = _follow_up_done(fake, mappings, ctx)
+    seed(fake, mappings, "follow_ups", schedule_key="12:month_2", title="2ヶ月フォロー", category="スタッフフォロー",
+         contract_record_id="12", due_on="2026-12-10")
+    return app, rid
+
+
+def _follow_up_done_unsettled(fake, mappings, ctx):
+    app, rid = _follow_up_done(fake, mappings, ctx)
+    row = {"value": {"相談内容": {"value": "シフトの相談"}, "対応方針": {"value": "派遣先に確認"},
+                     "対応期限": {"value": ""}, "報告方法": {"value": "電話"}, "対応済": {"value": []}}}
+    fake.update_record(mappings[app].id, rid, {"相談・課題": {"value": [row]}})
+    return app, rid
 
 
 def _follow_up_done_again(fake, mappings, ctx):
@@ -406,12 +424,19 @@ SCENARIOS = [
              "read contract; nothing to do",
              outcome="not_individual_contract"),
     # next_follow_up: a follow-up saved as done with its 次回フォロー日
-    Scenario("next_follow_up", "follow-up done with a next date", _follow_up_done, 4,
-             "read follow-up; one query for the next one's 管理キー (kintone has no unique key); add it; one comment",
+    Scenario("next_follow_up", "follow-up done with a next date", _follow_up_done, 5,
+             "read follow-up; one query for the staff's open and linked follow-ups; add the next one (linked, "
+             "facts and open 相談・課題 carried in); mark this one 完了 with its 引継ぎ先; one comment",
              outcome="next_follow_up_created"),
-    Scenario("next_follow_up", "same follow-up saved again", _follow_up_done_again, 2,
-             "read follow-up; one query finds the next one: no write",
-             outcome="already_planned"),
+    Scenario("next_follow_up", "same follow-up saved again", _follow_up_done_again, 1,
+             "read follow-up; the ledger knows this record and 次回フォロー日 were handled: no query, no write",
+             outcome="already_done"),
+    Scenario("next_follow_up", "next date near a planned milestone", _follow_up_done_near_milestone, 5,
+             "read follow-up; one timeline query; move the milestone (予定日, link, carried rows) in one update; "
+             "mark this one; one comment", outcome="milestone_moved"),
+    Scenario("next_follow_up", "相談・課題 row without 対応期限", _follow_up_done_unsettled, 2,
+             "read follow-up; one comment naming what is missing; nothing else",
+             outcome="incomplete"),
 ]
 
 

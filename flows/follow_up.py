@@ -27,6 +27,7 @@ from flows.context import FlowContext
 from flows.deadline_texts import japanese_date
 from flows.notify import bullet_list, tell
 from mappings import AppMapping, MappingError, User
+from mappings.dispatch_law import staff_ids
 from mappings.fields import is_blank
 
 FLOW = "follow_up"
@@ -50,7 +51,10 @@ def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
     settings = follow_ups.settings(FLOW)
     log = ctx.log.bind(flow=FLOW, app=app_key, record_id=record_id)
     contract = contracts.read(ctx.kintone.get_record(contracts.id, record_id))
-    if contracts.status_key(contract.get("status")) != "concluded":
+    status = contracts.status_key(contract.get("status"))
+    if status == "cancelled":
+        outcome = stop_schedule(ctx, contracts, follow_ups, contract, None, settings)
+    elif status != "concluded":
         outcome = "not_concluded"
     elif contract.get("contract_kind") != settings.get("individual_contract", "個別契約"):
         outcome = "not_individual_contract"
@@ -62,6 +66,8 @@ def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
         outcome = "no_dispatch_start"
     else:
         outcome = create_schedule(ctx, contracts, follow_ups, contract, plan(ctx, settings, contract))
+        if contract.get("ended_early_on") is not None:
+            outcome = stop_schedule(ctx, contracts, follow_ups, contract, contract["ended_early_on"], settings)
     log.info("follow-up schedule checked", step="schedule", outcome=outcome)
     return outcome
 
@@ -91,7 +97,14 @@ def plan(ctx: FlowContext, settings: dict, contract: dict) -> list[Planned]:
             call = settings.get("renewal_thank_you_title", "お礼電話（更新{n}回目）").format(n=renewal)
             planned.append(Planned(f"thanks_renewal_{renewal}", call, thanks, first_day, manager or reps, manager,
                                    thank_you_call=True))
-    return planned
+    last = last_day(contract)
+    return [p for p in planned if last is None or p.due_on <= last or p.due_on == first_day]
+
+
+def last_day(contract: dict) -> date | None:
+    """The contract's last day of dispatch: its 中途終了日 when it ended early, else its 派遣終了日."""
+    ends = [d for d in (contract.get("dispatch_end"), contract.get("ended_early_on")) if d is not None]
+    return min(ends) if ends else None
 
 
 def _due(cal, start: date, item: dict, not_before: date) -> date:
@@ -115,11 +128,7 @@ def create_schedule(ctx: FlowContext, contracts: AppMapping, follow_ups: AppMapp
                     planned: list[Planned]) -> str:
     """Create the planned follow-ups that do not exist yet, then tell the rep once."""
     contract_id = contract["record_id"]
-    key_field = follow_ups.field("schedule_key")
-    existing = ctx.kintone.get_records(
-        follow_ups.id, f'{follow_ups.field("contract_record_id").code} = {int(contract_id)}',
-        fields=[key_field.code], limit=500)
-    have = {r.get(key_field.code, {}).get("value") for r in existing}
+    have = {r.get("schedule_key") for r in contract_follow_ups(ctx, follow_ups, contract_id)}
     missing = [p for p in planned if f"{contract_id}:{p.key}" not in have]
     if missing:
         ctx.kintone.add_records(follow_ups.id, [
@@ -127,15 +136,58 @@ def create_schedule(ctx: FlowContext, contracts: AppMapping, follow_ups: AppMapp
                 "schedule_key": f"{contract_id}:{p.key}", "title": p.title, "category": p.category,
                 "contract_record_id": int(contract_id), "client": contract.get("client") or "",
                 "staff_name": contract.get("staff_name") or "", "commander": contract.get("commander") or "",
+                "staff_id": timeline_staff_id(contract), "dispatch_end": contract.get("dispatch_end"),
                 "due_on": p.due_on, "owner": p.owner, "supervisor": p.supervisor,
             })
             for p in missing
         ])
     told = tell(ctx, contracts, contract_id, schedule_text(ctx, follow_ups, contract, planned),
-                [*(contract.get("sales_rep") or []), *_managers(planned)], once_as="follow_up_schedule")
+                [*(contract.get("sales_rep") or []), *_managers(planned)], once_as="follow_up_schedule",
+                same_as="schedule")  # told once per contract; later stops are told on their own
     if missing:
         return "schedule_created"
     return "schedule_told" if told else "already_scheduled"
+
+
+def timeline_staff_id(contract: dict) -> str:
+    """The G-Staff staff id whose timeline this contract continues ("" for several: one per contract)."""
+    ids = staff_ids(contract.get("staff_ids"))
+    return ids[0] if len(ids) == 1 else ""
+
+
+def contract_follow_ups(ctx: FlowContext, follow_ups: AppMapping, contract_id: str) -> list[dict]:
+    """The follow-ups of one contract (one call, only the fields the schedule needs)."""
+    rows = ctx.kintone.get_records(
+        follow_ups.id, f'{follow_ups.field("contract_record_id").code} = {int(contract_id)}',
+        fields=["$id", *follow_ups.codes("schedule_key", "title", "due_on", "done_on", "completion")], limit=500)
+    return [follow_ups.read(r) for r in rows]
+
+
+def stop_schedule(ctx: FlowContext, contracts: AppMapping, follow_ups: AppMapping, contract: dict,
+                  after: date | None, settings: dict) -> str:
+    """Stop the contract's open follow-ups planned after ``after`` (all when None: cancelled), tell the rep."""
+    stopped_value = settings.get("stopped", "中止")
+    today = ctx.now().date()
+    if after is None:
+        reason = settings.get("stop_reason_cancelled", "契約取消")
+    else:
+        reason = settings.get("stop_reason_ended_early", "中途終了（{date}）").format(date=japanese_date(after, today))
+    stop = [r for r in contract_follow_ups(ctx, follow_ups, contract["record_id"])
+            if is_blank(r.get("done_on")) and r.get("completion") != stopped_value
+            and (after is None or (r.get("due_on") is not None and r["due_on"] > after))]
+    for r in stop:
+        ctx.kintone.update_record(follow_ups.id, r["record_id"], follow_ups.write(
+            {"completion": stopped_value, "stop_reason": reason}))
+    if stop:
+        lines = [f"{r.get('title') or '#' + r['record_id']}（{japanese_date(r['due_on'], today)}）"
+                 for r in sorted(stop, key=lambda r: r.get("due_on") or today) if r.get("due_on")]
+        tell(ctx, contracts, contract["record_id"],
+             f"【スタッフフォロー予定の中止】\n{reason}のため、次のフォロー予定を「{follow_ups.field('completion').display}」"
+             f"{stopped_value}にしました。\n{bullet_list(lines)}\n"
+             "スタッフさんへの最終フォローが必要な場合は、担当者がフォローを登録してください。",
+             contract.get("sales_rep"), once_as="follow_up_stopped", same_as=",".join(r["record_id"] for r in stop))
+        return "schedule_stopped"
+    return "nothing_to_stop"
 
 
 def _managers(planned: list[Planned]) -> list[User]:

@@ -6,7 +6,8 @@ its 対応期限 and how the answer is reported back (報告方法). A row past 
 on a business day in business hours; the same set of overdue rows is said once.
 
 kintone calls: one query per 500 follow-ups with an overdue row (only the fields needed), plus one
-comment per follow-up whose overdue rows changed; an idle sweep costs one call.
+comment per follow-up whose overdue rows changed; an idle sweep costs one call. Rows carried into
+the next follow-up of the staff's timeline (flows/timeline.py) are chased on that one only.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ def remind_overdue_issues(ctx: FlowContext) -> str:
     today = now.date()
     told = 0
     fields = follow_ups.codes("issues", "title", "staff_name", "owner", "supervisor")
-    for record in fetch_all(ctx, follow_ups, f'{due_code} < "{today.isoformat()}"', fields):
+    # A follow-up whose rows were carried into the next one (引継ぎ先) is chased there, not twice.
+    carried = follow_ups.field("carried_to").code
+    for record in fetch_all(ctx, follow_ups, f'{due_code} < "{today.isoformat()}" and {carried} = ""', fields):
         values = follow_ups.read(record)
         overdue = [row for row in values.get("issues") or []
                    if row.get("issue_due") and row["issue_due"] < today and is_blank(row.get("resolved"))]

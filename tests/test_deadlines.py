@@ -202,7 +202,8 @@ def test_a_concluded_contract_is_never_late(ctx, kintone, mappings):
 
 def test_a_done_follow_up_without_a_next_date_gets_one_reminder_and_no_escalation(ctx, kintone, mappings):
     rid = seed(kintone, mappings, "follow_ups", title="1ヶ月フォロー", category="スタッフフォロー", owner=SATO,
-               supervisor=SUZUKI, due_on="2026-10-19", done_on="2026-10-19", facts="業務に慣れてきた")
+               supervisor=SUZUKI, due_on="2026-10-19", done_on="2026-10-19", facts="業務に慣れてきた",
+               completion="完了")
 
     sweep_at(ctx, "2026-10-19T17:00")
     sweep_at(ctx, "2026-10-20T09:00")

@@ -25,7 +25,7 @@ def client(settings, redis_conn, ctx):
 def concluded(kintone, mappings, **values) -> str:
     fields = {"contract_kind": "個別契約", "client": "株式会社サンプル物流", "sales_rep": SATO,
               "staff_name": "山田 花子", "commander": "物流課 高橋課長", "dispatch_start": "2026-10-01",
-              "dispatch_end": "2026-12-31"}
+              "dispatch_end": "2027-03-31", "staff_ids": "S-1001"}
     fields.update(values)
     return seed(kintone, mappings, "contracts", status="締結済", **fields)
 

@@ -29,7 +29,7 @@ def test_a_done_follow_up_with_a_next_date_creates_the_next_one_once(ctx, kinton
     rid = _done_follow_up(kintone)
 
     assert next_follow_up.run(ctx, "follow_ups", rid) == "next_follow_up_created"
-    assert next_follow_up.run(ctx, "follow_ups", rid) == "already_planned"
+    assert next_follow_up.run(ctx, "follow_ups", rid) == "already_done"
 
     [new] = [r for r in _records(kintone) if r["$id"] != rid]
     assert new["予定日"] == "2026-12-08" and new["管理キー"] == "12:next_2026-12-08"
@@ -51,11 +51,13 @@ def test_a_next_date_on_a_holiday_moves_to_the_next_business_day(ctx, kintone):
 
 def test_nothing_is_created_before_the_follow_up_is_done_or_without_a_next_date(ctx, kintone):
     not_done = _done_follow_up(kintone, done=None)
+    kintone.update_record(FOLLOW_UPS, not_done, {"契約レコード番号": {"value": "13"}})  # another contract's
     no_next = _done_follow_up(kintone, next_day=None)
 
     assert next_follow_up.run(ctx, "follow_ups", not_done) == "nothing_to_do"
-    assert next_follow_up.run(ctx, "follow_ups", no_next) == "nothing_to_do"
+    assert next_follow_up.run(ctx, "follow_ups", no_next) == "no_next_follow_up"
     assert len(_records(kintone)) == 2
+    assert kintone.record_values(FOLLOW_UPS, no_next)["完了判定"] == "完了"  # done; the sweep asks for the date
 
 
 def test_an_add_whose_answer_was_lost_is_found_instead_of_added_again(ctx, kintone):
@@ -68,7 +70,7 @@ def test_an_add_whose_answer_was_lost_is_found_instead_of_added_again(ctx, kinto
     except KintoneConnectionError:
         pass  # the job would be retried
 
-    assert next_follow_up.run(ctx, "follow_ups", rid) == "already_planned"
+    assert next_follow_up.run(ctx, "follow_ups", rid) == "linked_to_planned"  # found by its 前回フォロー
     assert len(_records(kintone)) == 2
 
 

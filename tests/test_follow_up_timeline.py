@@ -1,0 +1,202 @@
+"""One timeline per staff member (issue 13, seed 001 ❶): a follow-up saved in kintone (webhook in)
+opens the next one linked to it, with its facts and open 相談・課題 carried in; a next date near a
+planned milestone moves it; the schedule stops at 派遣終了日, at a 中途終了日 and when cancelled; a
+follow-up whose 相談・課題 lack 対応期限/対応方針/報告方法 does not count as done."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows import deadlines
+from kgbridge.samples import notification
+from tests.conftest import WEBHOOK_TOKEN
+from tests.records import SATO, at, seed
+from webhooks import create_app
+
+CONTRACTS, FOLLOW_UPS = "5", "7"
+STAFF = "S-2001"
+
+
+@pytest.fixture
+def client(settings, redis_conn, ctx):
+    ctx.clock = lambda: at("2026-10-01T10:00")
+    return create_app(settings, connection=redis_conn).test_client()
+
+
+def post(client, kintone, app: str, rid: str, event: str, drain) -> None:
+    body = notification(kintone, app, rid, event)
+    assert client.post(f"/webhooks/kintone/{WEBHOOK_TOKEN}", json=body).status_code == 200
+    drain()
+
+
+def conclude(client, kintone, mappings, drain, **values) -> str:
+    fields = {"contract_kind": "個別契約", "client": "株式会社サンプル物流", "sales_rep": SATO,
+              "staff_name": "山田 花子", "staff_ids": STAFF, "commander": "物流課 高橋課長",
+              "dispatch_start": "2026-10-01", "dispatch_end": "2027-03-31"}
+    fields.update(values)
+    rid = seed(kintone, mappings, "contracts", status="締結済", **fields)
+    post(client, kintone, CONTRACTS, rid, "UPDATE_STATUS", drain)
+    return rid
+
+
+def records(kintone) -> list[dict]:
+    return [kintone.record_values(FOLLOW_UPS, rid) for rid in sorted(kintone.apps[FOLLOW_UPS].records, key=int)]
+
+
+def by_title(kintone, title: str) -> dict:
+    [found] = [r for r in records(kintone) if r["フォロー名"] == title]
+    return found
+
+
+def row(issue: str, due: str | None, direction: str = "派遣先の総務に確認する", how: str = "電話で本人へ") -> dict:
+    return {"value": {"相談内容": {"value": issue}, "対応方針": {"value": direction},
+                      "対応期限": {"value": due or ""}, "報告方法": {"value": how}, "対応済": {"value": []}}}
+
+
+def save_done(client, kintone, drain, rid: str, done: str, next_day: str | None, facts: str = "",
+              rows: list[dict] | None = None) -> None:
+    """The 担当者 records the follow-up in kintone and saves (an UPDATE_RECORD webhook)."""
+    record = {"実施日": {"value": done}, "確認した事実": {"value": facts},
+              "次回フォロー日": {"value": next_day or ""}}
+    if rows is not None:
+        record["相談・課題"] = {"value": rows}
+    kintone.update_record(FOLLOW_UPS, rid, record)
+    post(client, kintone, FOLLOW_UPS, rid, "UPDATE_RECORD", drain)
+
+
+def test_a_next_date_near_a_planned_milestone_moves_it_and_carries_the_record_in(client, kintone, mappings, drain):
+    conclude(client, kintone, mappings, drain)
+    week_1 = by_title(kintone, "1週目フォロー")  # 2026-10-07
+    rows = [row("休憩室の利用時間を知りたい", "2026-10-16"), row("制服のサイズ交換", "2026-10-09")]
+    rows[1]["value"]["対応済"] = {"value": ["済"]}
+
+    # On 10-07 they agree to meet again on 10-29: four days before the 1ヶ月フォロー of 11-02.
+    save_done(client, kintone, drain, week_1["$id"], "2026-10-07", "2026-10-29",
+              facts="趣味はマラソン。11月の大会に出る。", rows=rows)
+
+    month_1 = by_title(kintone, "1ヶ月フォロー")
+    assert month_1["予定日"] == "2026-10-29"  # moved, not a second record that week
+    assert len([r for r in records(kintone) if r["区分"] == "スタッフフォロー"]) == 5
+    assert month_1["前回フォロー"] == week_1["$id"]
+    assert "趣味はマラソン。11月の大会に出る。" in month_1["前回の確認事項"]
+    carried = [(r["value"]["相談内容"]["value"], r["value"]["対応期限"]["value"]) for r in month_1["相談・課題"]]
+    assert carried == [("休憩室の利用時間を知りたい", "2026-10-16")]  # the open row only
+    done = kintone.record_values(FOLLOW_UPS, week_1["$id"])
+    assert done["完了判定"] == "完了" and done["引継ぎ先"] == month_1["$id"]
+    [text] = kintone.comment_texts(FOLLOW_UPS, week_1["$id"])
+    assert f"#{month_1['$id']}" in text and "10月29日（木）に移しました" in text
+
+
+def test_a_next_date_away_from_milestones_opens_a_new_linked_follow_up(client, kintone, mappings, drain):
+    conclude(client, kintone, mappings, drain)
+    month_1 = by_title(kintone, "1ヶ月フォロー")  # 11-02; the next planned one is 12-01
+
+    save_done(client, kintone, drain, month_1["$id"], "2026-11-02", "2026-11-16", facts="残業は月5時間程度",
+              rows=[row("通勤経路の変更", "2026-11-13")])
+
+    new = by_title(kintone, "次回フォロー（11月16日）")
+    assert new["予定日"] == "2026-11-16" and new["スタッフID"] == STAFF and new["派遣終了日"] == "2027-03-31"
+    assert new["前回フォロー"] == month_1["$id"] and "残業は月5時間程度" in new["前回の確認事項"]
+    assert [r["value"]["相談内容"]["value"] for r in new["相談・課題"]] == ["通勤経路の変更"]
+    assert by_title(kintone, "2ヶ月フォロー")["予定日"] == "2026-12-01"  # untouched
+
+
+def test_a_follow_up_with_an_unsettled_issue_does_not_count_as_done(client, kintone, mappings, drain):
+    conclude(client, kintone, mappings, drain)
+    month_1 = by_title(kintone, "1ヶ月フォロー")
+
+    save_done(client, kintone, drain, month_1["$id"], "2026-11-02", "2026-11-16",
+              rows=[row("シフトの相談", None, direction="未定"), row("有給の取り方", "2026-10-30", how=""),
+                    row("", None, direction="", how="")])  # the empty row kintone shows
+
+    record = kintone.record_values(FOLLOW_UPS, month_1["$id"])
+    assert record["完了判定"] is None and record["引継ぎ先"] == ""
+    assert [r for r in records(kintone) if r["フォロー名"].startswith("次回フォロー")] == []
+    [text] = kintone.comment_texts(FOLLOW_UPS, month_1["$id"])
+    assert "このフォローはまだ完了になっていません" in text
+    assert "「シフトの相談」：対応期限が未入力、対応方針が「未定」のまま" in text
+    assert "「有給の取り方」：対応期限がフォロー実施日より前、報告方法が未入力" in text
+    assert "3行目" not in text
+
+
+def test_an_unsettled_follow_up_is_chased_until_fixed_then_opens_the_next(client, kintone, mappings, drain, ctx):
+    conclude(client, kintone, mappings, drain)
+    month_1 = by_title(kintone, "1ヶ月フォロー")
+    save_done(client, kintone, drain, month_1["$id"], "2026-11-02", "2026-11-16", rows=[row("シフトの相談", None)])
+
+    ctx.clock = lambda: at("2026-11-03T09:00")  # 11-03 is 文化の日: nobody is pinged
+    deadlines.sweep(ctx)
+    ctx.clock = lambda: at("2026-11-04T09:00")
+    deadlines.sweep(ctx)
+    overdue = kintone.comment_texts(FOLLOW_UPS, month_1["$id"])[-1]
+    assert "フォロー実施" in overdue or "実施日" in overdue
+
+    save_done(client, kintone, drain, month_1["$id"], "2026-11-02", "2026-11-16",
+              rows=[row("シフトの相談", "2026-11-10")])
+
+    assert kintone.record_values(FOLLOW_UPS, month_1["$id"])["完了判定"] == "完了"
+    assert by_title(kintone, "次回フォロー（11月16日）")["前回フォロー"] == month_1["$id"]
+
+
+def test_the_schedule_stops_at_the_dispatch_end(client, kintone, mappings, drain):
+    conclude(client, kintone, mappings, drain, dispatch_end="2026-11-30")
+
+    titles = [r["フォロー名"] for r in records(kintone)]
+    assert titles == ["初日フォロー", "お礼電話（初日）", "1週目フォロー", "1ヶ月フォロー"]  # 12-01 is past the end
+    month_1 = by_title(kintone, "1ヶ月フォロー")
+
+    save_done(client, kintone, drain, month_1["$id"], "2026-11-02", "2026-12-07")
+
+    assert len(records(kintone)) == 4
+    text = kintone.comment_texts(FOLLOW_UPS, month_1["$id"])[-1]
+    assert "「派遣終了日」（11月30日（月））より後のため、次回フォローは登録していません" in text
+
+
+def test_a_contract_ended_early_stops_the_follow_ups_after_that_day(client, kintone, mappings, drain, ctx):
+    rid = conclude(client, kintone, mappings, drain)
+
+    kintone.update_record(CONTRACTS, rid, {"中途終了日": {"value": "2026-11-13"}})
+    post(client, kintone, CONTRACTS, rid, "UPDATE_RECORD", drain)
+    post(client, kintone, CONTRACTS, rid, "UPDATE_RECORD", drain)  # saved again: said once
+
+    state = {r["フォロー名"]: (r["完了判定"], r["中止理由"]) for r in records(kintone)}
+    assert state["1ヶ月フォロー"] == (None, "")
+    assert state["2ヶ月フォロー"] == ("中止", "中途終了（11月13日（金））")
+    assert state["3ヶ月フォロー"] == ("中止", "中途終了（11月13日（金））")
+    [_, stopped] = kintone.comment_texts(CONTRACTS, rid)
+    assert "2ヶ月フォロー（12月1日（火））" in stopped and "3ヶ月フォロー" in stopped
+
+    # A stopped follow-up is never chased.
+    month_3 = by_title(kintone, "3ヶ月フォロー")
+    ctx.clock = lambda: at("2027-01-05T09:00")
+    deadlines.sweep(ctx)
+    assert kintone.comment_texts(FOLLOW_UPS, month_3["$id"]) == []
+
+
+def test_a_cancelled_contract_stops_every_open_follow_up(client, kintone, mappings, drain):
+    rid = conclude(client, kintone, mappings, drain)
+    stored = kintone.apps[CONTRACTS].records[rid]
+    stored["ステータス"]["value"] = "取消"  # no action leads there from 締結済; an administrator's change
+    stored["$revision"]["value"] = str(int(stored["$revision"]["value"]) + 1)
+
+    post(client, kintone, CONTRACTS, rid, "UPDATE_STATUS", drain)
+
+    assert {r["完了判定"] for r in records(kintone)} == {"中止"}
+    assert {r["中止理由"] for r in records(kintone)} == {"契約取消"}
+
+
+def test_one_timeline_across_a_renewal(client, kintone, mappings, drain):
+    first = conclude(client, kintone, mappings, drain, dispatch_end="2026-12-31")
+    renewal = conclude(client, kintone, mappings, drain, renewal_count="1", dispatch_start="2027-01-01",
+                       dispatch_end="2027-03-31")
+    month_2 = by_title(kintone, "2ヶ月フォロー")  # 12-01, the first contract's last
+    renewal_follow_up = by_title(kintone, "更新1回目フォロー")  # 2027-01-04, the renewal's first
+
+    save_done(client, kintone, drain, month_2["$id"], "2026-12-01", "2027-01-15", facts="更新を希望している",
+              rows=[row("交通費の精算方法", "2026-12-18")])
+
+    assert renewal_follow_up["契約レコード番号"] == renewal and month_2["契約レコード番号"] == first
+    linked = kintone.record_values(FOLLOW_UPS, renewal_follow_up["$id"])
+    assert linked["前回フォロー"] == month_2["$id"] and "更新を希望している" in linked["前回の確認事項"]
+    assert [r["value"]["相談内容"]["value"] for r in linked["相談・課題"]] == ["交通費の精算方法"]
+    assert not [r for r in records(kintone) if r["フォロー名"].startswith("次回フォロー")]
