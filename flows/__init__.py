@@ -20,6 +20,21 @@ FLOWS: dict[str, str] = {
 }
 
 
+# Flows that can also decide a page of records at once (``run_page(ctx, app_key, record_ids)``,
+# flows/bulk.py): work found in bulk goes there instead of one job per record.
+PAGE_FLOWS: dict[str, str] = {
+    "order_registration": "flows.order_registration",
+}
+
+
+def get_page_flow(name: str):
+    try:
+        module = importlib.import_module(PAGE_FLOWS[name])
+    except KeyError:
+        raise LookupError(f"flow {name!r} has no page path") from None
+    return module.run_page
+
+
 def get_flow(name: str):
     try:
         module = importlib.import_module(FLOWS[name])

@@ -130,6 +130,18 @@ def start_flow(ctx: FlowContext, flow: str, app_key: str, record_id: str, marker
     get_flow(flow)(ctx, app_key, str(record_id))
 
 
+def start_flows(ctx: FlowContext, flow: str, app_key: str, records: list[tuple[str, str]], key: str) -> None:
+    """Run ``flow`` on many records ([(record id, marker)]): in bulk where the worker can (page jobs),
+    else as a job each (``start_flow``). ``key`` names the batch, so a repeat adds no second page job."""
+    if not records:
+        return
+    if ctx.enqueue_many is not None:
+        ctx.enqueue_many(flow, app_key, [(str(rid), marker) for rid, marker in records], key)
+        return
+    for record_id, marker in records:
+        start_flow(ctx, flow, app_key, record_id, marker)
+
+
 def tell_no_client(ctx: FlowContext, wf: AppMapping, application: dict) -> str:
     """An approved or rejected application without a client: say so instead of guessing."""
     tell(ctx, wf, application["record_id"],

@@ -38,6 +38,9 @@ class FlowContext:
     # that job (same flow, record and marker) exists already. None outside a worker: the caller
     # then runs the flow inline.
     enqueue: Callable[[str, str, str, str], bool] | None = None
+    # Start one flow on many records: enqueue_many(flow, app_key, [(record id, marker)], key); from
+    # KGBRIDGE_BULK_MIN_RECORDS on as page jobs (flows/bulk.py). None: one ``enqueue`` (or run) each.
+    enqueue_many: Callable[[str, str, list[tuple[str, str]], str], Any] | None = None
     # The RQ job this run belongs to ("" outside a worker): a flow can tell an earlier, dead run of
     # its own job from another job working on the same record.
     job_id: str = ""

@@ -195,20 +195,19 @@ def held_orders(ctx: FlowContext, client_record_id: str, names: list[str]) -> li
 
 
 def release_held_orders(ctx: FlowContext, application_id: str, client_record_id: str) -> int:
-    """Send every complete held order of the client through order registration, once each."""
+    """Send every complete held order of the client through order registration, once each (many of
+    them: decided per page with bulk actions, ``flows.order_registration.run_page``)."""
     from flows.order_registration import FLOW as ORDER_FLOW  # order_registration imports this module
     from flows.order_registration import hearing_item_names, missing_hearing_items
 
     orders = ctx.mappings["orders"]
-    released = 0
-    for row in held_orders(ctx, client_record_id, hearing_item_names(orders)):
-        order = orders.read(row)
-        if missing_hearing_items(orders, order):
-            continue  # held for more than credit: the rep's next save sends it on
-        released += 1
-        key = f"workflow:{application_id}:released:{order['record_id']}"
-        if ctx.ledger.done(key):
-            continue
-        apps.start_flow(ctx, ORDER_FLOW, orders.key, order["record_id"], marker=f"credit-approved-{application_id}")
-        ctx.ledger.mark(key, apps.REMEMBER_SECONDS)
-    return released
+    complete = [order for order in (orders.read(row) for row in held_orders(ctx, client_record_id,
+                                                                              hearing_item_names(orders)))
+                if not missing_hearing_items(orders, order)]  # held for more than credit: the rep's next save
+    keys = {o["record_id"]: f"workflow:{application_id}:released:{o['record_id']}" for o in complete}
+    todo = [rid for rid, key in keys.items() if not ctx.ledger.done(key)]
+    marker = f"credit-approved-{application_id}"
+    apps.start_flows(ctx, ORDER_FLOW, orders.key, [(rid, marker) for rid in todo], key=marker)
+    for rid in todo:
+        ctx.ledger.mark(keys[rid], apps.REMEMBER_SECONDS)
+    return len(complete)

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 
 from connectors.gstaff import SharedOrder
 from connectors.kintone import KintoneNotFound
-from flows import credit_check
+from connectors.kintone.interface import StatusAction
+from flows import applications as apps
+from flows import bulk, credit_check
 from flows.context import FlowContext
 from flows.decide import on_fresh_record
 from flows.notify import bullet_list, tell
@@ -46,23 +48,116 @@ def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
     return on_fresh_record(ctx, orders, record_id, FLOW, decide)
 
 
-def register_order(ctx: FlowContext, orders: AppMapping, order: dict) -> str:
-    """Send a complete order for the supervisor's approval, or tell the rep what is missing."""
+# -- the decision: one order and its client as read, no kintone call ----------------------------
+#
+# The per-record job above and the page job below (``run_page``) both decide with ``decide``; what
+# each outcome needs is in the Decision: a process action (bulk-able: PUT records/status.json), one
+# comment to the rep (kintone has no bulk comment: one call each), or the ordinary job alone
+# (``per_record``: opening a 06_1 application, sharing an accepted order to G-Staff).
+
+NOT_FOUND = object()  # the order names a client the Clients app does not have
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: str  # the outcome word when carried out
+    action: str | None = None  # process action to run on the order
+    assignee: str | None = None
+    complaint: str | None = None  # comment text for the rep, said once ...
+    same_as: str | None = None  # ... per set of gaps (not per wording)
+    per_record: bool = False  # only the ordinary job can carry it out
+
+
+def decide(mappings, orders: AppMapping, order: dict, status: str | None, client,
+           application_id: str | None = None) -> Decision:
+    """What the order needs now. ``client``: the client as read, None when the order names none,
+    ``NOT_FOUND``; ``application_id``: the 06_1 just opened for a client that had none."""
+    if status == "accepted":
+        if not is_blank(order.get("accepted_on")):
+            return Decision("nothing_to_do")
+        return Decision("acceptance_recorded", per_record=True)  # G-Staff and a comment, per record
+    if status != "unprocessed":
+        return Decision("nothing_to_do")
     missing = missing_hearing_items(orders, order)
-    credit = check_client_credit(ctx, orders, order)
+    credit = credit_problem(mappings, orders, order, client, application_id)
+    if credit is not None and credit.kind == "needs_application":
+        return Decision("credit_application_opened", per_record=True)
     if missing or credit:
-        text = complaint_text(orders, order, missing, credit.text if credit else None)
         # The same gaps are the same complaint, however the sentence reads: a client whose 06_1 we
         # just opened is 審査中 on the next run, and the rep has been told that already.
-        same = "|".join([credit.kind if credit else "", *missing])
-        told = tell(ctx, orders, order["record_id"], text, order["sales_rep"], once_as="incomplete", same_as=same)
-        return "told_rep_missing_items" if told else "already_told"
-
+        return Decision("told_rep_missing_items",
+                        complaint=complaint_text(orders, order, missing, credit.text if credit else None),
+                        same_as="|".join([credit.kind if credit else "", *missing]))
     approval = orders.action("request_supervisor_approval")
-    supervisor = order[approval.assignee][0].code if approval.assignee else None
-    ctx.kintone.update_status(orders.id, order["record_id"], approval.name, assignee=supervisor,
-                              revision=order["revision"])
-    return "sent_for_supervisor_approval"
+    supervisor = order[approval.assignee][0].code if approval.assignee and order.get(approval.assignee) else None
+    return Decision("sent_for_supervisor_approval", action=approval.name, assignee=supervisor)
+
+
+def register_order(ctx: FlowContext, orders: AppMapping, order: dict) -> str:
+    """Send a complete order for the supervisor's approval, or tell the rep what is missing."""
+    client = read_client(ctx, order)
+    decision = decide(ctx.mappings, orders, order, "unprocessed", client)
+    if decision.per_record:  # the client never applied for credit: its 06_1 is opened now
+        application_id = credit_check.open_application(ctx, client, order)
+        decision = decide(ctx.mappings, orders, order, "unprocessed", client, application_id)
+    if decision.action:
+        ctx.kintone.update_status(orders.id, order["record_id"], decision.action, assignee=decision.assignee,
+                                  revision=order["revision"])
+        return decision.outcome
+    return tell_rep(ctx, orders, order, decision)
+
+
+def tell_rep(ctx: FlowContext, orders: AppMapping, order: dict, decision: Decision) -> str:
+    told = tell(ctx, orders, order["record_id"], decision.complaint, order["sales_rep"], once_as="incomplete",
+                same_as=decision.same_as)
+    return decision.outcome if told else "already_told"
+
+
+def run_page(ctx: FlowContext, app_key: str, record_ids: list[str]) -> bulk.PageResult:
+    """Orders found in bulk (a reconcile page, the held orders a credit approval released), per page.
+
+    One read of the orders (≤ 500 per call) and one of their clients, ``decide`` for each order as
+    its own job would, then every 上長承認依頼 of the page in bulk (``flows.bulk``: 2,000 per call,
+    each with the revision it was decided on). A complaint is one comment per order (kintone has
+    no bulk comment), said once as the ordinary job says it. Outcomes only the ordinary job can
+    carry out (a 06_1 to open, an acceptance to share with G-Staff), and records a bulk call
+    refused, go to that order's ordinary job.
+    """
+    orders = ctx.mappings[app_key]
+    result = bulk.PageResult()
+    rows = bulk.read_records(ctx, orders, record_ids)
+    page = [orders.read(row) for row in rows.values()]
+    clients = read_clients(ctx, page)
+    actions = []
+    for order in page:
+        client = None if order.get("client_record_id") is None else clients.get(str(int(order["client_record_id"])),
+                                                                                 NOT_FOUND)
+        decision = decide(ctx.mappings, orders, order, orders.status_key(order.get("status")), client)
+        if decision.per_record:
+            result.fallback.append(order["record_id"])
+        elif decision.action:
+            actions.append(StatusAction(order["record_id"], decision.action, decision.assignee, order["revision"]))
+        else:
+            result.count(tell_rep(ctx, orders, order, decision) if decision.complaint else decision.outcome)
+            result.revisions[order["record_id"]] = int(order["revision"])
+    done, refused = bulk.run_actions(ctx, orders, actions)
+    for record_id, revision in done.items():
+        result.count("sent_for_supervisor_approval")
+        result.revisions[record_id] = revision
+    result.fallback += refused
+    for record_id in result.fallback:  # as its webhook would have: the job id of the revision read
+        apps.start_flow(ctx, FLOW, orders.key, record_id, marker=f"r{rows[record_id]['$revision']['value']}")
+    missing = len(set(map(str, record_ids)) - set(rows))
+    if missing:
+        result.outcomes["not_found"] = missing  # deleted since: nothing to do
+    return result
+
+
+def read_clients(ctx: FlowContext, page: list[dict]) -> dict[str, dict]:
+    """The clients a page of orders names, as the mapping reads them (one query per 500 clients)."""
+    clients = ctx.mappings["clients"]
+    wanted = sorted({str(int(o["client_record_id"])) for o in page if o.get("client_record_id") is not None}, key=int)
+    return {rid: clients.read(row) for rid, row in bulk.read_records(ctx, clients, wanted).items()}
 
 
 def hearing_item_names(orders: AppMapping) -> list[str]:
@@ -86,24 +181,35 @@ def missing_hearing_items(orders: AppMapping, order: dict) -> list[str]:
 
 @dataclass(frozen=True)
 class CreditProblem:
-    kind: str  # pending (applied or being applied for), rejected, unknown_client, not_applied, other
+    kind: str  # pending (applied or being applied for), rejected, unknown_client, not_applied, other,
+    #            needs_application (a 06_1 must be opened first)
     text: str  # what the rep should know, in Japanese
 
 
-def check_client_credit(ctx: FlowContext, orders: AppMapping, order: dict) -> CreditProblem | None:
-    """None when the client's 与信状態 is 承認; otherwise what the rep should know.
-
-    A client that has not applied yet gets its 06_1 application opened (once per client).
-    """
+def read_client(ctx: FlowContext, order: dict):
+    """The order's client as the mapping reads it; None when the order names none; ``NOT_FOUND``."""
     if order.get("client_record_id") is None:
-        return None  # 顧客 itself is reported as a missing item
+        return None
     clients = ctx.mappings["clients"]
     try:
-        client = clients.read(ctx.kintone.get_record(clients.id, str(int(order["client_record_id"]))))
+        return clients.read(ctx.kintone.get_record(clients.id, str(int(order["client_record_id"]))))
     except KintoneNotFound:
+        return NOT_FOUND
+
+
+def credit_problem(mappings, orders: AppMapping, order: dict, client, application_id: str | None = None
+                   ) -> CreditProblem | None:
+    """None when the client's 与信状態 is 承認; otherwise what the rep should know.
+
+    A client that has not applied yet needs its 06_1 application opened (kind ``needs_application``,
+    until ``application_id`` names the one opened).
+    """
+    if client is None:
+        return None  # 顧客 itself is reported as a missing item
+    if client is NOT_FOUND:
         return CreditProblem("unknown_client", f"「{orders.field('client').display}」に指定された顧客が"
                              "顧客管理台帳に見つかりません。顧客を選び直してください。")
-    credit = clients.settings("credit")
+    credit = mappings["clients"].settings("credit")
     state = client.get("credit_status") or credit.get("not_applied", "未申請")
     name = client.get("company_name") or "（会社名未入力）"
     if state == credit.get("approved", "承認"):
@@ -114,8 +220,9 @@ def check_client_credit(ctx: FlowContext, orders: AppMapping, order: dict) -> Cr
     if state == credit.get("under_review", "審査中"):
         return CreditProblem("pending", f"顧客「{name}」の与信は審査中です。与信が承認され次第、このオーダーは"
                 "自動で上長承認依頼に進みます。")
-    if state == credit.get("not_applied", "未申請") and "workflow" in ctx.mappings:
-        application_id = credit_check.open_application(ctx, client, order)
+    if state == credit.get("not_applied", "未申請") and "workflow" in mappings:
+        if application_id is None:
+            return CreditProblem("needs_application", "")
         return CreditProblem("pending", f"顧客「{name}」の与信チェックのため、稟議「06_1 反社・与信チェック申請」（稟議 #{application_id}）を"
                 "作成しました。稟議に信用調査機関の評価とチェック項目を入力し、「申請」を実行してください。"
                 "承認されると、このオーダーは自動で上長承認依頼に進みます。")

@@ -14,7 +14,7 @@ from connectors.gmosign.interface import GmoSignClient
 from connectors.kintone.interface import KintoneClient
 from flows.business_calendar import BusinessCalendar, parse_business_hours, parse_company_holidays, parse_year_end
 from flows.context import FlowContext, tokyo_now
-from kgbridge.jobs import flow_enqueuer
+from kgbridge.jobs import flow_enqueuer, many_enqueuer
 from kgbridge.ledger import Ledger
 from kgbridge.settings import ConnectorMode, Settings, load_settings
 from mappings import Mappings, load_mappings
@@ -111,6 +111,7 @@ def build_context(settings: Settings | None = None, *, connection: redis.Redis |
         calendar=build_calendar(settings),
         clock=build_clock(settings),
         enqueue=flow_enqueuer(connection, settings),
+        enqueue_many=many_enqueuer(connection, settings),
         gmosign=build_gmosign(settings),
     )
     return _context

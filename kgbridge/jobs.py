@@ -138,6 +138,140 @@ def run_flow(flow: str, app_key: str, record_id: str, **params) -> str:
     return outcome
 
 
+# -- page jobs: work found in bulk, decided per page (flows/bulk.py) ------------------------------
+#
+# One job carries up to a page of records of one flow and app (``flows.PAGE_FLOWS``). Each record
+# it carries is noted under the id its own job would have (``paged_key``), kept a day, so a sweep
+# that sees the record again before the page job finished does not add an ordinary job for it.
+
+RUN_PAGE = "kgbridge.jobs.run_page"
+PAGE_RECORDS = 500  # records per page job: one kintone read
+PAGED_PREFIX = "kgbridge:paged"
+PAGED_TTL_SECONDS = 24 * 3600
+
+
+def paged_key(record_job_id: str) -> str:
+    return f"{PAGED_PREFIX}:{record_job_id}"
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    flow: str
+    app_key: str
+    records: tuple[tuple[str, str], ...]  # (record id, marker) as their own jobs would carry
+    key: str  # what makes the page unique: a reconcile position, an approval
+    source: str = "reconcile"
+
+    @property
+    def job_id(self) -> str:
+        return "-".join(_UNSAFE.sub("_", p) for p in ("page", self.flow, self.app_key, self.key))
+
+    def record_job_ids(self) -> list[str]:
+        return [job_id(self.flow, self.app_key, rid, marker) for rid, marker in self.records]
+
+
+def enqueue_page(queue: Queue, settings: Settings, request: PageRequest) -> bool:
+    """Enqueue one page job (False when it exists already) and note each record it carries."""
+    try:
+        queue.enqueue(
+            RUN_PAGE,
+            kwargs={"flow": request.flow, "app_key": request.app_key,
+                    "records": [list(r) for r in request.records]},
+            job_id=request.job_id,
+            unique=True,
+            retry=retry_policy(settings),
+            result_ttl=settings.result_ttl_seconds,
+            failure_ttl=settings.failure_ttl_seconds,
+            description=f"{request.flow} {request.app_key}: page of {len(request.records)}",
+            meta={"flow": request.flow, "app": request.app_key, "record_id": f"{len(request.records)} records",
+                  "source": request.source, "event_id": "", "marker": request.key, "attempts": []},
+        )
+    except DuplicateJobError:
+        return False
+    with queue.connection.pipeline(transaction=False) as pipe:
+        for record_job in request.record_job_ids():
+            pipe.set(paged_key(record_job), request.job_id, ex=PAGED_TTL_SECONDS)
+        pipe.execute()
+    return True
+
+
+@dataclass
+class Enqueued:
+    records: list[str]  # job ids of the records started (their own or as carried by a page job)
+    pages: list[str]  # page job ids
+    duplicates: int = 0  # records whose job (or page job) existed already
+
+
+def enqueue_many(queue: Queue, settings: Settings, requests: list[FlowRequest], key: str) -> Enqueued:
+    """Start one flow on many records of one app: from KGBRIDGE_BULK_MIN_RECORDS on, and when the flow
+    has a page path (flows.PAGE_FLOWS), as page jobs of up to 500 records; else a job each.
+    ``key`` names the batch (a reconcile position, an approval) for the page jobs' ids."""
+    from flows import PAGE_FLOWS
+
+    out = Enqueued([], [])
+    if not requests:
+        return out
+    flow, app_key = requests[0].flow, requests[0].app_key
+    if flow in PAGE_FLOWS and len(requests) >= settings.bulk_min_records:
+        for n, start in enumerate(range(0, len(requests), PAGE_RECORDS)):
+            part = requests[start:start + PAGE_RECORDS]
+            page = PageRequest(flow=flow, app_key=app_key, records=tuple((r.record_id, r.marker) for r in part),
+                               key=f"{key}-p{n + 1}", source=part[0].source)
+            if enqueue_page(queue, settings, page):
+                out.records += [r.job_id for r in part]
+                out.pages.append(page.job_id)
+            else:
+                out.duplicates += len(part)
+        return out
+    for request in requests:
+        if enqueue_flow(queue, settings, request):
+            out.records.append(request.job_id)
+        else:
+            out.duplicates += 1
+    return out
+
+
+def many_enqueuer(connection: redis.Redis, settings: Settings, source: str = "flow"):
+    """What ``FlowContext.enqueue_many`` calls: (flow, app_key, [(record id, marker)], key) -> Enqueued."""
+    queue = make_queue(connection, settings)
+
+    def start(flow: str, app_key: str, records: list[tuple[str, str]], key: str) -> Enqueued:
+        requests = [FlowRequest(flow=flow, app_key=app_key, record_id=str(rid), marker=marker, source=source)
+                    for rid, marker in records]
+        return enqueue_many(queue, settings, requests, key)
+
+    return start
+
+
+def run_page(flow: str, app_key: str, records: list[list[str]]) -> str:
+    """The RQ job: decide a page of records in bulk; mark each record it finished processed."""
+    from rq import get_current_job
+
+    from flows import get_page_flow
+    from kgbridge.bootstrap import current_context
+
+    job: Job | None = get_current_job()
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(job_id=job.id if job else None, flow=flow, app=app_key,
+                                           record_id=f"{len(records)} records")
+    context = current_context()
+    result = get_page_flow(flow)(replace(context, job_id=job.id if job else ""), app_key,
+                                 [str(rid) for rid, _ in records])
+    if job is not None:
+        try:
+            with job.connection.pipeline(transaction=False) as pipe:
+                for record_id, revision in result.revisions.items():
+                    pipe.eval(_MARK_MAX, 1, processed_key(flow, app_key, record_id), revision,
+                              PROCESSED_TTL_SECONDS)
+                pipe.execute()
+        except Exception as exc:  # as run_flow: the effects happened; a later sweep merely looks again
+            structlog.get_logger("kgbridge.job").warning("could not mark the page processed", step="mark",
+                                                         error=type(exc).__name__)
+    outcome = result.summary()
+    structlog.get_logger("kgbridge.job").info("page job finished", outcome=outcome, count=len(records))
+    return outcome
+
+
 # -- "processed" marks: which record revision a flow last finished on -------------------------
 #
 # The reconcile sweep (kgbridge/ops/reconcile.py) asks "was this record, at this revision, ever

@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     # Periodic tasks (kgbridge/periodic.py): seconds between runs, once per interval however many
     # workers run; 0 turns a task off. The reconcile sweep finds records whose webhook never arrived.
     reconcile_interval_seconds: int = Field(default=300, ge=0)
+    # Work found in bulk (a reconcile page, held orders released by a credit approval): from this many
+    # records of one flow on, they are decided per page in one job with bulk kintone calls (flows/bulk.py).
+    bulk_min_records: int = Field(default=20, ge=1)
 
     log_level: str = "INFO"
     log_format: str = "json"  # json | console

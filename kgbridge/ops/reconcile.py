@@ -24,6 +24,14 @@ Several triggers of one flow that match a record make one candidate.
   re-run behind their back) all count. The enqueue itself is ``unique=True``, so a sweep running
   while webhooks arrive can only enqueue what nobody else has.
 
+Work found in bulk is decided per page: when a page holds at least KGBRIDGE_BULK_MIN_RECORDS
+records for a flow with a page path (``flows.PAGE_FLOWS``), they go to one page job
+(``kgbridge.jobs.run_page``, flows/bulk.py: one read for the page, the flow's own decisions, bulk
+actions) instead of a job each; ``enqueued`` still lists each record under the id its own job
+would have had, ``page_jobs`` the page jobs carrying them. A record a page job carries is noted
+(``kgbridge.jobs.paged_key``) and counts as queued for the next sweep. Fewer records (a few lost
+webhooks) get their ordinary jobs, as before.
+
 A records query cannot tell a status change from an edit: a record edited while it sits in a
 trigger status (a 締結済 contract given its 保管期限 later, an approved 稟議 edited) runs the
 flow once more at its new revision, where kintone's webhook would have called only for
@@ -51,6 +59,7 @@ most MAX_PAGES pages per app per sweep. Apps without record triggers cost nothin
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -63,7 +72,7 @@ from rq.job import Job
 
 from connectors.kintone.errors import KintoneError
 from connectors.kintone.interface import KintoneClient
-from kgbridge.jobs import FlowRequest, enqueue_flow, job_id, make_queue, processed_key
+from kgbridge.jobs import FlowRequest, enqueue_many, job_id, make_queue, paged_key, processed_key
 from kgbridge.ops.output import clip, table
 from kgbridge.ops.when import iso, local, parse_stamp
 from kgbridge.settings import Settings
@@ -105,6 +114,7 @@ class AppSweep:
     processed: int = 0  # ... already processed at this revision
     queued: int = 0  # ... whose job already exists (webhook, earlier sweep, failed)
     enqueued: list[str] = field(default_factory=list)
+    page_jobs: list[str] = field(default_factory=list)  # page jobs carrying some of ``enqueued``
     reached: datetime | None = None  # 更新日時 of the last record read
     more: bool = False  # stopped after MAX_PAGES; the next sweep (or --since reached) continues
     busy: bool = False  # another sweep of this app was running
@@ -118,7 +128,7 @@ class AppSweep:
         return {"app": self.app, "app_id": self.app_id, "since": iso(self.since), "cursor": iso(self.cursor),
                 "kintone_calls": self.calls, "records_seen": self.seen, "in_trigger_state": self.candidates,
                 "already_processed": self.processed, "already_queued": self.queued,
-                "enqueued": self.enqueued, "reached": iso(self.reached), "more": self.more, "busy": self.busy, "error": self.error}
+                "enqueued": self.enqueued, "page_jobs": self.page_jobs, "reached": iso(self.reached), "more": self.more, "busy": self.busy, "error": self.error}
 
 
 def record_triggers(mapping: AppMapping) -> list[Trigger]:
@@ -283,10 +293,12 @@ def _handle_page(mapping: AppMapping, triggers: list[Trigger], rows: list[dict],
     with connection.pipeline(transaction=False) as pipe:  # one round trip per page
         for flow, record_id, revision, add_only in candidates:
             pipe.get(processed_key(flow, mapping.key, record_id))
-            pipe.exists(Job.key_for(job_id(flow, mapping.key, record_id, f"r{revision}")))
+            own = job_id(flow, mapping.key, record_id, f"r{revision}")
+            pipe.exists(Job.key_for(own), paged_key(own))
             if add_only:  # its webhook job carries the revision the record was created with
                 pipe.exists(Job.key_for(job_id(flow, mapping.key, record_id, "r1")))
         answers = iter(pipe.execute())
+    lost: list[FlowRequest] = []
     for flow, record_id, revision, add_only in candidates:
         mark, job_exists = next(answers), next(answers)
         if add_only:
@@ -297,12 +309,16 @@ def _handle_page(mapping: AppMapping, triggers: list[Trigger], rows: list[dict],
         if job_exists:
             report.queued += 1
             continue
-        request = FlowRequest(flow=flow, app_key=mapping.key, record_id=record_id, marker=f"r{revision}",
-                              source="reconcile")
-        if enqueue_flow(queue, settings, request):
-            report.enqueued.append(request.job_id)
-        else:
-            report.queued += 1
+        lost.append(FlowRequest(flow=flow, app_key=mapping.key, record_id=record_id, marker=f"r{revision}",
+                                source="reconcile"))
+    for flow in dict.fromkeys(r.flow for r in lost):
+        requests = [r for r in lost if r.flow == flow]
+        first, last = requests[0], requests[-1]
+        digest = hashlib.sha256("|".join(r.job_id for r in requests).encode()).hexdigest()[:12]
+        started = enqueue_many(queue, settings, requests, key=f"{first.record_id}-{last.record_id}-{digest}")
+        report.enqueued += started.records
+        report.page_jobs += started.pages
+        report.queued += started.duplicates
 
 
 def render(reports: list[AppSweep]) -> str:
@@ -323,4 +339,6 @@ def render(reports: list[AppSweep]) -> str:
     body = table(["APP", "SINCE (JST)", "CURSOR (JST)", "CALLS", "RECORDS", "IN TRIGGER STATE", "PROCESSED",
                   "QUEUED", "ENQUEUED", "STATE"], rows)
     total = sum(len(r.enqueued) for r in reports)
-    return f"{body}\n\n{total} lost record job(s) enqueued; kintone calls: {sum(r.calls for r in reports)}."
+    pages = sum(len(r.page_jobs) for r in reports)
+    via = f" ({pages} page job(s) carry them in bulk)" if pages else ""
+    return f"{body}\n\n{total} lost record job(s) enqueued{via}; kintone calls: {sum(r.calls for r in reports)}."
