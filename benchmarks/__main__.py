@@ -5,7 +5,9 @@ Sections (a few minutes in all on 2 cores; ``--quick`` for a smoke run):
    endpoint that only pushes the body to Redis, both with `kgbridge serve`'s gunicorn settings;
 2. webhook → effect latency with one worker, kintone as a loopback server; resident memory;
 3. flow jobs per second per worker beside RQ running a no-op job; a backlog drained by two workers;
-4. kintone API calls per flow against the fewest the API allows.
+4. kintone API calls per flow against the fewest the API allows;
+5. a backlog found in bulk (1,000 and 10,000 orders): kintone calls per app, wall time with two
+   workers against the loopback kintone, the share of the daily quota (``--only backlog``).
 
 Needs redis-server and wrk on PATH (wrk: ``apt-get install -y wrk`` or ``brew install wrk``);
 ``--only calls`` runs section 4 alone, in a second, with neither.
@@ -22,11 +24,11 @@ import shutil
 import subprocess
 import sys
 
-from benchmarks import intake, jobs, kintone_calls, latency
+from benchmarks import backlog, intake, jobs, kintone_calls, latency
 from benchmarks.common import table
 from cli import DEFAULT_WEB_WORKERS
 
-SECTIONS = ("intake", "latency", "jobs", "calls")
+SECTIONS = ("intake", "latency", "jobs", "calls", "backlog")
 
 
 def machine() -> dict:
@@ -123,10 +125,38 @@ def main(argv: list[str] | None = None) -> int:
     if "calls" in wanted:
         results["kintone_calls"] = print_kintone_calls()
 
+    if "backlog" in wanted:
+        results["bulk_backlog"] = print_backlog(quick)
+
     if args.json:
         with open(args.json, "w", encoding="utf-8") as out:
             json.dump(results, out, ensure_ascii=False, indent=1)
     return 0
+
+
+def print_backlog(quick: bool) -> list[dict]:
+    print("\n## 5. A backlog found in bulk (reconcile sweep → page jobs, two workers, loopback kintone)", flush=True)
+    sizes = (200, 1000) if quick else (1000, 10_000)
+    rows, out = [], []
+    for n in sizes:
+        today = backlog.per_record_calls(n)
+        paged = backlog.run(n)
+        timed_today = backlog.run(n, per_record=True) if n == sizes[0] else None
+        out.append({"orders": n, "per_record_calls": dict(today), "per_page": paged,
+                    "per_record_timed": timed_today})
+        for app in sorted(set(today) | set(paged["calls"]), key=int):
+            ours, theirs = paged["calls"].get(app, 0), today.get(app, 0)
+            rows.append([n, app, theirs, f"{backlog.quota_share(theirs):.1%}", ours, f"{backlog.quota_share(ours):.2%}",
+                         f"{ours / theirs:.2%}" if theirs else "-",
+                         f"{paged['seconds']:.1f}", f"{timed_today['seconds']:.1f}" if timed_today else "not run",
+                         paged["failed"]])
+    print(table(["orders", "app", "calls per record (today)", "of quota", "calls per page", "of quota",
+                 "per page / today", "seconds per page", "seconds per record", "failed"], rows))
+    for r in out:
+        print(f"{r['orders']} orders: {r['per_page']['page_jobs']} page jobs; requests "
+              + ", ".join(f"{k} ×{v}" for k, v in sorted(r["per_page"]["requests"].items())))
+    print("target: calls per page under 5 % of today's per-record cost; quota = 10,000 calls per app per day")
+    return out
 
 
 def print_kintone_calls() -> list[dict]:

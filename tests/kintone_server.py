@@ -243,6 +243,9 @@ class KintoneServer:
         if method == "POST" and headers.get("X-HTTP-Method-Override") == "GET":
             method, params = "GET", data
         app = str(data.get("app") or params.get("app") or "") or None
+        if resource == "bulkRequest":  # logged under every app its requests touch
+            app = ",".join(dict.fromkeys(str((r.get("payload") or {}).get("app")) for r in data.get("requests") or [])
+                           ) or None
 
         fault = self._take_fault(method, resource)
         if fault is not None and not fault.after_effect:

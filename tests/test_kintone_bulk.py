@@ -174,3 +174,23 @@ def test_live_client_through_the_loopback_server_gets_kintones_bulk_answers(fake
         assert server.count("POST", "bulkRequest") == 2
     assert fake.record_values("3", a)["案件名"] == "z"
     assert json.loads(json.dumps(fake.record_values("3", b)["作業者"])) == [{"code": "sato", "name": "sato"}]
+
+
+@responses.activate
+def test_a_bulk_call_answered_with_a_5xx_is_not_repeated_blindly():
+    # kintone may have run it: the page job decides again on a fresh read instead
+    from connectors.kintone.errors import KintoneUnavailable
+
+    responses.post(f"{API}/bulkRequest.json", status=503, json={"code": "GAIA_UN03", "id": "x", "message": "busy"})
+    with pytest.raises(KintoneUnavailable):
+        live().bulk_request([BulkWrite("3", (StatusAction("1", "a", revision="1"),))])
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_a_bulk_call_turned_away_at_the_gate_is_repeated():
+    responses.put(f"{API}/records/status.json", status=429,
+                  json={"code": "GAIA_TO04", "id": "x", "message": "too many"})
+    responses.put(f"{API}/records/status.json", json={"records": [{"id": "1", "revision": "3"}]})
+    assert live().update_statuses("3", [StatusAction("1", "a", revision="1")]) == ["3"]
+    assert len(responses.calls) == 2

@@ -194,16 +194,18 @@ class LiveKintoneClient:
         return self._call("PUT", "record/status", app, json=body, pick=lambda b: str(b["revision"]))
 
     # -- bulk writes (no webhooks; each all or none) -----------------------------------------
-    # Safe to repeat like update_record: every item carries its revision, so a repeat of a call
-    # that did land fails with GAIA_CO02 and the caller re-reads.
+    # Repeated here only when kintone certainly did not run them (429, GAIA_DA02, never sent), like a
+    # POST: a repeat of a call that did land would fail with GAIA_CO02 on every record (each carries
+    # its revision), and the caller could not tell that from people's edits. After a 5xx or a lost
+    # answer the error goes up; the page job runs again and decides on a fresh read.
 
     def update_records(self, app: str, updates: list[RecordUpdate]) -> list[str]:
         body = {"app": app, "records": [u.as_json() for u in _bulk_items(updates)]}
-        return self._call("PUT", "records", app, json=body, pick=_revisions)
+        return self._call("PUT", "records", app, json=body, idempotent=False, pick=_revisions)
 
     def update_statuses(self, app: str, actions: list[StatusAction]) -> list[str]:
         body = {"app": app, "records": [a.as_json() for a in _bulk_items(actions)]}
-        return self._call("PUT", "records/status", app, json=body, pick=_revisions)
+        return self._call("PUT", "records/status", app, json=body, idempotent=False, pick=_revisions)
 
     def bulk_request(self, writes: list[BulkWrite]) -> list[list[str]]:
         if not 1 <= len(writes) <= MAX_REQUESTS_PER_BULK:
@@ -214,7 +216,7 @@ class LiveKintoneClient:
         apps = list(dict.fromkeys(str(w.app) for w in writes))
         headers = {"X-Cybozu-API-Token": self._token_header_for(apps)}
         return self._call("POST", "bulkRequest", apps[0], json={"requests": requests_}, headers=headers,
-                          pick=lambda b: [_revisions(result) for result in b["results"]])
+                          idempotent=False, pick=lambda b: [_revisions(result) for result in b["results"]])
 
     # -- comments --------------------------------------------------------------------------
 

@@ -1,0 +1,131 @@
+"""A backlog found in bulk: kintone calls per app, wall time and the share of the daily quota.
+
+N complete orders whose webhooks were lost (a bulk import, a day of dropped notifications) are
+found by one reconcile sweep and decided per page (flows/bulk.py): page jobs of 500 orders, each
+one read of the orders, one of their client and one bulkRequest.json of 上長承認依頼 actions. Two
+``python worker.py`` processes on the live kintone client do the work against the loopback kintone
+(tests/kintone_server.py over the fake's state); the sweep itself runs here, on the live client
+too, so every kintone call of the run crosses the loopback server and is counted there, per app.
+
+"Per record (today's cost)" is the same backlog with one order_registration job per order (what
+the sweep enqueued before page jobs): its calls are counted on the in-process fake (3 per order:
+read order, read client, run the action), and for the smallest backlog it is also timed with the
+same two workers against the loopback kintone.
+
+The daily quota is kintone's 10,000 API calls per app per day (Standard course; reference/kintone.md §0).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+
+from benchmarks.common import ROOT, RedisProcess, base_env, wait_for
+from benchmarks.latency import PERIODIC_OFF, UNUSED_CONNECTORS
+
+DAILY_QUOTA = 10_000
+TOKENS = {"orders": "benchBacklogOrders0001", "clients": "benchBacklogClients0001"}
+WAITING = "上長承認待ち"
+
+
+def _backlog(orders: int):
+    from connectors.kintone.fake import FakeKintone
+    from kgbridge.samples import COMPLETE_ORDER
+    from mappings import load_mappings
+
+    mappings = load_mappings(ROOT / "mappings" / "default")
+    fake = FakeKintone.from_mappings(mappings)
+    client = fake.seed(mappings["clients"].id, {"会社名": "株式会社サンプル物流", "与信状態": "承認"})
+    ids = [fake.seed(mappings["orders"].id, dict(COMPLETE_ORDER, 顧客レコード番号=client)) for _ in range(orders)]
+    return mappings, fake, ids
+
+
+def per_record_calls(orders: int) -> Counter:
+    """kintone calls per app of the per-record path: the sweep's queries plus one job per order."""
+    import fakeredis
+
+    from flows import order_registration
+    from flows.context import FlowContext
+    from kgbridge import logs
+    from kgbridge.ledger import Ledger
+
+    logs.configure("WARNING", "json", stream=open(os.devnull, "w"))
+
+    mappings, fake, ids = _backlog(orders)
+    ctx = FlowContext(kintone=fake, mappings=mappings, ledger=Ledger(fakeredis.FakeRedis()))
+    for rid in ids:
+        order_registration.run(ctx, "orders", rid)
+    calls = Counter()
+    for (_method, app), n in fake.calls.items():
+        calls[app] += n
+    calls[mappings["orders"].id] += orders // 500 + 1  # the reconcile sweep's pages (one more after a full page)
+    return calls
+
+
+def run(orders: int, workers: int = 2, per_record: bool = False) -> dict:
+    """Sweep and drain the backlog with ``workers`` workers; per_record=True: one job per order (today)."""
+    from connectors.kintone.live import LiveKintoneClient
+    from kgbridge import logs
+    from kgbridge.ops import reconcile
+    from kgbridge.settings import load_settings
+    from tests.kintone_server import KintoneServer
+
+    logs.configure("WARNING", "json", stream=open(os.devnull, "w"))
+    mappings, fake, _ids = _backlog(orders)
+    orders_id, clients_id = mappings["orders"].id, mappings["clients"].id
+    redis_proc = RedisProcess()
+    server = KintoneServer(fake, tokens={orders_id: TOKENS["orders"], clients_id: TOKENS["clients"]}).start()
+    bulk_from = orders + 1 if per_record else 20
+    env = base_env(redis_url=redis_proc.url, connector_mode="live", kintone_base_url=server.url,
+                   kintone_api_tokens=json.dumps(TOKENS), log_level="WARNING", bulk_min_records=bulk_from,
+                   **UNUSED_CONNECTORS, **PERIODIC_OFF)
+    procs = [subprocess.Popen([sys.executable, str(ROOT / "worker.py")], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(workers)]
+    connection = redis_proc.client()
+    try:
+        wait_for(lambda: connection.scard("rq:workers") >= workers, 60, "the workers to start")
+        settings = load_settings(connector_mode="fake", redis_url=redis_proc.url, bulk_min_records=bulk_from)
+        live = LiveKintoneClient(server.url, {orders_id: [TOKENS["orders"]], clients_id: [TOKENS["clients"]]})
+        start = time.perf_counter()
+        page_jobs = 0
+        while True:
+            [report] = reconcile.sweep(settings=settings, mappings=mappings, kintone=live, connection=connection,
+                                       app_key="orders")
+            if report.error:
+                raise RuntimeError(f"reconcile failed: {report.error}")
+            page_jobs += len(report.page_jobs)
+            if not report.more:
+                break
+        status = mappings["orders"].field("status").code
+        app = fake.apps[orders_id]
+
+        def done() -> bool:
+            return sum(1 for r in app.records.values() if r[status]["value"] == WAITING) == orders
+
+        wait_for(done, 1800, f"{orders} orders sent for approval")
+        seconds = time.perf_counter() - start
+        failed = connection.zcard(f"rq:failed:{settings.queue_name}")
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(30)
+        server.stop()
+        redis_proc.stop()
+    calls: Counter = Counter()
+    kinds: Counter = Counter()
+    for r in server.requests:
+        for a in (r.app or "").split(","):
+            calls[a] += 1
+        kinds[f"{r.method} {r.resource}"] += 1
+    return {"orders": orders, "workers": workers, "path": "per record" if per_record else "per page",
+            "seconds": seconds, "failed": failed, "calls": dict(calls), "requests": dict(kinds),
+            "page_jobs": page_jobs}
+
+
+def quota_share(calls: int) -> float:
+    return calls / DAILY_QUOTA
