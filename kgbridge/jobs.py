@@ -164,7 +164,8 @@ class PageRequest:
 
     @property
     def job_id(self) -> str:
-        return "-".join(_UNSAFE.sub("_", p) for p in ("page", self.flow, self.app_key, self.key))
+        return "-".join(["page", _NAME_UNSAFE.sub("_", self.flow), _NAME_UNSAFE.sub("_", self.app_key),
+                         _escape(self.key, "A-Za-z0-9-")])
 
     def record_job_ids(self) -> list[str]:
         return [job_id(self.flow, self.app_key, rid, marker) for rid, marker in self.records]
