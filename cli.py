@@ -397,6 +397,30 @@ def _app_key(mappings, app: str | None) -> str | None:
     raise click.BadParameter(f"no mapping for {app!r}; known apps: {known}", param_hint="APP")
 
 
+# -- quota ------------------------------------------------------------------------------------
+
+@main.command()
+@json_option
+@click.pass_context
+def quota(ctx, as_json) -> None:
+    """Today's kintone API calls per app (Japan date) against the daily quota.
+
+    Past KGBRIDGE_QUOTA_SLOWDOWN_SHARE on any app the non-urgent sweeps run slower; exits 1 then.
+    """
+    from kgbridge import quota as q
+    from kgbridge.ops.output import table
+
+    env = _env(ctx)
+    data = q.status(env.connection, env.settings, env.mappings)
+    rows = [[a["app"], a["app_id"], f"{a['calls']:,}", f"{a['quota']:,}", f"{a['share']:.1%}"] for a in data["apps"]]
+    state = (f"non-urgent sweeps ({', '.join(data['non_urgent'])}) run every {data['slowdown_factor']}th slot: "
+             f"an app is past {data['slowdown_share']:.0%} of its quota" if data["slowed"]
+             else f"every sweep at its pace (slows past {data['slowdown_share']:.0%})")
+    _print(as_json, data, f"{table(['APP', 'APP ID', 'CALLS TODAY', 'QUOTA', 'SHARE'], rows)}\n\n{data['day']} (JST): {state}.")
+    if data["slowed"]:
+        ctx.exit(EXIT_FOUND_WRONG)
+
+
 # -- reconcile --------------------------------------------------------------------------------
 
 @main.command()

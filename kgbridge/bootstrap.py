@@ -16,6 +16,7 @@ from flows.business_calendar import BusinessCalendar, parse_business_hours, pars
 from flows.context import FlowContext, tokyo_now
 from kgbridge.jobs import flow_enqueuer, many_enqueuer
 from kgbridge.ledger import Ledger
+from kgbridge.quota import CallCounter
 from kgbridge.settings import ConnectorMode, Settings, load_settings
 from mappings import Mappings, load_mappings
 
@@ -28,7 +29,8 @@ def redis_client(settings: Settings) -> redis.Redis:
                                 health_check_interval=30)
 
 
-def build_kintone(settings: Settings, mappings: Mappings) -> KintoneClient:
+def build_kintone(settings: Settings, mappings: Mappings, connection: redis.Redis | None = None) -> KintoneClient:
+    """The kintone client; live, its requests are counted per app and day (kgbridge/quota.py) in Redis."""
     if settings.connector_mode is ConnectorMode.FAKE:
         from connectors.kintone.fake import FakeKintone
 
@@ -42,6 +44,7 @@ def build_kintone(settings: Settings, mappings: Mappings) -> KintoneClient:
         guest_space_id=settings.kintone_guest_space_id,
         timeout=settings.kintone_timeout_seconds,
         retry_budget=settings.kintone_retry_budget_seconds,
+        on_request=CallCounter(connection) if connection is not None else None,
     )
 
 
@@ -104,7 +107,7 @@ def build_context(settings: Settings | None = None, *, connection: redis.Redis |
     mappings = load_mappings(settings.mapping_dir)
     connection = connection or redis_client(settings)
     _context = FlowContext(
-        kintone=kintone or build_kintone(settings, mappings),
+        kintone=kintone or build_kintone(settings, mappings, connection),
         mappings=mappings,
         ledger=Ledger(connection),
         gstaff=build_gstaff(settings),

@@ -7,6 +7,9 @@
     open_envelopes   check_open_envelopes     KGBRIDGE_OPEN_ENVELOPE_CHECK_SECONDS  3600
     held_messages    deliver_held_messages    KGBRIDGE_HELD_MESSAGE_SECONDS         300
 
+Past KGBRIDGE_QUOTA_SLOWDOWN_SHARE of any app's daily kintone quota, the tasks named in
+``kgbridge.quota.NON_URGENT`` run only in every KGBRIDGE_QUOTA_SLOWDOWN_FACTOR-th slot.
+
 Time is cut into slots of each task's interval, counted from the Unix epoch (an hourly task's
 slots start on the hour). Every worker (and the embedded mode) runs a PeriodicTicker thread that
 wakes every few seconds and, for each task that is on, tries to take the current slot in Redis
@@ -85,6 +88,18 @@ def slot_of(task: PeriodicTask, settings: Settings, now: datetime) -> int:
     return int(now.timestamp()) // task.interval(settings)
 
 
+def _quota_skip(connection: redis.Redis, settings: Settings, task: PeriodicTask, slot: int) -> bool:
+    """A non-urgent task skips all but every factor-th slot while an app is past the quota share."""
+    from kgbridge import quota
+
+    if task.name not in quota.NON_URGENT or settings.quota_slowdown_factor <= 1 or slot % settings.quota_slowdown_factor == 0:
+        return False
+    try:
+        return quota.slowed(connection, settings)
+    except redis.RedisError:
+        return False
+
+
 def slot_key(task: PeriodicTask, slot: int) -> str:
     return f"{SLOT_PREFIX}:{task.name}:{slot}"
 
@@ -103,6 +118,8 @@ def offer(connection: redis.Redis, settings: Settings, task: PeriodicTask, now: 
     if interval <= 0:
         return None
     slot = slot_of(task, settings, now or datetime.now(UTC))
+    if _quota_skip(connection, settings, task, slot):
+        return None  # sparing the kintone quota (kgbridge/quota.py)
     if not connection.set(slot_key(task, slot), "1", nx=True, ex=2 * interval):
         return None
     pending = _previous_pending(connection, task)

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     # Work found in bulk (a reconcile page, held orders released by a credit approval): from this many
     # records of one flow on, they are decided per page in one job with bulk kintone calls (flows/bulk.py).
     bulk_min_records: int = Field(default=20, ge=1)
+    # kintone's API quota per app per day (kgbridge/quota.py): 10,000 on the Standard course, 100,000
+    # on Wide. Past the share (0 < share ≤ 1), the non-urgent sweeps run every factor-th slot only.
+    kintone_daily_quota: int = Field(default=10_000, ge=1)
+    quota_slowdown_share: float = Field(default=0.6, gt=0, le=1)
+    quota_slowdown_factor: int = Field(default=4, ge=1)
 
     log_level: str = "INFO"
     log_format: str = "json"  # json | console

@@ -96,6 +96,7 @@ class LiveKintoneClient:
         retry_budget: float = 30.0,
         max_attempts: int = 5,
         sleep: Callable[[float], None] = time.sleep,
+        on_request: Callable[[list[str]], None] | None = None,
     ) -> None:
         if not base_url.startswith(("https://", "http://")):
             raise KintoneConfigError("kintone base URL must start with https://")
@@ -109,6 +110,9 @@ class LiveKintoneClient:
         self._retry_budget = retry_budget
         self._max_attempts = max_attempts
         self._sleep = sleep
+        # Called once per HTTP request (retries included) with the app ids it names: kintone's
+        # daily quota is per app (kgbridge/quota.py counts).
+        self._on_request = on_request
 
     def __repr__(self) -> str:
         return f"LiveKintoneClient(base_url={self._base_url!r})"
@@ -310,6 +314,9 @@ class LiveKintoneClient:
         raw: bool = False,
     ) -> Any:
         all_headers = {"X-Cybozu-API-Token": self._token_header(app), **(headers or {})}
+        apps = [str(app)] if app is not None else []
+        if resource == "bulkRequest" and isinstance(json, dict):
+            apps = list(dict.fromkeys(str(r["payload"]["app"]) for r in json["requests"]))
         what = f"{method} {resource}.json"
         retrying = make_retrying(
             self._retry_budget,
@@ -328,11 +335,14 @@ class LiveKintoneClient:
             headers=all_headers,
             pick=pick,
             raw=raw,
+            apps=apps,
         )
 
     def _send_once(
-        self, what: str, method: str, url: str, *, pick: Callable[[Any], Any], raw: bool, **kw
+        self, what: str, method: str, url: str, *, pick: Callable[[Any], Any], raw: bool, apps: list[str], **kw
     ) -> Any:
+        if self._on_request is not None:
+            self._on_request(apps)
         try:
             response = self._session.request(method, url, timeout=self._timeout, **kw)
         except (

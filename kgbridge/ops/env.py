@@ -51,7 +51,7 @@ class OpsEnv:
     @property
     def kintone(self) -> KintoneClient:
         if self.kintone_ is None:
-            self.kintone_ = bootstrap.build_kintone(self.settings, self.mappings)
+            self.kintone_ = bootstrap.build_kintone(self.settings, self.mappings, self.connection)
         return self.kintone_
 
     @property
