@@ -420,6 +420,53 @@ def quota(ctx, as_json) -> None:
     if data["slowed"]:
         ctx.exit(EXIT_FOUND_WRONG)
 
+# -- apps -------------------------------------------------------------------------------------
+
+@main.group()
+def apps() -> None:
+    """Set up a company's kintone: the apps a mapping folder describes."""
+
+
+@apps.command("create")
+@click.option("--mapping-dir", "folder", required=True, type=click.Path(file_okay=False, exists=True),
+              help="A copy of mappings/default (or your own): the ids of the new apps are written into it.")
+@click.option("--base-url", envvar="KGBRIDGE_KINTONE_BASE_URL", required=True, help="e.g. https://example.cybozu.com")
+@click.option("--login", required=True, help="A kintone user allowed to create apps (app management needs a password, "
+                                             "not an API token).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of asking.")
+@click.option("--space", help="Create the apps in this kintone space (its id).")
+@click.option("--public-url", default="https://<your host>", show_default=True,
+              help="Where kintone reaches the receiver, for the webhook URL printed at the end.")
+@json_option
+@click.pass_context
+def apps_create(ctx, folder, base_url, login, password_stdin, space, public_url, as_json) -> None:
+    """Create and deploy every app of the mapping folder, with fields, options, lookups and process
+    management, and write the new app ids into the mapping files.
+
+    Safe to run again after a failure: what was already created is reused. kintone has no API for
+    webhooks or API tokens: the command ends with what to set in kintone's screens.
+    """
+    from pathlib import Path
+
+    from connectors.kintone.admin import LiveKintoneAdmin
+    from kgbridge.ops import apps_create as ac
+    from mappings import load_mappings
+
+    root = ctx.find_root()
+    admin = getattr(root.obj, "kintone_admin_", None) if root.obj is not None else None
+    if admin is None:
+        password = sys.stdin.readline().rstrip("\n") if password_stdin else click.prompt(
+            f"kintone password of {login}", hide_input=True, err=True)
+        admin = LiveKintoneAdmin(base_url, login, password)
+    path = Path(folder)
+    try:
+        created = ac.create_apps(admin, load_mappings(path), path, space=space)
+    except ac.AppsCreateError as exc:
+        click.echo(f"apps create: {exc}", err=True)
+        ctx.exit(EXIT_FOUND_WRONG)
+    url = f"{public_url.rstrip('/')}/webhooks/kintone/<KGBRIDGE_WEBHOOK_TOKEN>"
+    _print(as_json, {"apps": [c.as_json() for c in created], "webhook_url": url}, ac.render(created, url))
+
 
 # -- reconcile --------------------------------------------------------------------------------
 

@@ -24,6 +24,16 @@ class MappingError(Exception):
     """A mapping file is missing, malformed, or does not fit the record it is applied to."""
 
 
+class LookupSpec(BaseModel):
+    """A lookup field: which app it looks up, by which key field, and what it copies from there."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    app: str  # mapping key of the looked-up app, e.g. "clients"
+    key: str  # field code of the key in that app, e.g. 会社名
+    copies: dict[str, str] = Field(default_factory=dict)  # our field code -> its field code
+
+
 class FieldSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -35,9 +45,9 @@ class FieldSpec(BaseModel):
     # DROP_DOWN / RADIO_BUTTON / CHECK_BOX / MULTI_SELECT: the options the flows read or write
     # (kintone refuses a value that is not one of the field's options; `mapping check` compares).
     options: list[str] = Field(default_factory=list)
-    # A lookup field: the mapping key of the app it looks up (e.g. "clients"); `mapping check`
-    # makes sure the live field is a lookup to that app.
-    lookup: str | None = None
+    # A lookup field (its type is the key field's): `mapping check` makes sure the live field
+    # looks up that app by that key; `apps create` builds it so.
+    lookup: LookupSpec | None = None
 
     @model_validator(mode="after")
     def _known_type(self) -> "FieldSpec":

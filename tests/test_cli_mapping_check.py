@@ -163,10 +163,7 @@ def test_an_option_the_flows_write_that_the_app_lacks_is_reported(tmp_path):
     assert problems == [("credit_status", "与信状態", "no option 否認 (the app has: 却下, 審査中, 承認, 未申請)")]
 
 
-def test_a_lookup_to_the_wrong_app_or_no_lookup_is_reported(tmp_path):
-    mappings = _with(ROOT / "mappings" / "default", tmp_path, "orders.toml",
-                     'client = { code = "顧客", type = "SINGLE_LINE_TEXT", label = "顧客"',
-                     'client = { code = "顧客", type = "SINGLE_LINE_TEXT", label = "顧客", lookup = "clients"')
+def test_a_lookup_to_the_wrong_app_or_no_lookup_is_reported(mappings):
     kintone = FakeKintone.from_mappings(mappings)
     orders = mappings["orders"]
     assert _check(mappings, kintone, "orders") == (0, [])
@@ -175,9 +172,14 @@ def test_a_lookup_to_the_wrong_app_or_no_lookup_is_reported(tmp_path):
     assert _check(mappings, kintone, "orders") == (1, [
         ("client", "顧客", f"looks up app 99 in the app; the mapping says clients (app {mappings['clients'].id})")])
 
+    kintone.apps[orders.id].form_properties["顧客"]["lookup"]["relatedApp"]["app"] = mappings["clients"].id
+    kintone.apps[orders.id].form_properties["顧客"]["lookup"]["relatedKeyField"] = "法人番号"
+    assert _check(mappings, kintone, "orders") == (1, [
+        ("client", "顧客", "looks up by 法人番号 in the app; the mapping says by 会社名")])
+
     del kintone.apps[orders.id].form_properties["顧客"]
     assert _check(mappings, kintone, "orders") == (1, [
-        ("client", "顧客", "not a lookup in the app; the mapping looks up clients")])
+        ("client", "顧客", "not a lookup in the app; the mapping looks up clients by 会社名")])
 
 
 def test_an_action_whose_execution_condition_differs_is_reported(mappings, kintone):

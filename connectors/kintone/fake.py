@@ -121,9 +121,11 @@ class FakeKintone:
                 props: dict[str, Any] = {}
                 if spec.options:
                     props["options"] = {o: {"label": o, "index": str(i)} for i, o in enumerate(spec.options)}
-                if spec.lookup and spec.lookup in mappings:
-                    props["lookup"] = {"relatedApp": {"app": mappings[spec.lookup].id, "code": ""},
-                                       "relatedKeyField": "", "fieldMappings": []}
+                if spec.lookup and spec.lookup.app in mappings:
+                    props["lookup"] = {"relatedApp": {"app": mappings[spec.lookup.app].id, "code": ""},
+                                       "relatedKeyField": spec.lookup.key,
+                                       "fieldMappings": [{"field": ours, "relatedField": theirs}
+                                                         for ours, theirs in spec.lookup.copies.items()]}
                 if props:
                     app.form_properties[spec.code] = props
             if m.process:

@@ -27,6 +27,8 @@ class OpsEnv:
     connection_: redis.Redis | None = None
     mappings_: Mappings | None = None
     kintone_: KintoneClient | None = None
+    # `kgbridge apps create` only: kintone's app management (password authentication).
+    kintone_admin_: Any = None
 
     @property
     def settings(self) -> Settings:

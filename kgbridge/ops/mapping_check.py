@@ -121,13 +121,18 @@ def _compare_lookup(app: str, name: str, spec, form: dict, report: AppReport, ma
         return
     lookup = form[spec.code].get("lookup") or {}
     related = str(((lookup.get("relatedApp") or {}).get("app")) or "")
+    want = spec.lookup
     if not lookup:
         report.problems.append(Problem(app, "field", name, spec.code,
-                                       f"not a lookup in the app; the mapping looks up {spec.lookup}"))
-    elif mappings is not None and spec.lookup in mappings and related != mappings[spec.lookup].id:
+                                       f"not a lookup in the app; the mapping looks up {want.app} by {want.key}"))
+    elif mappings is not None and want.app in mappings and related != mappings[want.app].id:
         report.problems.append(Problem(app, "field", name, spec.code,
                                        f"looks up app {related or '?'} in the app; the mapping says "
-                                       f"{spec.lookup} (app {mappings[spec.lookup].id})"))
+                                       f"{want.app} (app {mappings[want.app].id})"))
+    elif lookup.get("relatedKeyField") != want.key:
+        report.problems.append(Problem(app, "field", name, spec.code,
+                                       f"looks up by {lookup.get('relatedKeyField') or '?'} in the app; the "
+                                       f"mapping says by {want.key}"))
 
 
 def _check_process(mapping: AppMapping, process: dict[str, Any], report: AppReport) -> None:
