@@ -210,7 +210,7 @@ def _contract_complete(fake, mappings, ctx):
 
 
 def _contract_incomplete(fake, mappings, ctx):
-    return _contract(fake, mappings, ctx, 就業場所=None, 待遇情報受領=[])
+    return _contract(fake, mappings, ctx, 就業場所=None, 待遇情報受領日=None)
 
 
 def _contract_basic(fake, mappings, ctx):

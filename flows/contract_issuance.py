@@ -305,7 +305,8 @@ def incomplete_text(contracts: AppMapping, contract: dict, problems) -> str:
         parts.append("【未入力の契約項目】\n" + bullet_list(problems.missing))
     if problems.documents:
         parts.append("【受領が確認できない書類】\n" + bullet_list(problems.documents)
-                     + "\n派遣先から受け取ったら、チェックを入れてください。抵触日通知と待遇情報がないまま契約を結ぶことはできません。")
+                     + "\n派遣先から受け取ったら、受領日を入力してファイルを添付してください。"
+                     "抵触日通知と待遇情報がないまま契約を結ぶことはできません（労働者派遣法第26条）。")
     if problems.other:
         parts.append("【内容の確認が必要な項目】\n" + bullet_list(problems.other))
     if problems.law:

@@ -28,6 +28,18 @@ COMPLETE_ORDER = {
 }
 
 
+def _contact(role: str, department: str, title: str, name: str, phone: str) -> dict:
+    """One row of the contract's 連絡先 table, as kintone holds it."""
+    cells = {"連絡先区分": ("DROP_DOWN", role), "連絡先部署": ("SINGLE_LINE_TEXT", department),
+             "連絡先役職": ("SINGLE_LINE_TEXT", title), "連絡先氏名": ("SINGLE_LINE_TEXT", name),
+             "連絡先電話": ("SINGLE_LINE_TEXT", phone)}
+    return {"value": {code: {"type": t, "value": v} for code, (t, v) in cells.items()}}
+
+
+def _file(file_key: str, name: str) -> dict:
+    return {"fileKey": file_key, "name": name, "contentType": "application/pdf", "size": "1024"}
+
+
 # An individual contract with every 法第26条 item, as sales hands it to marketing.
 COMPLETE_CONTRACT = {
     "契約種別": "個別契約",
@@ -61,8 +73,21 @@ COMPLETE_CONTRACT = {
     "無期60歳以上限定": "限定しない",
     "紹介予定派遣": "非該当",
     "抵触日": "2027-04-01",
-    "抵触日通知受領": ["受領済"],
-    "待遇情報受領": ["受領済"],
+    "派遣料金": "時間額2,400円（時間外は25%増）",
+    "派遣先雇用時の紛争防止措置": "派遣終了後に派遣先が派遣労働者を雇用する場合は、事前に派遣元へ通知し、紹介手数料を支払う",
+    "連絡先": [
+        _contact("苦情処理（派遣先）", "総務課", "課長", "高橋 三郎", "03-0000-0001"),
+        _contact("苦情処理（派遣元）", "営業部", "主任", "佐藤 一郎", "03-0000-0002"),
+        _contact("派遣先責任者", "総務課", "課長", "高橋 三郎", "03-0000-0001"),
+        _contact("派遣元責任者", "営業部", "部長", "田中 四郎", "03-0000-0003 内線12"),
+    ],
+    # 作成日時 is given when a record is added (kintone allows it), so the receipts below, dated
+    # after it, belong to this contract (mappings/contract_content.py).
+    "作成日時": "2026-11-20T01:00:00Z",
+    "抵触日通知受領日": "2026-11-21",
+    "抵触日通知ファイル": [_file("F-CONFLICT-NOTICE", "抵触日通知.pdf")],
+    "待遇情報受領日": "2026-11-21",
+    "待遇情報ファイル": [_file("F-TREATMENT-INFO", "待遇情報.pdf")],
     "派遣スタッフID": "S-2001、S-2002",   # in G-Staff's samples (connectors/gstaff/fake.py)
     "派遣先事業所": "東京物流センター",
 }

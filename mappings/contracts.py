@@ -17,6 +17,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mappings.app import AppMapping, MappingError
+from mappings.contract_content import (
+    ContactRules,
+    DatedDocument,
+    contact_merge_fields,
+    contact_problems,
+    document_problems,
+)
+from mappings.contract_content import field_names as content_field_names
 from mappings.fields import User, is_blank
 
 _EMAIL_SHAPE = ("@", ".")
@@ -39,6 +47,10 @@ class KindSettings(BaseModel):
     required_items: list[str] = Field(default_factory=list)
     conditional_items: list[ConditionalItem] = Field(default_factory=list)
     required_documents: list[str] = Field(default_factory=list)
+    # Dated attachments required again for every contract (mappings/contract_content.py).
+    dated_documents: list[DatedDocument] = Field(default_factory=list)
+    # Structured contacts: one row per role in a table (mappings/contract_content.py).
+    contacts: ContactRules | None = None
     inset_items: dict[str, str] = Field(default_factory=dict)  # GMO Sign item name -> domain field
     # Seed A-4: the 基本契約 is issued only after the trade-start application (06_2) was approved,
     # i.e. the client's 取引状態 is the Clients mapping's [trade] ready value.
@@ -66,6 +78,7 @@ class IssuanceSettings(BaseModel):
         for kind in settings.kinds.values():
             names += kind.required_items + kind.required_documents + list(kind.inset_items.values())
             names += [n for rule in kind.conditional_items for n in (rule.item, rule.when)]
+            names += content_field_names(kind.contacts, kind.dated_documents)
         _check_fields(mapping, "contract_issuance", names)
         return settings
 
@@ -169,6 +182,12 @@ def contract_problems(mapping: AppMapping, settings: IssuanceSettings, contract:
     for name in kind.required_documents:
         if name not in waived and is_blank(contract.get(name)):
             problems.documents.append(mapping.field(name).display)
+    missing, stale = document_problems(kind.dated_documents, lambda n: mapping.field(n).display, contract, waived)
+    problems.documents += missing
+    problems.other += stale
+    if kind.contacts is not None:
+        problems.other += contact_problems(kind.contacts, mapping.field(kind.contacts.table).display,
+                                           contract.get(kind.contacts.table))
 
     for name in ("signer_email", "sales_rep_email"):
         value = contract.get(name)
@@ -214,7 +233,10 @@ def merge_text(value: Any) -> str:
 
 
 def merge_fields(kind: KindSettings, contract: dict) -> dict[str, str]:
-    return {item: merge_text(contract.get(name)) for item, name in kind.inset_items.items()}
+    fields = {item: merge_text(contract.get(name)) for item, name in kind.inset_items.items()}
+    if kind.contacts is not None:
+        fields |= contact_merge_fields(kind.contacts, contract.get(kind.contacts.table))
+    return fields
 
 
 # -- 保管期限 (retention) ------------------------------------------------------------------------

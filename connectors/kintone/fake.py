@@ -429,7 +429,8 @@ class FakeKintone:
         record["$id"] = {"type": "__ID__", "value": rid}
         record["$revision"] = {"type": "__REVISION__", "value": "1"}
         record["レコード番号"] = {"type": "RECORD_NUMBER", "value": rid}
-        record["作成日時"] = {"type": "CREATED_TIME", "value": now}
+        given = (record.get("作成日時") or {}).get("value")  # kintone lets an add set 作成日時
+        record["作成日時"] = {"type": "CREATED_TIME", "value": given or now}
         record["更新日時"] = {"type": "UPDATED_TIME", "value": now}
         if a.status_field:
             record[a.status_field] = {"type": "STATUS", "value": a.initial_status}

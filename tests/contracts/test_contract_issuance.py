@@ -117,7 +117,7 @@ def test_a_second_job_arriving_while_the_first_is_sending_waits_instead_of_sendi
 def test_basic_contract_uses_its_own_template_and_needs_no_dispatch_items(cctx, kintone, gmosign, contract):
     client = kintone.seed(CLIENTS, {"会社名": "株式会社サンプル物流", "与信状態": "承認", "取引状態": "取引可"})
     rid = contract(契約種別="基本契約", 顧客レコード番号=client, 就業場所=None, 派遣開始日=None, 派遣終了日=None, 抵触日=None,
-                   抵触日通知受領=[], 待遇情報受領=[])
+                   抵触日通知受領日=None, 抵触日通知ファイル=None, 待遇情報受領日=None, 待遇情報ファイル=None)
 
     assert contract_issuance.run(cctx, "contracts", rid) == "sent_for_signature"
 
@@ -177,13 +177,14 @@ def test_contract_ending_on_or_after_the_conflict_date_is_never_sent(cctx, kinto
 
 def test_contract_without_the_conflict_notice_or_treatment_information_is_never_sent(cctx, kintone, gmosign,
                                                                                      contract):
-    rid = contract(抵触日通知受領=[], 待遇情報受領=[])
+    rid = contract(抵触日通知受領日=None, 待遇情報ファイル=None)
 
     contract_issuance.run(cctx, "contracts", rid)
 
     assert gmosign.envelopes == {}
     [text] = kintone.comment_texts(CONTRACTS, rid)
-    assert "【受領が確認できない書類】" in text and "・抵触日通知受領" in text and "・待遇情報受領" in text
+    assert "【受領が確認できない書類】" in text
+    assert "・抵触日通知（抵触日通知の受領日）" in text and "・待遇情報（待遇情報）" in text
 
 
 def test_exempt_contract_may_pass_the_conflict_date_but_still_needs_both_documents(cctx, kintone, gmosign,
@@ -193,7 +194,7 @@ def test_exempt_contract_may_pass_the_conflict_date_but_still_needs_both_documen
     cctx.gstaff.add_staff(StaffMember("S-3001", EmploymentType.INDEFINITE, None))
     indefinite = dict(期間制限の例外="無期雇用", 無期60歳以上限定="限定する", 派遣スタッフID="S-3001", 抵触日=None)
     proven = contract(**indefinite, 派遣終了日="2030-03-31")
-    no_notice = contract(**indefinite, 抵触日通知受領=[])
+    no_notice = contract(**indefinite, 抵触日通知ファイル=None)
 
     assert contract_issuance.run(cctx, "contracts", proven) == "sent_for_signature"
     assert contract_issuance.run(cctx, "contracts", no_notice) == "sent_back_not_sent"

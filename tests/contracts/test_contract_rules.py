@@ -32,10 +32,15 @@ def test_the_individual_contract_requires_every_item_of_article_26_and_the_seed(
     labels = {contracts.field(name).display for name in required}
     seed = {"就業場所", "業務内容", "賃金", "休憩", "派遣開始日", "派遣終了日", "指揮命令者", "苦情窓口"}
     article_26 = {"業務に伴う責任の程度", "組織単位", "就業日", "始業・終業時刻", "安全及び衛生",
-                  "契約解除に当たって講ずる措置", "派遣先責任者", "派遣元責任者", "時間外・休日労働",
+                  "契約解除に当たって講ずる措置", "時間外・休日労働",
                   "福利厚生施設の利用", "派遣人数", "協定対象派遣労働者に限定するか否か",
-                  "無期雇用派遣労働者又は60歳以上の者に限定するか否か", "紹介予定派遣"}
+                  "無期雇用派遣労働者又は60歳以上の者に限定するか否か", "紹介予定派遣",
+                  "派遣先が派遣労働者を雇用する場合の紛争防止措置", "派遣料金", "派遣先事業所"}
     assert seed | article_26 <= labels
+    # 苦情の申出先 on both sides and both 責任者 are structured rows with a phone number
+    contacts = IssuanceSettings.of(contracts).kinds["個別契約"].contacts
+    assert set(contacts.roles) == {"苦情処理（派遣先）", "苦情処理（派遣元）", "派遣先責任者", "派遣元責任者"}
+    assert all(role.parts == ["department", "title", "name", "phone"] for role in contacts.roles.values())
 
 
 def test_a_mapping_naming_an_unknown_field_fails_with_the_field_named(mappings):
