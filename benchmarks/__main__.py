@@ -83,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
               f"target ≥ 0.80×); "
               f"p99 at 200 req/s: {ours['steady']['p99']:.1f} ms (target ≤ 20 ms); "
               f"non-2xx: {ours['saturated']['non2xx']}, failures at 200 req/s: {ours['steady']['failures']}")
+        print(f"CPU per answered request (medians of the rounds): gunicorn bare {bare['web_cpu_us']:.0f} µs, "
+              f"kgbridge {ours['web_cpu_us']:.0f} µs (rounds {' '.join(f'{r:.0f}' for r in ours['rounds_web_cpu_us'])}); "
+              f"Redis bare {bare['redis_cpu_us']:.0f} µs, kgbridge {ours['redis_cpu_us']:.0f} µs; "
+              f"CPU ratio bare / kgbridge: {(bare['web_cpu_us'] + bare['redis_cpu_us']) / (ours['web_cpu_us'] + ours['redis_cpu_us']):.2f}")
 
     if "latency" in wanted:
         print("\n## 2. Webhook → effect in kintone (one worker, loopback kintone)", flush=True)

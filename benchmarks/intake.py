@@ -8,6 +8,11 @@ side. Two loads:
   and record the event in the inbox (no worker runs: the dispatcher's side is not measured here);
 - a fixed 200 requests per second (open loop, latency counted from the planned send time, so a
   slow answer cannot hide the requests queued behind it).
+
+Each saturation round also takes the CPU time the gunicorn processes and their Redis spent
+(``/proc/<pid>/stat``) per answered request: on a machine shared with other work the req/s of a
+round moves with the neighbours' load, the CPU time per request much less, so it is the figure to
+compare changes of the receiver by.
 """
 
 from __future__ import annotations
@@ -68,6 +73,21 @@ end
 """
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of the processes so far (/proc/<pid>/stat; children not included)."""
+    import os
+
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
 def run_wrk(url: str, path: str, template: str, seconds: int, connections: int) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False, encoding="utf-8") as script:
         script.write(_LUA % (template, f"wrk{time.time_ns()}", path))
@@ -75,10 +95,12 @@ def run_wrk(url: str, path: str, template: str, seconds: int, connections: int) 
                          capture_output=True, text=True, check=True).stdout
     Path(script.name).unlink()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    answered = int(re.search(r"(\d+) requests in", out).group(1))
     lat = {m.group(1): _ms(m.group(2)) for m in re.finditer(r"^\s+(50|75|90|99)%\s+([\d.]+\w+)", out, re.M)}
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "p50": lat.get("50"), "p99": lat.get("99"), "non2xx": int(errors.group(1)) if errors else 0,
+    return {"rps": rps, "requests": answered, "p50": lat.get("50"), "p99": lat.get("99"),
+            "non2xx": int(errors.group(1)) if errors else 0,
             "socket_errors": socket_errors.group(1) if socket_errors else ""}
 
 
@@ -144,7 +166,14 @@ def run(seconds: int, web_workers: int, connections: int, rate: int, rate_second
         runs: dict[str, list[dict]] = {name: [] for name in apps}
         for k in range(rounds):
             for name in (list(apps) if k % 2 == 0 else list(reversed(apps))):
-                runs[name].append(run_wrk(servers[name][1].url, path, template, seconds, connections))
+                redis_proc, server = servers[name]
+                pids = server.pids()
+                web0, redis0 = cpu_seconds(pids), cpu_seconds([redis_proc.proc.pid])
+                result = run_wrk(server.url, path, template, seconds, connections)
+                web1, redis1 = cpu_seconds(pids), cpu_seconds([redis_proc.proc.pid])
+                result["web_cpu_us"] = (web1 - web0) / result["requests"] * 1e6
+                result["redis_cpu_us"] = (redis1 - redis0) / result["requests"] * 1e6
+                runs[name].append(result)
         for name, (redis_proc, server) in servers.items():
             steady = fixed_rate(server.url + path, template, rate, rate_seconds)
             rss = [memory_mb(pid) for pid in server.pids()]
@@ -155,6 +184,9 @@ def run(seconds: int, web_workers: int, connections: int, rate: int, rate_second
                               "non2xx": sum(r["non2xx"] for r in runs[name]),
                               "socket_errors": [r["socket_errors"] for r in runs[name] if r["socket_errors"]]},
                 "rounds_rps": [r["rps"] for r in runs[name]], "steady": steady,
+                "web_cpu_us": median([r["web_cpu_us"] for r in runs[name]]),
+                "redis_cpu_us": median([r["redis_cpu_us"] for r in runs[name]]),
+                "rounds_web_cpu_us": [r["web_cpu_us"] for r in runs[name]],
                 "rss_mb": sum(r for r, _ in rss), "pss_mb": sum(p for _, p in rss), "processes": len(rss),
                 "recorded": sum(redis_proc.client().llen(key) for key in ("kgbridge:inbox:kgbridge", "bare:bodies"))}
         ratios = [o["rps"] / b["rps"] for o, b in zip(runs[OURS], runs[BARE], strict=True)]
