@@ -3,10 +3,13 @@
 An order whose client has no credit application (与信状態 未申請) opens one 06_1 application,
 prefilled from the Clients record, the order and G-Staff's history (past unpaid wages, labour
 trouble, turnover), and the client becomes 審査中. The rep completes and submits it; the
-manager approves; a 信用調査機関の評価 below the configured threshold also needs the director
-(``flows.workflow`` routes it). Approved: the client's 与信状態 becomes 承認, every complete
+manager approves; an answer of the 取引可否基準 or the 労務リスク that is not clear, or a
+信用調査機関の評価 below the threshold, needs the director, and an answer that ends it (反社会的勢力
+「該当する」) is 否認 (``mappings.credit`` judges, ``flows.workflow`` routes). Approved: the
+client's 与信状態 becomes 承認 with 与信承認日 and 与信有効期限, 反社チェック from the answer, every complete
 order held in 未処理 for that client is sent through order registration again (once each), and
-the 06_2 application is opened. Rejected: 与信状態 否認 and every rep with a held order is told.
+the 06_2 application is opened. Rejected: 与信状態 否認, 反社チェック from the answer, and every
+rep with a held order is told.
 
 kintone calls: opening 3 (application query and add, client update; order registration
 reads the order and client and posts its comment) + 1 comment on the application when
@@ -24,12 +27,14 @@ from connectors.gstaff.errors import GStaffError
 from flows import applications as apps
 from flows import trade_start
 from flows.context import FlowContext
-from flows.notify import tell
-from mappings import AppMapping, MappingError
+from flows.notify import bullet_list, tell
+from mappings import AppMapping
+from mappings.credit import CreditRules, Screening, screen, valid_until
 
 KIND = "credit_check"
 NOT_IN_GSTAFF = "Gスタッフに登録なし（取引実績なし）"
 NO_RECORD = "記録なし（Gスタッフ）"
+RECORDED, NOT_RECORDED = "あり", "なし"  # 未払いの記録 (RADIO_BUTTON choices)
 
 
 # -- opening the application for a held order ---------------------------------------------
@@ -83,7 +88,8 @@ def labour_risk_from_gstaff(ctx: FlowContext, wf: AppMapping, client: dict) -> t
             found = ctx.gstaff.find_clients(corporate_number=client.get("corporate_number") or "",
                                             name=client.get("company_name") or "", phone=client.get("phone") or "")
             if not found:
-                return {"past_unpaid_wages": NOT_IN_GSTAFF, "labour_trouble": NOT_IN_GSTAFF}, None
+                return {"past_unpaid_wages": NOT_IN_GSTAFF, "labour_trouble": NOT_IN_GSTAFF,
+                        "unpaid_wages_recorded": NOT_RECORDED}, None
             if len(found) > 1:
                 return {}, ("Gスタッフに該当しそうな顧客が複数あり特定できなかったため、労務リスク（過去の未払い・"
                             "労務トラブル・離職率）は空欄のままです。Gスタッフで確認して入力してから申請してください。")
@@ -95,12 +101,18 @@ def labour_risk_from_gstaff(ctx: FlowContext, wf: AppMapping, client: dict) -> t
         return {}, missing_note
     settings = wf.settings(KIND)
 
-    def lines(categories: list[str]) -> str:
-        hits = [t for t in history.troubles if any(c in t.category for c in categories)]
-        return "\n".join(f"{t.occurred_on:%Y年%m月%d日} {t.category}：{t.summary}" for t in hits) or NO_RECORD
+    def hits(categories: list[str]) -> list:
+        return [t for t in history.troubles if any(c in t.category for c in categories)]
 
-    prefill = {"past_unpaid_wages": lines(settings.get("unpaid_categories", ["未払"])),
-               "labour_trouble": lines(settings.get("labour_trouble_categories", ["労務"]))}
+    def lines(entries: list) -> str:
+        return "\n".join(f"{t.occurred_on:%Y年%m月%d日} {t.category}：{t.summary}" for t in entries) or NO_RECORD
+
+    unpaid = hits(settings.get("unpaid_categories", ["未払"]))
+    troubles = hits(settings.get("labour_trouble_categories", ["労務"]))
+    prefill = {"past_unpaid_wages": lines(unpaid), "labour_trouble": lines(troubles),
+               "unpaid_wages_recorded": RECORDED if unpaid else NOT_RECORDED}
+    if troubles:
+        prefill["last_labour_trouble_on"] = max(t.occurred_on for t in troubles)
     if history.turnover_rate is not None:
         prefill["turnover_rate"] = (Decimal(history.turnover_rate) * 100).quantize(Decimal("0.1"))
     return prefill, None
@@ -112,27 +124,31 @@ def required_items(wf: AppMapping, application: dict) -> list[str]:
     return list(wf.settings(KIND).get("required_items", []))
 
 
+def screening(ctx: FlowContext, wf: AppMapping, application: dict) -> Screening:
+    """The 取引可否 answers, the 労務リスク and the rating judged (``mappings.credit``)."""
+    return screen(wf, CreditRules.of(wf, KIND), application, ctx.now().date())
+
+
 def problems(ctx: FlowContext, wf: AppMapping, application: dict) -> list[str]:
-    """A rating that needs the director, with nobody named as 取締役."""
-    reason = needs_director(wf, application)
-    if reason and application.get("credit_rating") is not None and not apps.codes_of(application.get("director")):
-        return [f"{reason}「{wf.field('director').display}」に承認者を入力してください。"]
+    """The director must approve, and nobody is named as 取締役."""
+    found = screening(ctx, wf, application)
+    if found.director and not found.reject and not apps.codes_of(application.get("director")):
+        return ["".join(found.director) + f"「{wf.field('director').display}」に承認者を入力してください。"]
     return []
 
 
-def needs_director(wf: AppMapping, application: dict) -> str | None:
-    """Why the director must approve (a rating below the threshold), in Japanese; None when not."""
-    threshold = wf.settings(KIND).get("director_required_below")
-    if threshold is None:
-        raise MappingError(f"mapping {wf.key!r} needs [{KIND}] director_required_below")
-    threshold = Decimal(str(threshold))
-    rating = application.get("credit_rating")
-    label = wf.field("credit_rating").display
-    if rating is None:
-        return f"「{label}」が未入力のため、取締役の承認が必要です。"
-    if rating < threshold:
-        return f"「{label}」（{rating}）が基準（{threshold}）未満のため、取締役の承認が必要です。"
-    return None
+def antisocial_result(ctx: FlowContext, application: dict) -> str:
+    """The client's 反社チェック, written from the application's 反社会的勢力 answer."""
+    settings = ctx.mappings["clients"].settings("antisocial")
+    answer = application.get("antisocial") or ""
+    return dict(settings.get("from_answer", {})).get(answer, settings.get("unclear", "要確認"))
+
+
+def approval_dates(ctx: FlowContext, wf: AppMapping) -> dict:
+    """与信承認日 today and 与信有効期限 its last valid day ([credit_check.validity])."""
+    today = ctx.now().date()
+    return {"credit_approved_on": today,
+            "credit_valid_until": valid_until(CreditRules.of(wf, KIND).validity, today)}
 
 
 def on_approved(ctx: FlowContext, wf: AppMapping, application: dict) -> str:
@@ -142,11 +158,15 @@ def on_approved(ctx: FlowContext, wf: AppMapping, application: dict) -> str:
         return "nothing_to_do"
     if application.get("client_record_id") is None:
         return apps.tell_no_client(ctx, wf, application)
+    found = screening(ctx, wf, application)
+    if found.reject:  # approved by hand against an answer that ends it: the client is not approved
+        return refuse_approval(ctx, wf, application, found.reject)
     clients = ctx.mappings["clients"]
     client = apps.read_client(ctx, application["client_record_id"])
     apps.update_client(ctx, client, {
         "credit_status": clients.settings("credit").get("approved", "承認"),
-        "antisocial_check": clients.settings("antisocial").get("cleared", "問題なし"),
+        "antisocial_check": antisocial_result(ctx, application),
+        **approval_dates(ctx, wf),
     })
     released = release_held_orders(ctx, application["record_id"], client["record_id"])
     trade_id, _ = trade_start.open_application(ctx, wf, application, client)
@@ -170,7 +190,8 @@ def on_rejected(ctx: FlowContext, wf: AppMapping, application: dict) -> str:
         return apps.tell_no_client(ctx, wf, application)
     clients, orders = ctx.mappings["clients"], ctx.mappings["orders"]
     client = apps.read_client(ctx, application["client_record_id"])
-    apps.update_client(ctx, client, {"credit_status": clients.settings("credit").get("rejected", "否認")})
+    apps.update_client(ctx, client, {"credit_status": clients.settings("credit").get("rejected", "否認"),
+                                     "antisocial_check": antisocial_result(ctx, application)})
     name = client.get("company_name") or application.get("client") or ""
     for row in held_orders(ctx, client["record_id"], ["title", "sales_rep"]):
         order = orders.read(row)
@@ -181,6 +202,16 @@ def on_rejected(ctx: FlowContext, wf: AppMapping, application: dict) -> str:
              order.get("sales_rep"), once_as=f"credit_rejected:{application['record_id']}")
     ctx.ledger.mark(done, apps.REMEMBER_SECONDS)
     return "credit_rejected"
+
+
+def refuse_approval(ctx: FlowContext, wf: AppMapping, application: dict, reasons: list[str]) -> str:
+    """An application in 承認 whose answers end it: say so, and leave the client as it is."""
+    tell(ctx, wf, application["record_id"],
+         f"稟議「{apps.title_of(application)}」は承認済みになっていますが、次の理由で取引できないため、"
+         "顧客管理台帳の与信状態は「承認」にしていません。保留中のオーダーも受付できません。\n"
+         + bullet_list(reasons) + "\n回答を確認し、上長とシステム担当者に連絡してください。",
+         (application.get("applicant") or []) + (application.get("supervisor") or []), once_as="approval_refused")
+    return "approval_refused"
 
 
 # -- held orders ------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from flows import applications as apps
 from flows.context import FlowContext
 from flows.notify import tell
 from mappings import AppMapping
+from mappings.credit import Screening
 
 KIND = "trade_start"
 
@@ -68,8 +69,8 @@ def problems(ctx: FlowContext, wf: AppMapping, application: dict) -> list[str]:
     return found
 
 
-def needs_director(wf: AppMapping, application: dict) -> str | None:
-    return None  # the manager decides the 06_2 application
+def screening(ctx: FlowContext, wf: AppMapping, application: dict) -> Screening:
+    return Screening()  # the manager decides the 06_2 application; no answer ends it or needs the director
 
 
 def on_approved(ctx: FlowContext, wf: AppMapping, application: dict) -> str:

@@ -3,12 +3,17 @@
 Triggered when an application's status changes (and when it is edited while it waits on us).
 The webhook is only a trigger: the flow re-reads the application and acts on its current status.
 
-- 申請中 (the rep submitted): anything missing, or a problem such as a 定形外契約書 without
-  legal's check, sends it back (差戻し) to the applicant with one comment listing what to do.
+- 申請中 (the rep submitted): an answer the mapping says ends it (a 06_1 whose 反社会的勢力 is
+  「該当する」; ``mappings.credit``) is 否認 at once, the applicant and the 上長 told why. Anything
+  missing, or a problem such as a 定形外契約書 without legal's check, sends it back (差戻し) to
+  the applicant with one comment listing what to do. A complete 06_1 that will need the
+  director (an unclear 取引可否 answer, a 労務リスク over its threshold, a low rating) names the
+  reasons to the 上長 before they approve.
 - 上長承認済 (the manager approved): checked again, then 「決裁」 (承認) — or, when the kind needs
-  the director (a 06_1 whose 信用調査機関の評価 is below the threshold), 「取締役承認依頼」 to
-  the 取締役. kintone's condition on 「決裁」 refuses a low rating too, so neither we nor a
-  person can approve it without the director.
+  the director (any reason above), 「取締役承認依頼」 to the 取締役 with the reasons, or 否認
+  for an answer that ends it. kintone's condition on 「決裁」 refuses every answer that is not
+  clear too, so neither we nor a person can approve it without the director; 「取締役承認」's
+  refuses an answer that ends it.
 - 承認 / 否認: the kind's effects (``flows.credit_check``, ``flows.trade_start``); after our own
   「決裁」 they run in the same job, so they do not depend on the next notification arriving.
 
@@ -16,8 +21,10 @@ The webhook is only a trigger: the flow re-reads the application and acts on its
 applicant of an application still undecided N business days after 申請日 for a 遅延理由, and
 reports the reason to the 上長, once each.
 
-kintone calls: 申請中 complete 1 (a 06_2: +1, its client); incomplete 3 (read, comment,
-差戻し; a 06_2 +1); 上長承認済 to the director 3 (read, comment, action); 決裁 2 (a 06_2 +1)
+kintone calls: 申請中 complete 1 (a 06_2: +1, its client; a 06_1 that will need the director
++1 comment); incomplete 3 (read, comment, 差戻し; a 06_2 +1); an answer that ends it 6 (read,
+comment, 否認, client read and update, held-order query) + one comment per held order, the same
+from 上長承認済; 上長承認済 to the director 3 (read, comment, action); 決裁 2 (a 06_2 +1)
 + the kind's approval effects (06_1: 6, so 8 in all; 06_2: 3, so 6); 承認/否認 by a person 1
 + the kind's effects; a repeated notification 1. A delay sweep: 1 query per 500 candidate
 applications (1 when idle) + one comment per message due.
@@ -59,23 +66,42 @@ def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
 
 
 def check_submission(ctx: FlowContext, wf: AppMapping, kind, application: dict) -> str:
-    """A submitted application that lacks something goes straight back to the applicant."""
+    """A submitted application that lacks something goes straight back to the applicant.
+
+    An answer that ends it (e.g. 反社会的勢力「該当する」) is 否認 at once; one that needs the
+    director is named to the 上長 now, so the manager approves knowing the director follows.
+    """
+    found = kind.screening(ctx, wf, application)
+    if found.reject:
+        return reject(ctx, wf, kind, application, found.reject, action="reject")
     missing, problems = gaps(ctx, wf, kind, application)
     if missing or problems:
         return send_back(ctx, wf, application, missing, problems, action="send_back")
+    if found.director:
+        tell(ctx, wf, application["record_id"],
+             f"稟議「{apps.title_of(application)}」は、次の理由で上長承認のあと取締役の承認が必要です。\n"
+             + bullet_list(found.director)
+             + f"\n上長は内容をご確認のうえ「{wf.action('approve_as_manager').name}」を実行してください。"
+             "承認後、kgbridge が取締役承認待ちに回します。",
+             (application.get("supervisor") or []) + (application.get("applicant") or []),
+             once_as="director_ahead", same_as="|".join(found.director))
     return "waiting_for_manager"
 
 
 def decide(ctx: FlowContext, wf: AppMapping, kind, application: dict) -> str:
     """After the manager's approval: approve (決裁), or route to the director when the kind needs it."""
+    found = kind.screening(ctx, wf, application)
+    if found.reject:
+        return reject(ctx, wf, kind, application, found.reject, action="reject_on_criteria")
     missing, problems = gaps(ctx, wf, kind, application)
     if missing or problems:
         return send_back(ctx, wf, application, missing, problems, action="return_to_applicant")
-    reason = kind.needs_director(wf, application)
-    if reason:
+    if found.director:
         director = application["director"]  # checked by the kind's problems() when needed
         tell(ctx, wf, application["record_id"],
-             f"{reason}取締役承認待ちに回しました。内容をご確認のうえ「{wf.action('approve_as_director').name}」"
+             f"稟議「{apps.title_of(application)}」は、次の理由で取締役の承認が必要なため、取締役承認待ちに回しました。\n"
+             + bullet_list(found.director)
+             + f"\n内容をご確認のうえ「{wf.action('approve_as_director').name}」"
              f"または「{wf.action('reject_as_director').name}」を実行してください。",
              director, once_as="to_director")
         ctx.kintone.update_status(wf.id, application["record_id"], wf.action("request_director_approval").name,
@@ -84,6 +110,23 @@ def decide(ctx: FlowContext, wf: AppMapping, kind, application: dict) -> str:
     revision = ctx.kintone.update_status(wf.id, application["record_id"], wf.action("decide").name,
                                          revision=application["revision"])
     return kind.on_approved(ctx, wf, dict(application, status=wf.status_name("approved"), revision=revision))
+
+
+def reject(ctx: FlowContext, wf: AppMapping, kind, application: dict, reasons: list[str], *, action: str) -> str:
+    """An answer that ends the application: tell the applicant and the 上長 why, then 否認.
+
+    The comment goes first (a retry finds it posted and only runs the action); the kind's
+    rejection effects follow in the same job.
+    """
+    tell(ctx, wf, application["record_id"],
+         f"稟議「{apps.title_of(application)}」は、次の理由で否認しました。\n" + bullet_list(reasons)
+         + "\n顧客管理台帳の与信状態を「否認」にし、この顧客のオーダーは受付できません。"
+         "回答に誤りがある場合は、上長に相談のうえ、顧客管理台帳の与信状態を「未申請」に戻して新しい稟議で申請し直してください。",
+         (application.get("applicant") or []) + (application.get("supervisor") or []),
+         once_as="rejected_on_criteria", same_as="|".join(reasons))
+    revision = ctx.kintone.update_status(wf.id, application["record_id"], wf.action(action).name,
+                                         revision=application["revision"])
+    return kind.on_rejected(ctx, wf, dict(application, status=wf.status_name("rejected"), revision=revision))
 
 
 def gaps(ctx: FlowContext, wf: AppMapping, kind, application: dict) -> tuple[list[str], list[str]]:

@@ -234,7 +234,9 @@ def test_low_rating_goes_to_the_director_and_is_approved_only_after_the_director
     assert outcome == "sent_to_director"
     record = kintone.record_values(WORKFLOW, application_id)
     assert record["ステータス"] == "取締役承認待ち" and [u["code"] for u in record["作業者"]] == ["yamamoto"]
-    [note] = [c for c in kintone.apps[WORKFLOW].comments[application_id] if "取締役の承認が必要" in c.text]
+    [ahead] = [c for c in kintone.apps[WORKFLOW].comments[application_id] if "上長承認のあと取締役" in c.text]
+    assert "（45）が基準（60）未満" in ahead.text and [m.code for m in ahead.mentions] == ["tanaka", "sato"]
+    [note] = [c for c in kintone.apps[WORKFLOW].comments[application_id] if "取締役承認待ちに回しました" in c.text]
     assert "（45）が基準（60）未満" in note.text and [m.code for m in note.mentions] == ["yamamoto"]
     assert kintone.record_values(CLIENTS, client)["与信状態"] == "審査中"
     assert status_of(kintone, ORDERS, order) == "未処理"
@@ -359,3 +361,125 @@ def test_kintone_calls_for_an_approval_are_counted(ctx, kintone, redis_conn, set
     assert sum(kintone.calls.values()) == 8
     [job] = Queue(settings.queue_name, connection=redis_conn, serializer=JSONSerializer).get_jobs()
     assert job.kwargs == {"flow": "order_registration", "app_key": "orders", "record_id": order}
+
+
+# -- 取引可否基準 and 労務リスク (seed A-4) ------------------------------------------------------
+
+def _manager_approved(ctx, kintone, **values):
+    client, order, application_id = _open_for_one_order(ctx, kintone)
+    fill_in(kintone, application_id, **values)
+    submit(kintone, application_id)
+    approve_as_manager(kintone, application_id)  # as if the manager approved before kgbridge looked
+    return client, order, application_id
+
+
+@pytest.mark.parametrize("answer", [
+    {"反社会的勢力": "該当する"}, {"反社会的勢力": "調査中"}, {"経営状況判定": "懸念あり"},
+    {"職場環境判定": "懸念あり"}, {"遵法性判定": "懸念あり"}, {"未払い記録": "あり"}, {"離職率": "15.1"},
+])
+def test_kintone_refuses_to_approve_any_answer_that_is_not_clear(ctx, kintone, answer):
+    client, _order, application_id = _manager_approved(ctx, kintone, **answer)
+
+    with pytest.raises(KintoneStatusConflict):  # someone tries 「決裁」 by hand
+        kintone.update_status(WORKFLOW, application_id, "決裁")
+
+    assert status_of(kintone, WORKFLOW, application_id) == "上長承認済"
+    assert kintone.record_values(CLIENTS, client)["与信状態"] == "審査中"
+
+
+def test_kintone_lets_a_clear_application_be_approved_at_the_turnover_threshold(ctx, kintone):
+    _client, _order, application_id = _manager_approved(ctx, kintone, 離職率="15")
+
+    kintone.update_status(WORKFLOW, application_id, "決裁")
+
+    assert status_of(kintone, WORKFLOW, application_id) == "承認"
+
+
+def test_not_even_the_director_can_approve_an_antisocial_answer_in_kintone(ctx, kintone):
+    _client, _order, application_id = _open_for_one_order(ctx, kintone)
+    kintone.update_record(WORKFLOW, application_id, {"反社会的勢力": {"value": "該当する"}})
+    kintone.apps[WORKFLOW].records[application_id]["ステータス"]["value"] = "取締役承認待ち"
+
+    with pytest.raises(KintoneStatusConflict):
+        kintone.update_status(WORKFLOW, application_id, "取締役承認")
+
+
+def test_an_antisocial_answer_after_the_manager_approved_is_rejected_not_approved(ctx, kintone):
+    client, order, application_id = _manager_approved(ctx, kintone, 反社会的勢力="該当する")
+
+    assert workflow.run(ctx, "workflow", application_id) == "credit_rejected"
+
+    assert status_of(kintone, WORKFLOW, application_id) == "否認"
+    record = kintone.record_values(CLIENTS, client)
+    assert record["与信状態"] == "否認" and record["反社チェック"] == "該当あり"
+    assert status_of(kintone, ORDERS, order) == "未処理"
+    assert applications(kintone, "06_2") == []
+
+
+def test_an_application_approved_by_hand_against_an_antisocial_answer_does_not_approve_the_client(ctx, kintone):
+    client, order, application_id = _open_for_one_order(ctx, kintone)
+    fill_in(kintone, application_id, 反社会的勢力="該当する")
+    kintone.apps[WORKFLOW].records[application_id]["ステータス"]["value"] = "承認"  # e.g. process settings changed
+
+    assert workflow.run(ctx, "workflow", application_id) == "approval_refused"
+
+    assert kintone.record_values(CLIENTS, client)["与信状態"] == "審査中"
+    assert status_of(kintone, ORDERS, order) == "未処理"
+    assert "与信状態は「承認」にしていません" in kintone.comment_texts(WORKFLOW, application_id)[-1]
+
+
+def test_an_unclear_antisocial_answer_approved_by_the_director_is_recorded_as_such_on_the_client(ctx, kintone):
+    client, _order, application_id = _open_for_one_order(ctx, kintone)
+
+    outcome = _approve(ctx, kintone, application_id, 反社会的勢力="調査中", 取締役=[{"code": "yamamoto"}])
+    assert outcome == "sent_to_director"
+    kintone.update_status(WORKFLOW, application_id, "取締役承認")
+    assert workflow.run(ctx, "workflow", application_id) == "credit_approved"
+
+    assert kintone.record_values(CLIENTS, client)["反社チェック"] == "要確認"  # from the answer, not a constant
+
+
+@pytest.mark.parametrize("values, director", [
+    ({"未払い記録": "あり"}, "「労務リスク：未払いの記録」が「あり」"),
+    ({"離職率": "15.1"}, "「労務リスク：離職率（%）」（15.1%）が基準（15%）を超える"),
+    ({"離職率": "15"}, None),
+    # 3 years before Tuesday 2026-11-24: the day after that is within, that day itself is not.
+    ({"直近労務トラブル日": "2023-11-25"}, "（2023年11月25日）が直近3年以内"),
+    ({"直近労務トラブル日": "2023-11-24"}, None),
+])
+def test_labour_risk_over_its_threshold_needs_the_director(ctx, kintone, values, director):
+    _client, _order, application_id = _open_for_one_order(ctx, kintone)
+
+    outcome = _approve(ctx, kintone, application_id, 取締役=[{"code": "yamamoto"}], **values)
+
+    if director is None:
+        assert outcome == "credit_approved"
+    else:
+        assert outcome == "sent_to_director"
+        assert director in kintone.comment_texts(WORKFLOW, application_id)[-1]
+
+
+def test_labour_risk_from_gstaff_is_judged_and_shown_to_the_manager_at_submission(ctx, kintone):
+    gstaff = FakeGStaff()
+    gstaff.add_client(
+        ClientSummary("G-2001", "有限会社はじめて製作所"),
+        ClientHistory("G-2001", turnover_rate=Decimal("0.183"), troubles=[
+            TroubleEntry(date(2023, 3, 31), "賃金未払い", "残業代の一部未払い（精算済）"),
+            TroubleEntry(date(2024, 6, 10), "労務トラブル", "休憩時間の認識相違"),
+        ]))
+    ctx.gstaff = gstaff
+    _client, _order, application_id = _open_for_one_order(ctx, kintone, Gスタッフ顧客ID="G-2001")
+    prefilled = kintone.record_values(WORKFLOW, application_id)
+    assert prefilled["未払い記録"] == "あり" and prefilled["直近労務トラブル日"] == "2024-06-10"
+    kept = {k: v for k, v in prefilled.items() if k in ("未払い記録", "直近労務トラブル日", "離職率", "過去の未払い", "労務トラブル")}
+    fill_in(kintone, application_id, 取締役=[{"code": "yamamoto"}], **kept)
+    submit(kintone, application_id)
+
+    assert workflow.run(ctx, "workflow", application_id) == "waiting_for_manager"
+
+    [shown] = kintone.apps[WORKFLOW].comments[application_id][-1:]
+    assert [m.code for m in shown.mentions] == ["tanaka", "sato"]
+    for reason in ("「労務リスク：未払いの記録」が「あり」", "（2024年6月10日）が直近3年以内", "（18.3%）が基準（15%）を超える"):
+        assert reason in shown.text
+    approve_as_manager(kintone, application_id)
+    assert workflow.run(ctx, "workflow", application_id) == "sent_to_director"

@@ -122,3 +122,53 @@ def test_rejecting_the_application_tells_the_rep_and_leaves_the_order_held(held,
     texts = kintone.comment_texts(ORDERS, order)
     assert len(texts) == 2 and "否認されました" in texts[-1]
     assert kintone.apps[ORDERS].comments[order][-1].mentions[0].code == "sato"
+
+
+# -- 取引可否基準 (seed A-4): the answers decide, not only that they are filled in ------------------
+
+def test_an_antisocial_answer_is_rejected_with_the_reason_told_and_the_order_kept_held(held, kintone, notify):
+    customer, order, application_id = held
+    fill_in(kintone, application_id, 反社会的勢力="該当する")
+    submit(kintone, application_id)
+
+    notify(WORKFLOW, application_id)
+    notify(WORKFLOW, application_id)  # our own 否認 notifies us again: nothing twice
+
+    assert status_of(kintone, WORKFLOW, application_id) == "否認"
+    record = kintone.record_values(CLIENTS, customer)
+    assert record["与信状態"] == "否認" and record["反社チェック"] == "該当あり"
+    [told] = [c for c in kintone.apps[WORKFLOW].comments[application_id] if "否認しました" in c.text]
+    assert "「反社会的勢力ではないか」が「該当する」のため、この顧客とは取引できません。" in told.text
+    assert "新しい稟議で申請し直してください" in told.text
+    assert [m.code for m in told.mentions] == ["sato", "tanaka"]
+    assert status_of(kintone, ORDERS, order) == "未処理"
+    texts = kintone.comment_texts(ORDERS, order)
+    assert len(texts) == 2 and "否認されました" in texts[-1]
+    assert kintone.calls[("update_status", ORDERS)] == 0
+    assert applications(kintone, "06_2") == []
+
+
+def test_a_concern_in_the_criteria_goes_to_the_director_even_with_a_good_rating(held, kintone, notify):
+    customer, order, application_id = held
+    fill_in(kintone, application_id, 遵法性判定="懸念あり", 取締役=[{"code": "yamamoto", "name": "山本"}])
+    submit(kintone, application_id)
+    notify(WORKFLOW, application_id)
+    [ahead] = kintone.apps[WORKFLOW].comments[application_id][-1:]
+    assert "「遵法性の判定」が「懸念あり」のため、取締役の確認が必要です。" in ahead.text
+    assert ahead.mentions[0].code == "tanaka"
+    approve_as_manager(kintone, application_id)
+
+    notify(WORKFLOW, application_id)
+
+    assert status_of(kintone, WORKFLOW, application_id) == "取締役承認待ち"
+    director_note = kintone.apps[WORKFLOW].comments[application_id][-1]
+    assert "「遵法性の判定」が「懸念あり」" in director_note.text and director_note.mentions[0].code == "yamamoto"
+    assert kintone.record_values(CLIENTS, customer)["与信状態"] == "審査中"
+    assert status_of(kintone, ORDERS, order) == "未処理"
+
+    kintone.update_status(WORKFLOW, application_id, "取締役承認")
+    notify(WORKFLOW, application_id)
+
+    record = kintone.record_values(CLIENTS, customer)
+    assert record["与信状態"] == "承認" and record["反社チェック"] == "問題なし"
+    assert status_of(kintone, ORDERS, order) == "上長承認待ち"
