@@ -47,7 +47,7 @@ def test_a_malformed_condition_is_refused_when_the_app_is_set_up():
 def test_default_mapping_conditions_are_valid_queries(mappings):
     fake = FakeKintone.from_mappings(mappings)
     conditions = [a.condition for a in fake.apps["4"].actions if a.condition]
-    assert len(conditions) == 4
+    assert len(conditions) == 5  # 申請, 法務確認依頼, 法務確認OK, 決裁, 取締役承認
 
 
 def test_a_lost_answer_leaves_the_write_done_and_raises_a_timeout():
