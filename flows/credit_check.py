@@ -16,11 +16,14 @@ reads the order and client and posts its comment) + 1 comment on the application
 G-Staff could not be asked; approval 6 (client read and update, held-order query, 06_2 query
 and add, comment; each released order is its own order-registration job); rejection 3
 (client read and update, held-order query) + one comment per held order; a repeat of either
-0 (remembered). ``flows.workflow`` adds its own read (and 「決裁」).
+0 (remembered). ``flows.workflow`` adds its own read (and 「決裁」). A re-check sweep: 1 query
+per 500 approved clients near their 与信有効期限 (1 when idle), and per re-check opened 2–3
+(application query and add; + a G-Staff note) + 1 comment; a re-check already opened 0.
 """
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from decimal import Decimal
 
 from connectors.gstaff.errors import GStaffError
@@ -29,7 +32,7 @@ from flows import trade_start
 from flows.context import FlowContext
 from flows.notify import bullet_list, tell
 from mappings import AppMapping
-from mappings.credit import CreditRules, Screening, screen, valid_until
+from mappings.credit import CreditRules, Screening, has_lapsed, jp_date, recheck_opens_on, screen, valid_until
 
 KIND = "credit_check"
 NOT_IN_GSTAFF = "Gスタッフに登録なし（取引実績なし）"
@@ -49,6 +52,16 @@ def open_application(ctx: FlowContext, client: dict, order: dict) -> str:
     # The key names this attempt: the client as seen now. A retry sees the same revision (the
     # client is updated last), so it finds the record an unclear failure may have left.
     reference = f"06_1:client-{client['record_id']}:r{client['revision']}"
+    record_id, _ = _open(ctx, wf, client, reference, source_order_id=order["record_id"],
+                         applicant=order.get("sales_rep") or [], supervisor=order.get("supervisor") or [])
+    credit = clients.settings("credit")
+    apps.update_client(ctx, client, {"credit_status": credit.get("under_review", "審査中")})
+    return record_id
+
+
+def _open(ctx: FlowContext, wf: AppMapping, client: dict, reference: str, *, source_order_id, applicant: list,
+          supervisor: list) -> tuple[str, bool]:
+    """Find the client's open 06_1 or add one prefilled from G-Staff; a G-Staff gap is told the rep."""
     note: list[str] = []
 
     def values() -> dict:
@@ -61,19 +74,17 @@ def open_application(ctx: FlowContext, client: dict, order: dict) -> str:
             "title": wf.settings(KIND)["title"].format(client=name),
             "client": name,
             "client_record_id": client["record_id"],
-            "source_order_id": order["record_id"],
-            "applicant": order.get("sales_rep") or [],
-            "supervisor": order.get("supervisor") or [],
+            "source_order_id": source_order_id,
+            "applicant": applicant,
+            "supervisor": supervisor,
             "applied_on": ctx.now().date(),
             **prefill,
         }
 
     record_id, created = apps.open_once(ctx, wf, KIND, client["record_id"], reference, values)
     if created and note:
-        tell(ctx, wf, record_id, note[0], order.get("sales_rep"), once_as="gstaff_unavailable")
-    credit = clients.settings("credit")
-    apps.update_client(ctx, client, {"credit_status": credit.get("under_review", "審査中")})
-    return record_id
+        tell(ctx, wf, record_id, note[0], applicant, once_as="gstaff_unavailable")
+    return record_id, created
 
 
 def labour_risk_from_gstaff(ctx: FlowContext, wf: AppMapping, client: dict) -> tuple[dict, str | None]:
@@ -169,13 +180,16 @@ def on_approved(ctx: FlowContext, wf: AppMapping, application: dict) -> str:
         **approval_dates(ctx, wf),
     })
     released = release_held_orders(ctx, application["record_id"], client["record_id"])
-    trade_id, _ = trade_start.open_application(ctx, wf, application, client)
     name = client.get("company_name") or application.get("client") or ""
-    parts = [f"顧客「{name}」の反社・与信チェックが承認されました。顧客管理台帳の与信状態を「承認」にしました。"]
+    until = approval_dates(ctx, wf)["credit_valid_until"]
+    parts = [f"顧客「{name}」の反社・与信チェックが承認されました。顧客管理台帳の与信状態を「承認」、"
+             f"与信有効期限を{jp_date(until)}にしました。"]
     if released:
         parts.append(f"保留中だったオーダー {released} 件を上長承認依頼に進めます。")
-    parts.append(f"続けて「{apps.kind_name(wf, 'trade_start')}」の稟議（稟議 #{trade_id}）に定形外契約書の有無を入力し、"
-                 "取引開始前に申請してください。")
+    if client.get("trade_status") != clients.settings("trade").get("ready", "取引可"):  # not a re-check
+        trade_id, _ = trade_start.open_application(ctx, wf, application, client)
+        parts.append(f"続けて「{apps.kind_name(wf, 'trade_start')}」の稟議（稟議 #{trade_id}）に定形外契約書の有無を"
+                     "入力し、取引開始前に申請してください。")
     tell(ctx, wf, application["record_id"], "\n".join(parts), application.get("applicant"), once_as="credit_approved")
     ctx.ledger.mark(done, apps.REMEMBER_SECONDS)
     return "credit_approved"
@@ -204,6 +218,12 @@ def on_rejected(ctx: FlowContext, wf: AppMapping, application: dict) -> str:
     return "credit_rejected"
 
 
+def lapsed_on(ctx: FlowContext, client: dict) -> date | None:
+    """The client's 与信有効期限 when its approval has lapsed today, else None."""
+    until = client.get("credit_valid_until")
+    return until if has_lapsed(until, ctx.now().date()) else None
+
+
 def refuse_approval(ctx: FlowContext, wf: AppMapping, application: dict, reasons: list[str]) -> str:
     """An application in 承認 whose answers end it: say so, and leave the client as it is."""
     tell(ctx, wf, application["record_id"],
@@ -212,6 +232,63 @@ def refuse_approval(ctx: FlowContext, wf: AppMapping, application: dict, reasons
          + bullet_list(reasons) + "\n回答を確認し、上長とシステム担当者に連絡してください。",
          (application.get("applicant") or []) + (application.get("supervisor") or []), once_as="approval_refused")
     return "approval_refused"
+
+
+# -- validity: the re-check before an approval lapses (scheduled) ------------------------------
+
+def sweep_rechecks(ctx: FlowContext) -> str:
+    """Open a re-check 06_1 for every approved client whose 与信有効期限 is near, once each.
+
+    Near: 与信有効期限 within [credit_check.validity] recheck_lead_days from today. Run on a
+    business day in business hours only (a lead day on a weekend opens it on the next business
+    day). The client stays 承認 until the approval lapses; from the day after 与信有効期限 its
+    orders are held as if never approved (``flows.order_registration``).
+    """
+    wf, clients = ctx.mappings["workflow"], ctx.mappings["clients"]
+    now = ctx.now()
+    today = now.date()
+    if not ctx.calendar.is_business_day(today) or ctx.calendar.next_business_morning(now) > now:
+        return "outside_business_hours"
+    validity = CreditRules.of(wf, KIND).validity
+    horizon = today + timedelta(days=validity.recheck_lead_days)
+    approved = clients.settings("credit").get("approved", "承認")
+    base = (f"{clients.field('credit_status').code} in ({apps.kintone_string(approved)})"
+            f" and {clients.field('credit_valid_until').code} <= {apps.kintone_string(horizon.isoformat())}")
+    fields = ["$id", "$revision", *clients.codes("company_name", "credit_status", "credit_valid_until", "sales_rep",
+                                                 "gstaff_client_id", "corporate_number", "phone")]
+    opened = 0
+    last_id = 0
+    while True:
+        rows = ctx.kintone.get_records(clients.id, f"{base} and $id > {last_id} order by $id asc", fields=fields,
+                                       limit=500)
+        for row in rows:
+            client = clients.read(row)
+            until = client.get("credit_valid_until")
+            if until is not None and recheck_opens_on(validity, until) <= today:
+                opened += open_recheck(ctx, wf, client, until)
+        if len(rows) < 500:
+            break
+        last_id = int(rows[-1]["$id"]["value"])
+    ctx.log.info("credit re-checks swept", flow="credit_check", step="sweep_rechecks", opened=opened)
+    return "swept"
+
+
+def open_recheck(ctx: FlowContext, wf: AppMapping, client: dict, until) -> bool:
+    """The re-check 06_1 of one approval (valid through ``until``); True when opened now."""
+    done = f"credit_recheck:client-{client['record_id']}:until-{until.isoformat()}"
+    if ctx.ledger.done(done):
+        return False
+    rep = client.get("sales_rep") or []
+    record_id, created = _open(ctx, wf, client, f"06_1:recheck:client-{client['record_id']}:until-{until.isoformat()}",
+                               source_order_id=None, applicant=rep, supervisor=[])
+    name = client.get("company_name") or ""
+    tell(ctx, wf, record_id,
+         f"顧客「{name}」の与信承認の有効期限は{jp_date(until)}です。期限までに再審査を受けるため、この稟議に"
+         f"「{wf.field('supervisor').display}」、信用調査機関の評価とチェック項目を入力し、「{wf.action('submit').name}」を"
+         "実行してください。期限を過ぎると、再審査が承認されるまでこの顧客の新しいオーダーは受付できません。",
+         rep, once_as=f"recheck:{until.isoformat()}")
+    ctx.ledger.mark(done, apps.REMEMBER_SECONDS)
+    return created
 
 
 # -- held orders ------------------------------------------------------------------------------

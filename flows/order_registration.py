@@ -11,7 +11,8 @@ A client that never applied for credit (与信状態 未申請) gets its 06_1 ap
 order comes back here by itself.
 
 kintone calls: complete order 3 (order, client, action); incomplete 2–3 (order, client when
-linked, one comment); a client without a credit application adds 3 (application query and
+linked, one comment); a client without a credit application, or whose approval lapsed
+(past its 与信有効期限: held as if never approved), adds 3 (application query and
 add, client update; +1 comment on the application when G-Staff could not be asked); repeated
 notification for an unchanged order 2 (no comment); acceptance 4 (order, client, update,
 comment) plus one G-Staff call.
@@ -30,6 +31,7 @@ from flows.context import FlowContext
 from flows.decide import on_fresh_record
 from flows.notify import bullet_list, tell
 from mappings import AppMapping
+from mappings.credit import jp_date
 from mappings.fields import is_blank
 
 FLOW = "order_registration"
@@ -213,7 +215,17 @@ def credit_problem(mappings, orders: AppMapping, order: dict, client, applicatio
     state = client.get("credit_status") or credit.get("not_applied", "未申請")
     name = client.get("company_name") or "（会社名未入力）"
     if state == credit.get("approved", "承認"):
-        return None
+        lapsed = credit_check.lapsed_on(ctx, client)
+        if lapsed is None:
+            return None
+        # A lapsed approval holds the order as if never approved (workflow.toml [credit_check.validity]).
+        expired = f"顧客「{name}」の与信承認は{jp_date(lapsed)}で有効期限が切れています。"
+        if "workflow" not in ctx.mappings:
+            return CreditProblem("not_applied", expired + "稟議「06_1 反社・与信チェック申請」で再審査を申請してください。")
+        application_id = credit_check.open_application(ctx, client, order)
+        return CreditProblem("pending", expired + f"再審査の稟議（稟議 #{application_id}）が承認されるまで、"
+                             "このオーダーは受付できません。稟議に信用調査機関の評価とチェック項目を入力し、「申請」を"
+                             "実行してください。承認されると、このオーダーは自動で上長承認依頼に進みます。")
     if state == credit.get("rejected", "否認"):
         return CreditProblem("rejected", f"顧客「{name}」の与信は否認されています。このオーダーは受付できませんので、"
                 "上長にご相談ください。")

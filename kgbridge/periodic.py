@@ -70,7 +70,7 @@ TASKS: tuple[PeriodicTask, ...] = (
     PeriodicTask("deadlines", f"{__name__}.sweep_deadlines", "deadline_sweep_seconds", 30 * 60,
                  "deadline sweep"),
     PeriodicTask("workflow_delays", f"{__name__}.sweep_workflow_delays", "workflow_delay_sweep_seconds", 600,
-                 "稟議 delay sweep"),
+                 "稟議 delay sweep and credit re-checks"),
     # = flows.signature_status.CHECK_LOCK_SECONDS
     PeriodicTask("open_envelopes", f"{__name__}.check_open_envelopes", "open_envelope_check_seconds", 15 * 60,
                  "check of contracts awaiting signature"),
@@ -244,13 +244,16 @@ def sweep_deadlines() -> str:
 
 
 def sweep_workflow_delays() -> str:
-    """Ask for a 遅延理由 on overdue 稟議 applications and report given reasons, once each."""
-    from flows import workflow
+    """Ask for a 遅延理由 on overdue 稟議 applications and report given reasons, once each; open
+    the re-check 06_1 of credit approvals about to lapse (flows/credit_check.py sweep_rechecks)."""
+    from flows import credit_check, workflow
 
     _, context, _ = _begin("workflow_delays")
     if "workflow" not in context.mappings:
         return _finish("no_workflow_app")  # this company maps no 稟議 app
-    return _finish(workflow.sweep_delays(context))
+    outcome = workflow.sweep_delays(context)
+    credit_check.sweep_rechecks(context)
+    return _finish(outcome)
 
 
 def check_open_envelopes() -> str:
