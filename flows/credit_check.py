@@ -23,7 +23,7 @@ per 500 approved clients near their 与信有効期限 (1 when idle), and per re
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from connectors.gstaff.errors import GStaffError
@@ -32,7 +32,7 @@ from flows import trade_start
 from flows.context import FlowContext
 from flows.notify import bullet_list, tell
 from mappings import AppMapping
-from mappings.credit import CreditRules, Screening, has_lapsed, jp_date, recheck_opens_on, screen, valid_until
+from mappings.credit import CreditRules, Screening, jp_date, recheck_opens_on, screen, valid_until
 
 KIND = "credit_check"
 NOT_IN_GSTAFF = "Gスタッフに登録なし（取引実績なし）"
@@ -216,12 +216,6 @@ def on_rejected(ctx: FlowContext, wf: AppMapping, application: dict) -> str:
              order.get("sales_rep"), once_as=f"credit_rejected:{application['record_id']}")
     ctx.ledger.mark(done, apps.REMEMBER_SECONDS)
     return "credit_rejected"
-
-
-def lapsed_on(ctx: FlowContext, client: dict) -> date | None:
-    """The client's 与信有効期限 when its approval has lapsed today, else None."""
-    until = client.get("credit_valid_until")
-    return until if has_lapsed(until, ctx.now().date()) else None
 
 
 def refuse_approval(ctx: FlowContext, wf: AppMapping, application: dict, reasons: list[str]) -> str:

@@ -21,6 +21,7 @@ comment) plus one G-Staff call.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from connectors.gstaff import SharedOrder
 from connectors.kintone import KintoneNotFound
@@ -31,7 +32,7 @@ from flows.context import FlowContext
 from flows.decide import on_fresh_record
 from flows.notify import bullet_list, tell
 from mappings import AppMapping
-from mappings.credit import jp_date
+from mappings.credit import has_lapsed, jp_date
 from mappings.fields import is_blank
 
 FLOW = "order_registration"
@@ -71,9 +72,10 @@ class Decision:
 
 
 def decide(mappings, orders: AppMapping, order: dict, status: str | None, client,
-           application_id: str | None = None) -> Decision:
+           application_id: str | None = None, *, today: date) -> Decision:
     """What the order needs now. ``client``: the client as read, None when the order names none,
-    ``NOT_FOUND``; ``application_id``: the 06_1 just opened for a client that had none."""
+    ``NOT_FOUND``; ``application_id``: the 06_1 just opened for a client that had none (or whose
+    approval lapsed); ``today``: the day a credit approval's validity is judged on."""
     if status == "accepted":
         if not is_blank(order.get("accepted_on")):
             return Decision("nothing_to_do")
@@ -81,7 +83,7 @@ def decide(mappings, orders: AppMapping, order: dict, status: str | None, client
     if status != "unprocessed":
         return Decision("nothing_to_do")
     missing = missing_hearing_items(orders, order)
-    credit = credit_problem(mappings, orders, order, client, application_id)
+    credit = credit_problem(mappings, orders, order, client, application_id, today=today)
     if credit is not None and credit.kind == "needs_application":
         return Decision("credit_application_opened", per_record=True)
     if missing or credit:
@@ -98,10 +100,10 @@ def decide(mappings, orders: AppMapping, order: dict, status: str | None, client
 def register_order(ctx: FlowContext, orders: AppMapping, order: dict) -> str:
     """Send a complete order for the supervisor's approval, or tell the rep what is missing."""
     client = read_client(ctx, order)
-    decision = decide(ctx.mappings, orders, order, "unprocessed", client)
+    decision = decide(ctx.mappings, orders, order, "unprocessed", client, today=ctx.now().date())
     if decision.per_record:  # the client never applied for credit: its 06_1 is opened now
         application_id = credit_check.open_application(ctx, client, order)
-        decision = decide(ctx.mappings, orders, order, "unprocessed", client, application_id)
+        decision = decide(ctx.mappings, orders, order, "unprocessed", client, application_id, today=ctx.now().date())
     if decision.action:
         ctx.kintone.update_status(orders.id, order["record_id"], decision.action, assignee=decision.assignee,
                                   revision=order["revision"])
@@ -134,7 +136,8 @@ def run_page(ctx: FlowContext, app_key: str, record_ids: list[str]) -> bulk.Page
     for order in page:
         client = None if order.get("client_record_id") is None else clients.get(str(int(order["client_record_id"])),
                                                                                  NOT_FOUND)
-        decision = decide(ctx.mappings, orders, order, orders.status_key(order.get("status")), client)
+        decision = decide(ctx.mappings, orders, order, orders.status_key(order.get("status")), client,
+                          today=ctx.now().date())
         if decision.per_record:
             result.fallback.append(order["record_id"])
         elif decision.action:
@@ -184,7 +187,7 @@ def missing_hearing_items(orders: AppMapping, order: dict) -> list[str]:
 @dataclass(frozen=True)
 class CreditProblem:
     kind: str  # pending (applied or being applied for), rejected, unknown_client, not_applied, other,
-    #            needs_application (a 06_1 must be opened first)
+    #            needs_application (a 06_1 must be opened first: never applied, or the approval lapsed)
     text: str  # what the rep should know, in Japanese
 
 
@@ -199,9 +202,10 @@ def read_client(ctx: FlowContext, order: dict):
         return NOT_FOUND
 
 
-def credit_problem(mappings, orders: AppMapping, order: dict, client, application_id: str | None = None
-                   ) -> CreditProblem | None:
-    """None when the client's 与信状態 is 承認; otherwise what the rep should know.
+def credit_problem(mappings, orders: AppMapping, order: dict, client, application_id: str | None = None, *,
+                   today: date) -> CreditProblem | None:
+    """None when the client's 与信状態 is 承認 and its 与信有効期限 not past ``today``; otherwise what
+    the rep should know.
 
     A client that has not applied yet needs its 06_1 application opened (kind ``needs_application``,
     until ``application_id`` names the one opened).
@@ -215,14 +219,15 @@ def credit_problem(mappings, orders: AppMapping, order: dict, client, applicatio
     state = client.get("credit_status") or credit.get("not_applied", "未申請")
     name = client.get("company_name") or "（会社名未入力）"
     if state == credit.get("approved", "承認"):
-        lapsed = credit_check.lapsed_on(ctx, client)
-        if lapsed is None:
+        until = client.get("credit_valid_until")
+        if not has_lapsed(until, today):
             return None
         # A lapsed approval holds the order as if never approved (workflow.toml [credit_check.validity]).
-        expired = f"顧客「{name}」の与信承認は{jp_date(lapsed)}で有効期限が切れています。"
-        if "workflow" not in ctx.mappings:
+        expired = f"顧客「{name}」の与信承認は{jp_date(until)}で有効期限が切れています。"
+        if "workflow" not in mappings:
             return CreditProblem("not_applied", expired + "稟議「06_1 反社・与信チェック申請」で再審査を申請してください。")
-        application_id = credit_check.open_application(ctx, client, order)
+        if application_id is None:
+            return CreditProblem("needs_application", "")  # the re-check 06_1 (found or opened)
         return CreditProblem("pending", expired + f"再審査の稟議（稟議 #{application_id}）が承認されるまで、"
                              "このオーダーは受付できません。稟議に信用調査機関の評価とチェック項目を入力し、「申請」を"
                              "実行してください。承認されると、このオーダーは自動で上長承認依頼に進みます。")
