@@ -6,6 +6,9 @@ one comment that mentions the sales rep and lists exactly what is missing; the s
 Complete: the action 上長承認依頼 with the supervisor as assignee. When the order reaches
 受付済, the order is shared to G-Staff (under the reference ``kintone:orders:<id>``, so a re-run
 shares it once), the acceptance date and G-Staff's order number are recorded, and the rep is told.
+Before anything else, the dispatch-law intake check (``flows.order_legality``): an order for
+prohibited work or 日雇派遣 is flagged to the rep and the 上長 and goes no further (no 06_1, no
+上長承認依頼). A hearing item marked 「訪問時確認」 does not hold the order.
 A client that never applied for credit (与信状態 未申請) gets its 06_1 application opened here
 (``flows.credit_check``), and the comment names it; when that application is approved, the held
 order comes back here by itself.
@@ -27,7 +30,7 @@ from connectors.gstaff import SharedOrder
 from connectors.kintone import KintoneNotFound
 from connectors.kintone.interface import StatusAction
 from flows import applications as apps
-from flows import bulk, credit_check
+from flows import bulk, credit_check, order_legality
 from flows.context import FlowContext
 from flows.decide import on_fresh_record
 from flows.notify import bullet_list, tell
@@ -69,6 +72,7 @@ class Decision:
     complaint: str | None = None  # comment text for the rep, said once ...
     same_as: str | None = None  # ... per set of gaps (not per wording)
     per_record: bool = False  # only the ordinary job can carry it out
+    tell_supervisor: bool = False  # the comment mentions the 上長 too (a dispatch-law flag)
 
 
 def decide(mappings, orders: AppMapping, order: dict, status: str | None, client,
@@ -82,6 +86,10 @@ def decide(mappings, orders: AppMapping, order: dict, status: str | None, client
         return Decision("acceptance_recorded", per_record=True)  # G-Staff and a comment, per record
     if status != "unprocessed":
         return Decision("nothing_to_do")
+    flags = order_legality.intake_flags(orders, order)  # 禁止業務, 日雇派遣: before any visit or credit work
+    if flags:
+        return Decision("flagged_dispatch_law", complaint=order_legality.flag_text(orders, order, flags),
+                        same_as="dispatch_law|" + "|".join(flags.keys), tell_supervisor=True)
     missing = missing_hearing_items(orders, order)
     credit = credit_problem(mappings, orders, order, client, application_id, today=today)
     if credit is not None and credit.kind == "needs_application":
@@ -112,7 +120,8 @@ def register_order(ctx: FlowContext, orders: AppMapping, order: dict) -> str:
 
 
 def tell_rep(ctx: FlowContext, orders: AppMapping, order: dict, decision: Decision) -> str:
-    told = tell(ctx, orders, order["record_id"], decision.complaint, order["sales_rep"], once_as="incomplete",
+    people = [*(order.get("sales_rep") or []), *(order.get("supervisor") or [] if decision.tell_supervisor else [])]
+    told = tell(ctx, orders, order["record_id"], decision.complaint, people, once_as="incomplete",
                 same_as=decision.same_as)
     return decision.outcome if told else "already_told"
 
@@ -171,6 +180,7 @@ def hearing_item_names(orders: AppMapping) -> list[str]:
     names = list(settings.get("required_items", []))
     for rule in settings.get("conditional_items", []):
         names += [rule["item"], rule["when"]]
+    names += [n for n in order_legality.FIELDS if n in orders.fields]  # what the intake check reads
     return list(dict.fromkeys(names))
 
 
@@ -181,7 +191,8 @@ def missing_hearing_items(orders: AppMapping, order: dict) -> list[str]:
     for rule in settings.get("conditional_items", []):
         if order.get(rule["when"]) == rule["equals"] and is_blank(order.get(rule["item"])):
             missing.append(rule["item"])
-    return [orders.field(name).display for name in missing]
+    later = order_legality.confirmed_at_visit(orders, order)  # marked 「訪問時確認」 (seed A-1)
+    return [orders.field(name).display for name in missing if name not in later]
 
 
 @dataclass(frozen=True)

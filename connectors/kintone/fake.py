@@ -117,6 +117,10 @@ class FakeKintone:
             tables = {spec.code: {inner.code: inner.type for inner in spec.fields.values()}
                       for spec in m.fields.values() if spec.type == "SUBTABLE"}
             app = FakeApp(app_id=m.id, fields=fields, tables=tables)
+            columns = [inner for spec in m.fields.values() for inner in spec.fields.values() if inner.options]
+            for inner in columns:  # a table's columns: field codes are unique in an app
+                app.form_properties[inner.code] = {"options": {o: {"label": o, "index": str(i)}
+                                                               for i, o in enumerate(inner.options)}}
             for spec in m.fields.values():
                 props: dict[str, Any] = {}
                 if spec.options:
@@ -304,7 +308,8 @@ class FakeKintone:
             if props["type"] == "STATUS":
                 props["enabled"] = a.status_field is not None
             if props["type"] == "SUBTABLE":  # kintone lists a table's own fields inside it
-                props["fields"] = {c: {"type": t, "code": c, "label": c} for c, t in a.tables.get(code, {}).items()}
+                props["fields"] = {c: {"type": t, "code": c, "label": c, **a.form_properties.get(c, {})}
+                                   for c, t in a.tables.get(code, {}).items()}
         return fields
 
     def get_process_settings(self, app: str) -> dict[str, Any]:

@@ -116,6 +116,9 @@ class FakeKintoneAdmin:
             extra = {k: copy.deepcopy(props[k]) for k in ("options", "lookup") if k in props}
             if extra:
                 live.form_properties[code] = extra
+            for inner_code, inner in (props.get("fields") or {}).items():  # a table's columns
+                if "options" in inner:
+                    live.form_properties[inner_code] = {"options": copy.deepcopy(inner["options"])}
         process = preview.process
         if process and process.get("enable"):
             states = sorted(process["states"].values(), key=lambda s: int(s["index"]))
