@@ -8,7 +8,7 @@ in the mapping's ``[dispatch_law]`` section (mappings/dispatch_law.py). A proble
 contract from being sent (one comment, back to 作成中, by contract_issuance); a proven exemption
 is printed into the contract through the merge fields ``printed`` returns.
 
-G-Staff calls: 2 (history, assignments) plus one per worker when 無期雇用 / 60歳以上 matters;
+G-Staff calls: 2 (history, assignments) plus one per worker (雇用形態, birth date, former employers);
 kintone calls: none, or one read of the client when the contract lacks its Gスタッフ顧客ID.
 A transient G-Staff failure raises (the job retries; nothing was sent); an unknown client or
 worker is a problem for the sales rep.
@@ -68,14 +68,11 @@ def gather_facts(ctx: FlowContext, contracts: AppMapping, issuance: IssuanceSett
     except GStaffNotFound:
         return None
     site = next((s for s in history.work_sites if same_name(s.name, contract.get("work_site"))), None)
-    claimed = rules.exemptions.get(contract.get("period_limit_exemption") or "")
-    needs_workers = (claimed is not None and claimed.proof in ("indefinite", "age")) \
-        or contract.get("indefinite_or_60_only") == rules.limited_value
-    staff = {}
-    for staff_id in staff_ids(contract.get("staff_ids")) if needs_workers else []:
+    staff = {}  # every worker: 法第40条の9 and the exemptions need them
+    for staff_id in staff_ids(contract.get("staff_ids")):
         try:
             staff[staff_id] = ctx.gstaff.get_staff(staff_id)
         except GStaffNotFound:
             staff[staff_id] = None
     return Facts(staff=staff, assignments=assignments, site_conflict_date=site.conflict_date if site else None,
-                 reference=issuance.reference(contracts, contract["record_id"]))
+                 reference=issuance.reference(contracts, contract["record_id"]), client_id=client_id)

@@ -30,7 +30,7 @@ from connectors.gstaff import SharedOrder
 from connectors.kintone import KintoneNotFound
 from connectors.kintone.interface import StatusAction
 from flows import applications as apps
-from flows import bulk, credit_check, order_legality
+from flows import bulk, credit_check, order_legality, staff_proposal
 from flows.context import FlowContext
 from flows.decide import on_fresh_record
 from flows.notify import bullet_list, tell
@@ -48,7 +48,9 @@ def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
         if status == "unprocessed":
             return register_order(ctx, orders, order)
         if status == "accepted":
-            return record_acceptance(ctx, orders, order)
+            outcome = record_acceptance(ctx, orders, order)
+            # staff proposed later (提案スタッフID): 法第40条の9 (flows/staff_proposal.py)
+            return staff_proposal.check_proposal(ctx, orders, order) if outcome == "nothing_to_do" else outcome
         return "nothing_to_do"
 
     return on_fresh_record(ctx, orders, record_id, FLOW, decide)

@@ -56,6 +56,16 @@ class ExemptionRule(BaseModel):
     max_days: int = Field(default=10, ge=1)  # proof "limited_days"
 
 
+class FormerEmployeeRule(BaseModel):
+    """法第40条の9: no dispatch to a former employer within a year of leaving it."""
+
+    model_config = ConfigDict(extra="forbid")
+    years: int = Field(default=1, ge=1)
+    article: str = "労働者派遣法第40条の9"
+    exempt_min_age: int = Field(default=60, ge=1)  # left at the 定年 aged 60 or over: allowed
+    exempt_article: str = "同法施行規則第33条の10"
+
+
 class DispatchLawSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     limited_value: str = "限定する"  # 無期60歳以上限定 when the contract is limited to such workers
@@ -65,6 +75,7 @@ class DispatchLawSettings(BaseModel):
     particulars_item: str = ""  # GMO Sign merge field printing its particulars
     period_limit: PeriodLimit = Field(default_factory=PeriodLimit)
     exemptions: dict[str, ExemptionRule] = Field(default_factory=dict)
+    former_employee: FormerEmployeeRule = Field(default_factory=FormerEmployeeRule)
 
     @classmethod
     def of(cls, mapping: AppMapping) -> "DispatchLawSettings":
@@ -157,6 +168,7 @@ class Facts:
     assignments: "list[Assignment]" = field(default_factory=list)  # the client's, every site
     site_conflict_date: date | None = None  # 抵触日 registered in G-Staff for the work site
     reference: str = ""  # this contract's reference (its own assignment is not counted twice)
+    client_id: str = ""  # the client in G-Staff (for 法第40条の9)
 
 
 @dataclass
@@ -181,6 +193,8 @@ def judge(rules: DispatchLawSettings, mapping: AppMapping, contract: dict, facts
     limited = contract.get("indefinite_or_60_only") == rules.limited_value
     ids = staff_ids(contract.get("staff_ids"))
 
+    verdict.problems += former_employee_problems(rules, {i: facts.staff.get(i) for i in ids}, facts.client_id,
+                                                 start)
     unknown = [i for i in ids if facts.staff.get(i, ...) is None]
     if unknown:
         verdict.problems.append(f"{label('staff_ids')}の {'、'.join(unknown)} がGスタッフに見つかりません。"
@@ -205,6 +219,24 @@ def _with_merge_fields(rules: DispatchLawSettings, verdict: Verdict) -> Verdict:
     if rules.particulars_item:
         verdict.merge_fields[rules.particulars_item] = verdict.particulars
     return verdict
+
+
+def former_employee_problems(rules: DispatchLawSettings, staff: dict, client_id: str, start: date) -> list[str]:
+    """Workers who left ``client_id`` less than the rule's years before ``start`` (法第40条の9)."""
+    rule = rules.former_employee
+    out = []
+    for staff_id, member in staff.items():
+        for job in getattr(member, "former_employers", None) or []:
+            if job.client_id != client_id or start >= add_years(job.left_on, rule.years):
+                continue
+            if job.mandatory_retirement and member.birth_date is not None \
+                    and age_on(member.birth_date, job.left_on) >= rule.exempt_min_age:
+                continue
+            out.append(f"離職後1年以内の受入れ禁止（{rule.article}）：スタッフ {staff_id} はこの派遣先を離職してから"
+                       f"{rule.years}年を経過していません。派遣開始は{jp_date(add_years(job.left_on, rule.years))}以降に"
+                       f"してください（{rule.exempt_min_age}歳以上で定年により離職した方は例外：{rule.exempt_article}）。")
+            break
+    return out
 
 
 class _Printed(dict):

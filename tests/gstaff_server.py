@@ -83,7 +83,10 @@ class GStaffServer:
             if request.method == "GET" and (m := _STAFF.match(path)):
                 member = self.fake.get_staff(m["id"])
                 return 200, {"staff_id": member.staff_id, "employment_type": str(member.employment_type),
-                             "birth_date": member.birth_date.isoformat() if member.birth_date else None}
+                             "birth_date": member.birth_date.isoformat() if member.birth_date else None,
+                             "former_employers": [{"client_id": f.client_id, "left_on": f.left_on.isoformat(),
+                                                   "mandatory_retirement": f.mandatory_retirement}
+                                                  for f in member.former_employers]}
         except GStaffNotFound:
             return 404, {"code": "not_found", "message": "no such client or staff"}
         return 404, {"code": "not_found", "message": "no such operation"}

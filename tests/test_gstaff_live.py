@@ -36,6 +36,7 @@ from connectors.gstaff.interface import (
     Assignment,
     ClientHistory,
     EmploymentType,
+    FormerEmployment,
     GStaffClient,
     MatchKind,
     NewClient,
@@ -225,10 +226,14 @@ def test_a_worker_is_read_with_employment_type_and_birth_date(gstaff, client):
     gstaff.get(f"{BASE}/staff/S-2001", json={"staff_id": "S-2001", "employment_type": "indefinite",
                                              "birth_date": "1966-12-02"})
     gstaff.get(f"{BASE}/staff/S-2002", json={"staff_id": "S-2002", "employment_type": "fixed_term",
-                                             "birth_date": None})
+                                             "birth_date": None, "former_employers": [
+                                                 {"client_id": "G-1001", "left_on": "2026-03-31"},
+                                                 {"client_id": "G-1002", "left_on": "2020-09-30",
+                                                  "mandatory_retirement": True}]})
 
     assert client.get_staff("S-2001") == StaffMember("S-2001", EmploymentType.INDEFINITE, date(1966, 12, 2))
-    assert client.get_staff("S-2002") == StaffMember("S-2002", EmploymentType.FIXED_TERM, None)
+    assert client.get_staff("S-2002") == StaffMember("S-2002", EmploymentType.FIXED_TERM, None, [
+        FormerEmployment("G-1001", date(2026, 3, 31)), FormerEmployment("G-1002", date(2020, 9, 30), True)])
 
 
 def test_an_unknown_worker_is_not_found_and_an_unknown_employment_type_is_a_protocol_error(gstaff, client):

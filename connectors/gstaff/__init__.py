@@ -16,6 +16,7 @@ from connectors.gstaff.interface import (  # noqa: F401
     ClientHistory,
     ClientSummary,
     EmploymentType,
+    FormerEmployment,
     GStaffClient,
     MatchKind,
     NewClient,

@@ -98,12 +98,22 @@ class EmploymentType(StrEnum):
 
 
 @dataclass(frozen=True)
+class FormerEmployment:
+    """A client the worker was once employed by directly (not dispatched): 法第40条の9."""
+
+    client_id: str
+    left_on: date  # 離職日
+    mandatory_retirement: bool = False  # left at the client's 定年
+
+
+@dataclass(frozen=True)
 class StaffMember:
     """A dispatch worker (派遣スタッフ) as G-Staff holds them. Personal data: never logged."""
 
     staff_id: str
     employment_type: EmploymentType
     birth_date: date | None = None
+    former_employers: list[FormerEmployment] = field(default_factory=list)  # clients they worked for
 
 
 @dataclass(frozen=True)
@@ -134,7 +144,8 @@ class GStaffClient(Protocol):
         """Past trouble, 抵触日 per work site, turnover and staff counts of one client."""
 
     def get_staff(self, staff_id: str) -> StaffMember:
-        """雇用形態 and birth date of one dispatch worker (GStaffNotFound when unknown)."""
+        """雇用形態, birth date and former direct employers of one dispatch worker
+        (GStaffNotFound when unknown)."""
 
     def get_assignments(self, client_id: str) -> list[Assignment]:
         """Every dispatch of our workers to this client, past and current, any order."""

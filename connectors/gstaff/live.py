@@ -41,6 +41,7 @@ from connectors.gstaff.interface import (
     ClientHistory,
     ClientSummary,
     EmploymentType,
+    FormerEmployment,
     NewClient,
     SharedOrder,
     StaffMember,
@@ -306,7 +307,16 @@ def _staff(body: Mapping[str, Any]) -> StaffMember:
     staff_id = _text(body["staff_id"])
     if not staff_id:
         raise ValueError("staff_id is empty")
-    return StaffMember(staff_id, EmploymentType(body["employment_type"]), _date(body.get("birth_date")))
+    former = [FormerEmployment(_text(f["client_id"]), date.fromisoformat(f["left_on"]),
+                               _flag(f.get("mandatory_retirement", False)))
+              for f in body.get("former_employers") or []]
+    return StaffMember(staff_id, EmploymentType(body["employment_type"]), _date(body.get("birth_date")), former)
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError("expected a boolean")
+    return value
 
 
 def _assignment(item: Mapping[str, Any]) -> Assignment:

@@ -13,6 +13,7 @@ from connectors.gstaff import (
     ClientHistory,
     ClientSummary,
     EmploymentType,
+    FormerEmployment,
     GStaffTransientError,
     StaffMember,
     WorkSite,
@@ -366,11 +367,23 @@ def test_a_client_unknown_to_g_staff_is_reported(cctx, kintone, contract):
     assert "Gスタッフ顧客ID「G-9999」の顧客がGスタッフに見つかりません" in only_comment(kintone, rid)
 
 
-def test_g_staff_calls_are_two_plus_one_per_worker_only_when_age_or_employment_matters(cctx, gstaff, contract):
+def test_g_staff_calls_are_two_plus_one_per_worker(cctx, gstaff, contract):
     gstaff.calls.clear()
     issue(cctx, contract)
-    assert (gstaff.calls["get_history"], gstaff.calls["get_assignments"], gstaff.calls["get_staff"]) == (1, 1, 0)
+    assert (gstaff.calls["get_history"], gstaff.calls["get_assignments"], gstaff.calls["get_staff"]) == (1, 1, 2)
 
-    gstaff.calls.clear()
-    issue(cctx, contract, 期間制限の例外="無期雇用", 無期60歳以上限定="限定する")
-    assert gstaff.calls["get_staff"] == 2
+
+@pytest.mark.parametrize(("left_on", "outcome"), [
+    (date(2025, 12, 2), "sent_back_not_sent"),   # a year has not passed on 派遣開始日 2026-12-01
+    (date(2025, 12, 1), "sent_for_signature"),   # 2026-12-01 is a year after
+])
+def test_a_worker_who_left_the_client_within_a_year_is_never_sent_there(cctx, kintone, gmosign, gstaff, contract,
+                                                                        left_on, outcome):
+    gstaff.add_staff(StaffMember("S-5001", FIXED, date(1990, 1, 1), [FormerEmployment("G-1001", left_on)]))
+
+    rid = contract(派遣スタッフID="S-5001")
+    assert contract_issuance.run(cctx, "contracts", rid) == outcome
+    if outcome == "sent_back_not_sent":
+        text = only_comment(kintone, rid)
+        assert "離職後1年以内の受入れ禁止（労働者派遣法第40条の9）：スタッフ S-5001" in text
+        assert "派遣開始は2026年12月2日以降にしてください" in text
