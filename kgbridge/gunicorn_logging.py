@@ -2,8 +2,8 @@
 
 ``kgbridge serve`` passes ``--logger-class kgbridge.gunicorn_logging.Logger``: gunicorn still
 opens its error and access logs where its options say, and each line is rendered by the same
-chain as our own (JSON with ``KGBRIDGE_LOG_FORMAT=json``, redacted; the access line's webhook
-token is scrubbed by the access-log filter of kgbridge.logs).
+chain as our own (JSON with ``KGBRIDGE_LOG_FORMAT=json``, redacted: every configured secret and
+the access line's webhook token are scrubbed by kgbridge.logs).
 """
 
 from __future__ import annotations

@@ -3,13 +3,26 @@
 We never log record values on purpose; the redaction processor is the second line of
 defence for keys that could carry them. Tracebacks are rendered as plain text without
 local variables (structlog's dict tracebacks would print locals, tokens included).
+
+Secrets are redacted at the root of both logging chains, whichever logger writes: every
+configured secret (``redact_secrets``; ``load_settings`` registers them all) and the last
+segment of any webhook path, percent-encoded, doubled slashes or odd case included, become
+``[redacted]``
+
+- in every stdlib ``LogRecord`` as it is made (the record factory, ``configure``): Flask's
+  "Exception on /webhooks/kintone/<token>", gunicorn's access and error logs, werkzeug's,
+  RQ's, urllib3's, the exception text of a traceback too;
+- in every structlog line, once rendered.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
+from collections.abc import Iterable
+from urllib.parse import unquote
 
 import structlog
 
@@ -24,7 +37,40 @@ _ALLOWED = {"event", "level", "timestamp", "logger", "flow", "app", "record_id",
             "outcome", "event_id", "event_type", "status", "code", "attempt", "missing_count",
             "revision", "queue", "action", "reason", "exc_info", "exception", "envelope_id",
             "error", "step", "count", "seconds", "calls", "source", "app_id", "file_name"}
-_TOKEN_IN_PATH = re.compile(r"(/webhooks/[a-z]+/)[^/\s?]+")
+# The token ends where a path, a quoted string or a JSON escape ends (scrub also runs on rendered lines).
+_TOKEN_IN_PATH = re.compile(r"(/+webhooks/+[a-z0-9_-]+/+)[^/\s?#\"'\\]+", re.IGNORECASE)
+_secrets: list[str] = []  # longest first, so a secret inside another is not half-replaced
+_MIN_SECRET = 4  # shorter values would redact ordinary words (and are no secret anyway)
+
+
+def redact_secrets(values: Iterable[str]) -> None:
+    """Add configured secrets to what every log line has redacted (and their JSON-escaped form)."""
+    known = set(_secrets)
+    for value in values:
+        if value and len(value) >= _MIN_SECRET:
+            known.update({value, json.dumps(value)[1:-1]})
+    _secrets[:] = sorted(known, key=len, reverse=True)
+
+
+def scrub(text: str) -> str:
+    """``text`` without any configured secret or webhook path token, in any encoding that decodes to one."""
+    if "%" in text:
+        decoded = _unquote_fully(text)
+        if decoded != text and (_TOKEN_IN_PATH.search(decoded) or any(s in decoded for s in _secrets)):
+            text = decoded  # the readable form, then redacted below
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return _TOKEN_IN_PATH.sub(r"\1" + REDACTED, text)
+
+
+def _unquote_fully(text: str) -> str:
+    for _ in range(3):  # %252F -> %2F -> /
+        decoded = unquote(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
 
 
 def redact(_logger, _method, event_dict: dict) -> dict:
@@ -33,10 +79,16 @@ def redact(_logger, _method, event_dict: dict) -> dict:
             continue
         if _SECRET_KEYS.search(key):
             event_dict[key] = REDACTED
-    for key in ("event", "reason", "error", "exception"):
-        if key in event_dict:
-            event_dict[key] = _scrub(event_dict[key])
     return event_dict
+
+
+def _scrubbed(renderer):
+    """The renderer, with every configured secret and webhook token redacted from the line it renders."""
+
+    def render(logger, method, event_dict):
+        return scrub(renderer(logger, method, event_dict))
+
+    return render
 
 
 def configure(level: str = "INFO", fmt: str = "json", stream=None) -> None:
@@ -54,18 +106,17 @@ def configure(level: str = "INFO", fmt: str = "json", stream=None) -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             redact,
-            renderer,
+            _scrubbed(renderer),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
     _route_stdlib(level, fmt, stream)
-    # gunicorn/werkzeug access logs carry the URL, whose last segment is the webhook token.
-    for name in ("werkzeug", "gunicorn.access"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _PathTokenFilter) for f in logger.filters):
-            logger.addFilter(_PathTokenFilter())
+    # Every stdlib record, from any logger (gunicorn's access log carries the URL, whose last segment
+    # is the webhook token; Flask logs it with every 500), is redacted as it is made.
+    if not getattr(logging.getLogRecordFactory(), "kgbridge_scrubs", False):
+        logging.setLogRecordFactory(_scrubbing_factory(logging.getLogRecordFactory()))
     # urllib3 logs every URL at DEBUG, query strings (record values in kintone queries) included.
     logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLevelName(level.upper())))
 
@@ -88,7 +139,7 @@ def stdlib_formatter(fmt: str = "json") -> logging.Formatter:
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
             redact,
-            renderer,
+            _scrubbed(renderer),
         ],
     )
 
@@ -109,19 +160,28 @@ def _route_stdlib(level: str, fmt: str, stream) -> None:
     root.setLevel(level.upper())
 
 
-class _PathTokenFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        # Scrub the merged message: scrubbing the format alone could eat a "%s" and leave its argument.
-        record.msg = _scrub(record.getMessage())
-        record.args = None
-        return True
+def _scrubbing_factory(make):
+    """A LogRecord factory whose records carry their message, exception and stack text redacted."""
 
+    def factory(*args, **kwargs):
+        record = make(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: logging reports it when the record is emitted
+            return record
+        clean = scrub(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = scrub(record.stack_info)
+        return record
 
-def _scrub(value):
-    # The substring test first: every access log line passes here, and most values hold no path.
-    if isinstance(value, str) and "/webhooks/" in value:
-        return _TOKEN_IN_PATH.sub(r"\1" + REDACTED, value)
-    return value
+    factory.kgbridge_scrubs = True
+    return factory
 
 
 def get_logger(name: str = "kgbridge"):

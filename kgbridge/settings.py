@@ -13,10 +13,13 @@ from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import unquote
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as _SourceError
+
+from kgbridge import logs
 
 DEFAULT_MAPPING_DIR = Path(__file__).resolve().parent.parent / "mappings" / "default"
 
@@ -237,6 +240,22 @@ class Settings(BaseSettings):
         url = self.redis_url  # model_copy(update=...) may have put a plain str here
         return url.get_secret_value() if isinstance(url, SecretStr) else str(url)
 
+    def secret_values(self) -> list[str]:
+        """Every configured secret, as logs must never show it (kgbridge.logs redacts these)."""
+        from urllib.parse import urlsplit
+
+        values = [v.get_secret_value() for v in (self.webhook_token, self.webhook_token_next,
+                                                  self.gmosign_webhook_token, self.gmosign_secret_key,
+                                                  self.gstaff_api_key) if v is not None]
+        for app_key in self.kintone_api_tokens:
+            values += self.tokens_for(app_key)
+        try:
+            password = urlsplit(self.redis_dsn()).password
+        except ValueError:
+            password = None
+        # As written in the URL (percent-encoded) and as the client sends it (decoded).
+        return values + ([password, unquote(password)] if password else [])
+
     def webhook_tokens(self) -> list[str]:
         return [t.get_secret_value() for t in (self.webhook_token, self.webhook_token_next) if t]
 
@@ -284,7 +303,7 @@ def load_settings(**overrides) -> Settings:
         # The value is never echoed: it may be a secret.
         raise SettingsError("invalid configuration:\n  " + "\n  ".join(unknown))
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
@@ -296,6 +315,8 @@ def load_settings(**overrides) -> Settings:
     except _SourceError as exc:
         # e.g. a JSON-valued variable that is not JSON; the message names the variable only.
         raise SettingsError(f"invalid configuration:\n  {str(exc).split(':')[0]} (expected JSON)") from None
+    logs.redact_secrets(settings.secret_values())  # from now on, in every log line of this process
+    return settings
 
 
 def describe(settings: Settings) -> str:

@@ -167,3 +167,50 @@ def work_horse(worker_pid: int) -> int | None:
         except ProcessLookupError:
             continue
     return None
+
+
+class Gunicorn:
+    """The receiver as ``kgbridge serve`` runs it (``cli.gunicorn_args``), on a free loopback port,
+    its access log, error log and output in scanned files (tests/log_capture.py).
+
+    ``app`` names another app factory (a test's broken receiver, say); ``env`` the KGBRIDGE_* settings.
+    """
+
+    def __init__(self, env: dict[str, str], workers: int = 2, app: str = "webhooks:create_app()",
+                 name: str = "gunicorn") -> None:
+        from cli import gunicorn_args
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.access, self.errors, self.output = log_file(f"{name}-access"), log_file(f"{name}-error"), log_file(name)
+        args = gunicorn_args(f"127.0.0.1:{self.port}", workers, app=app)
+        args[args.index("--access-logfile") + 1] = str(self.access)
+        self.args = [sys.executable, "-m", *args, "--error-logfile", str(self.errors)]
+        self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("KGBRIDGE_")},
+                    "PYTHONPATH": str(ROOT), **env}
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> Gunicorn:
+        with open(self.output, "ab") as out:  # the child keeps its own copy
+            self.proc = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        wait_until(self._answers, 30, f"gunicorn on port {self.port} to answer /healthz", every=0.1)
+        return self
+
+    def _answers(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"gunicorn exited with {self.proc.returncode}: {self.output.read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+                return sock.recv(64).split(b"\r\n", 1)[0].endswith(b" 200 OK")
+        except OSError:
+            return False
+
+    def __exit__(self, *exc) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                stop_process(self.proc)

@@ -11,27 +11,22 @@ import hashlib
 import hmac
 import io
 import json
-import os
+import logging
 import re
-import signal
 import socket
-import subprocess
-import sys
 import threading
 
 import pytest
-import requests
 import structlog
 from werkzeug.serving import make_server
 
-from cli import gunicorn_args
 from kgbridge import logs
 from kgbridge.samples import notification, seed_embedded
 from tests.conftest import ROOT, WEBHOOK_TOKEN
 from tests.fault_kit import queued
-from tests.log_capture import Needle, log_file, needles, scan
-from tests.pii import COMPANY_NAME, PERSON_EMAIL, PERSON_NAME, PERSON_PHONE
-from tests.procs import free_port, wait_until
+from tests.log_capture import Needle, needles, scan
+from tests.pii import COMPANY_NAME, GMOSIGN_WEBHOOK_TOKEN, PERSON_EMAIL, PERSON_NAME, PERSON_PHONE
+from tests.procs import Gunicorn
 from webhooks import create_app, token_matches
 
 ROTATION_TOKEN_NEXT = "next-webhook-token-abcdefghijkl"
@@ -188,36 +183,124 @@ def test_a_webhook_full_of_personal_data_leaves_none_in_the_logs_even_at_debug(c
     assert leaked == []
 
 
-def test_gunicorn_access_log_shows_the_webhook_path_without_the_token(redis_url, kintone, mappings):
-    port = free_port()
-    access, errors = log_file("gunicorn-access"), log_file("gunicorn-error")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KGBRIDGE_")}
-    env.update(KGBRIDGE_REDIS_URL=redis_url, KGBRIDGE_CONNECTOR_MODE="fake", KGBRIDGE_WEBHOOK_TOKEN=WEBHOOK_TOKEN,
-               PYTHONPATH=str(ROOT))
-    args = gunicorn_args(f"127.0.0.1:{port}", 1)  # what `kgbridge serve` runs, logging to our files
-    args[args.index("--access-logfile") + 1] = str(access)
-    proc = subprocess.Popen([sys.executable, "-m", *args, "--error-logfile", str(errors)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+# Every spelling of the webhook path that reaches the process (issue 16): each must be routed as
+# the canonical path and leave no token in any log line.
+PATH_FORMS = ["/webhooks/kintone/{t}", "/webhooks/kintone//{t}", "//webhooks/kintone/{t}", "/webhooks/Kintone/{t}",
+              "/Webhooks/KINTONE/{t}", "/webhooks%2Fkintone%2F{t}", "/webhooks%2fkintone/{t}", "/webhooks/kintone/{t}/",
+              "/webhooks/kintone/{t}?x={t}", "/webhooks/kintone/%74{t1}"]
+GMOSIGN_FORMS = ["/webhooks/gmosign/{t}", "/Webhooks/gmosign/{t}", "/webhooks//GmoSign//{t}"]
+# A body that passes the parser, so a receiver that cannot accept it answers 500.
+ACCEPTABLE = json.dumps({"id": "n-500", "type": "ADD_RECORD", "app": {"id": "3"},
+                         "record": {"$id": {"value": "1"}, "$revision": {"value": "1"}}}).encode()
+
+
+def _form(path: str, token: str) -> str:
+    return path.format(t=token, t1=token[1:])
+
+
+def _raw_request(port: int, method: str, path: str, body: bytes = b"") -> int:
+    """Send the path exactly as written (no client-side normalising); the status code."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: _answers(url + "/healthz"), 20, "gunicorn to answer")
-        requests.post(f"{url}/webhooks/kintone/{WEBHOOK_TOKEN}", data=b"{}", timeout=5)
+        conn.request(method, path, body=body, headers={"Content-Type": "application/json",
+                                                       "Referer": f"https://example.cybozu.com{path}"})
+        response = conn.getresponse()
+        response.read()
+        return response.status
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(20)
-
-    text = access.read_text()
-    lines = [json.loads(line) for line in text.splitlines()]  # gunicorn's lines in our JSON format
-    assert all(line["logger"] == "gunicorn.access" for line in lines), text
-    assert any(re.search(r'"POST /webhooks/kintone/\[redacted\] HTTP/1.1" 422', line["event"]) for line in lines), text
-    assert WEBHOOK_TOKEN not in text
+        conn.close()
 
 
-def _answers(url: str) -> bool:
+CLIENT_FORMS = [f for f in PATH_FORMS if not f.startswith("//")]  # the test client reads //x as a host
+
+
+@pytest.mark.parametrize("form", CLIENT_FORMS)
+def test_every_spelling_of_the_kintone_path_is_routed_as_the_canonical_one(form, client):
+    # werkzeug's test client decodes the path as a server does (%2F -> /) before routing.
+    assert client.post(_form(form, WEBHOOK_TOKEN), data=b"{}").status_code == 422  # reached the parser
+
+
+def test_a_forced_500_and_every_path_spelling_leave_no_token_in_any_logger(settings, redis_conn, ctx):
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    logging.getLogger().addHandler(handler)
     try:
-        return requests.get(url, timeout=1).status_code == 200
-    except requests.ConnectionError:
-        return False
+        logs.configure("DEBUG", "json", stream=out)
+        app = create_app(settings, connection=redis_conn)
+        app.extensions["kgbridge"]["mappings"] = None  # every webhook that passes the parser is a 500
+        client = app.test_client()
+        codes = {client.post(_form(form, WEBHOOK_TOKEN), data=ACCEPTABLE).status_code for form in CLIENT_FORMS}
+        logging.getLogger("werkzeug").info('"POST %s HTTP/1.1" 500 -', f"/webhooks%2Fkintone%2F{WEBHOOK_TOKEN}")
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+    text = out.getvalue()
+    assert codes == {500}
+    assert "Exception on /webhooks/kintone/[redacted] [POST]" in text and "Traceback" in text
+    assert WEBHOOK_TOKEN not in text and WEBHOOK_TOKEN[1:] not in text
+
+
+def test_every_configured_secret_is_redacted_from_any_logger_and_any_structlog_key(redis_url):
+    from kgbridge.settings import load_settings
+
+    secrets = {"webhook_token": "hook-token-abcdefghijklmnop", "webhook_token_next": "hook-next-abcdefghijklmnop",
+               "gmosign_webhook_token": "gmo-hook-abcdefghijklmnop", "gmosign_secret_key": "gmo-key-0123456789",
+               "gstaff_api_key": "gstaff-key-0123456789", "kintone_api_tokens": {"orders": "kintone-api-0123456789"}}
+    password = "redis-pass/word@0123"
+    load_settings(connector_mode="fake", redis_url=redis_url.replace("redis://", "redis://:redis-pass%2Fword%400123@"),
+                  **secrets)
+    values = [v for v in secrets.values() if isinstance(v, str)] + ["kintone-api-0123456789", password]
+    out = io.StringIO()
+    logs.configure("DEBUG", "json", stream=out)
+    handler = logging.StreamHandler(out)
+    logging.getLogger().addHandler(handler)
+    try:
+        for value in values:
+            logging.getLogger("rq.worker").warning("connecting with %s", value)
+            logging.getLogger("gunicorn.error").error("Error handling request %s", f"/x?key={value}")
+            logging.getLogger("anything.else").info({"nested": [value]})
+            try:
+                raise RuntimeError(f"refused {value}")
+            except RuntimeError:
+                logging.getLogger("flask.app").exception("Exception on /x [POST]")
+                structlog.get_logger("t").exception("failed", detail={"deep": [value]}, step=value)
+            structlog.get_logger("t").info(f"event with {value}", exception=value)
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+    text = out.getvalue()
+    assert text.count("[redacted]") >= 7 * len(values)
+    assert [v for v in [*values, "redis-pass%2Fword%400123"] if v in text] == []
+
+
+def test_gunicorn_logs_show_no_token_for_any_path_spelling_nor_a_forced_500(redis_url):
+    env = {"KGBRIDGE_REDIS_URL": redis_url, "KGBRIDGE_CONNECTOR_MODE": "fake", "KGBRIDGE_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
+           "KGBRIDGE_GMOSIGN_WEBHOOK_TOKEN": GMOSIGN_WEBHOOK_TOKEN}
+    codes = {}
+    with Gunicorn(env, workers=1) as web:  # what `kgbridge serve` runs, logging to scanned files
+        for form in PATH_FORMS:
+            codes[form] = _raw_request(web.port, "POST", _form(form, WEBHOOK_TOKEN), b"{}")
+        for form in GMOSIGN_FORMS:
+            codes[form] = _raw_request(web.port, "POST", _form(form, GMOSIGN_WEBHOOK_TOKEN), b"{}")
+    with Gunicorn(env, workers=1, app="tests.apps:receiver_without_mappings()", name="gunicorn-500") as broken:
+        forced = [_raw_request(broken.port, "POST", _form(form, WEBHOOK_TOKEN), ACCEPTABLE) for form in PATH_FORMS]
+
+    # Each spelling reached the parser (422 for "{}").
+    assert {codes[f] for f in PATH_FORMS} == {422}, codes
+    assert {codes[f] for f in GMOSIGN_FORMS} == {422}
+    assert set(forced) == {500}
+    access = web.access.read_text()
+    lines = [json.loads(line) for line in access.splitlines()]  # gunicorn's lines in our JSON format
+    assert all(line["logger"] == "gunicorn.access" for line in lines), access
+    assert any(re.search(r'"POST /webhooks/kintone/\[redacted\] HTTP/1.1" 422', line["event"]) for line in lines), access
+    for path in (web.access, web.errors, web.output, broken.access, broken.errors, broken.output):
+        text = path.read_text()
+        assert WEBHOOK_TOKEN not in text and WEBHOOK_TOKEN[1:] not in text and GMOSIGN_WEBHOOK_TOKEN not in text, \
+            (path.name, text[-3000:])
+    assert "Exception on /webhooks/kintone/[redacted] [POST]" in broken.output.read_text()
 
 
 # -- the image ------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 import redis
 from flask import Flask, current_app, jsonify, request
@@ -44,11 +45,30 @@ def read_body() -> bytes:
     return data
 
 
+# A webhook path in any spelling that reaches us: doubled slashes, odd case, percent-encoded slashes
+# (the server decodes %2F before we see PATH_INFO), a trailing slash.
+_WEBHOOK_PATH = re.compile(r"/+webhooks/+(kintone|gmosign)/+([^/]+)/*", re.IGNORECASE)
+
+
+def normalise_path(wsgi_app):
+    """WSGI middleware: route every spelling of a webhook path as the one canonical path, so a token
+    is checked (and its path logged, redacted) the same way however the URL was written."""
+
+    def app(environ, start_response):
+        match = _WEBHOOK_PATH.fullmatch(environ.get("PATH_INFO", ""))
+        if match:
+            environ["PATH_INFO"] = f"/webhooks/{match[1].lower()}/{match[2]}"
+        return wsgi_app(environ, start_response)
+
+    return app
+
+
 def create_app(settings: Settings | None = None, *, connection: redis.Redis | None = None) -> Flask:
     """Build the receiver. Under gunicorn: ``gunicorn 'webhooks:create_app()'``."""
     if settings is None:
         settings = load_settings()
         logs.configure(settings.log_level, settings.log_format)
+    logs.redact_secrets(settings.secret_values())
     if not settings.webhook_tokens():
         raise SettingsError("invalid configuration:\n  KGBRIDGE_WEBHOOK_TOKEN: required to receive webhooks")
     app = Flask("kgbridge")
@@ -68,6 +88,7 @@ def create_app(settings: Settings | None = None, *, connection: redis.Redis | No
     app.register_blueprint(health_bp)
     app.register_blueprint(kintone_bp)
     app.register_blueprint(gmosign_bp)
+    app.wsgi_app = normalise_path(app.wsgi_app)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
