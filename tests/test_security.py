@@ -109,10 +109,16 @@ def _raw_post(port: int, head: str, chunks: list[bytes]) -> bytes:
                 sock.sendall(chunk)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server stopped reading after the limit, as it should
-        sock.shutdown(socket.SHUT_WR)
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the server closed already (ENOTCONN); its answer is still in our receive buffer
         answer = b""
-        while data := sock.recv(65536):
-            answer += data
+        try:
+            while data := sock.recv(65536):
+                answer += data
+        except ConnectionResetError:
+            pass
         return answer
 
 
