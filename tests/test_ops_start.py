@@ -175,12 +175,16 @@ def bare_root_logger():
     """The root logger as a fresh process has it (the harness's and pytest's handlers set aside)."""
     root = logging.getLogger()
     saved, level = root.handlers[:], root.level
+    rq_worker = logging.getLogger("rq.worker")  # an earlier test's RQ worker set its own level
+    rq_level = rq_worker.level
     root.handlers = []
+    rq_worker.setLevel(logging.NOTSET)
     try:
         yield root
     finally:
         root.handlers = saved
         root.setLevel(level)
+        rq_worker.setLevel(rq_level)
 
 
 def test_rq_and_other_stdlib_lines_are_json_in_json_mode():
