@@ -5,6 +5,7 @@
     kgbridge worker              an RQ worker with the scheduler and the periodic tasks
     kgbridge contracts check-open   the periodic check of contracts awaiting signature, now
     kgbridge contracts release-claim RECORD   allow a re-send after a person checked GMO Sign
+    kgbridge contracts confirm-signed RECORD --reason TEXT   conclude a contract a person saw signed
     kgbridge jobs failed|show|replay|purge
     kgbridge events replay FILE...
     kgbridge events set-aside [--requeue]
@@ -187,6 +188,35 @@ def release_claim(record_id: str, app_key: str, yes: bool) -> None:
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"released the claim taken {claim.at} ({claim.state})" if claim else "no claim was held")
+
+
+@contracts.command("confirm-signed")
+@click.argument("record_id")
+@click.option("--reason", required=True, help="What was checked in GMO Sign (logged; no names or addresses).")
+@click.option("--document", "document_ids", multiple=True,
+              help="A document id as GMO Sign shows it; only when none was stored at send time.")
+@click.option("--app", "app_key", default="contracts", show_default=True, help="Mapping key of the app.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def confirm_signed(ctx, record_id: str, reason: str, document_ids: tuple[str, ...], app_key: str, yes: bool) -> None:
+    """Conclude RECORD_ID after a person saw its envelope completed in GMO Sign.
+
+    For a contract left 署名依頼中 because its documents did not prove the signing (its comment
+    says so). Downloads the envelope's documents, attaches and archives them, runs 締結.
+    """
+    from connectors.errors import Permanent
+    from flows.signature_status import confirm_signed as confirm
+    from kgbridge import bootstrap
+
+    env = _env(ctx)
+    env.settings  # noqa: B018 (settings and logging first: a bad environment exits 2 here)
+    if not yes:
+        click.confirm(f"Did you see the envelope of {app_key} #{record_id} completed in GMO Sign?", abort=True)
+    try:
+        outcome = confirm(bootstrap.current_context(), app_key, record_id, reason, list(document_ids))
+    except Permanent as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(outcome)
 
 
 @contracts.command("check-open")

@@ -34,6 +34,9 @@ class FlowContext:
     # Optional connectors: a flow that needs one raises a clear error when it is not configured.
     gstaff: GStaffClient | None = None
     gmosign: GmoSignClient | None = None
+    # CA certificates a signed contract PDF must chain to (KGBRIDGE_GMOSIGN_SIGNATURE_TRUST_ROOTS;
+    # empty: not checked, see flows/signature_proof.py).
+    signature_trust_roots: tuple = ()
     # Start another flow as its own job: enqueue(flow, app_key, record_id, marker) -> False when
     # that job (same flow, record and marker) exists already. None outside a worker: the caller
     # then runs the flow inline.

@@ -62,6 +62,7 @@ from flows import dispatch_law
 from flows.context import FlowContext
 from flows.decide import on_fresh_record
 from flows.notify import bullet_list, tell
+from kgbridge import envelopes
 from mappings import AppMapping
 from mappings.contracts import (
     IssuanceSettings,
@@ -89,6 +90,7 @@ class Claim:
     envelope_id: str = ""
     document_ids: list[str] = field(default_factory=list)
     job: str = ""  # the RQ job that took the claim ("" outside a worker)
+    signers: int = 0  # how many signers the envelope has (what a signed PDF must carry; 0: not known)
 
     def dumps(self) -> str:
         return json.dumps(asdict(self))
@@ -198,8 +200,10 @@ def send_contract(ctx: FlowContext, contracts: AppMapping, settings: IssuanceSet
                  "対応後、自動で送信されますので、このレコードはそのままにしてください。",
                  contract.get("sales_rep"), once_as="config_error")
         raise
-    claim = replace(claim, state="sent", envelope_id=sent.envelope_id, document_ids=list(sent.document_ids))
+    claim = replace(claim, state="sent", envelope_id=sent.envelope_id, document_ids=list(sent.document_ids),
+                    signers=sent.signer_count or len(request.signers))
     ctx.ledger.mark(key, ttl, claim.dumps())
+    envelopes.remember(ctx.ledger.redis, sent.envelope_id, contracts.key, contract["record_id"])
     return claim
 
 
@@ -218,7 +222,8 @@ def recover_unclear_send(ctx: FlowContext, contracts: AppMapping, settings: Issu
     except GmoSignNotSupported:
         found, why = None, "the configured GMO Sign API cannot be asked for it"
     if found is not None:
-        claim = replace(claim, state="sent", envelope_id=found.envelope_id, document_ids=list(found.document_ids))
+        claim = replace(claim, state="sent", envelope_id=found.envelope_id, document_ids=list(found.document_ids),
+                        signers=found.signer_count)
         ctx.ledger.mark(key, settings.claim_ttl_days * 86400, claim.dumps())
         return claim
     tell(ctx, contracts, record_id, outcome_unknown_text(contracts, contract, reference),
@@ -242,6 +247,7 @@ def write_back(ctx: FlowContext, contracts: AppMapping, settings: IssuanceSettin
     }
     if claim.document_ids:
         values["gmosign_document_ids"] = ",".join(claim.document_ids)
+    envelopes.remember(ctx.ledger.redis, claim.envelope_id, contracts.key, contract["record_id"])
     revision = ctx.kintone.update_record(contracts.id, contract["record_id"], contracts.write(values),
                                          revision=contract["revision"])
     contract = dict(contract, **values, revision=revision)

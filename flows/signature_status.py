@@ -5,10 +5,15 @@ its status forward only: 署名依頼中 → 締結済 / 差戻し / 取消 / �
 A contract in a final status never moves again, whatever order callbacks arrive in; a completion
 reported for a contract a person already closed is left for that person, with a comment.
 
-Callbacks are hints (GMO Sign signs nothing): where the API can be asked, the envelope's state is
-re-read; otherwise only a completion is believed, and only once its documents download. On
-completion the signed PDFs are archived in G-Staff (idempotent by our reference) with the
-保管期限, attached to 締結済PDF with 締結日 and 保管期限, and 締結 moves the record to 締結済.
+A callback is a trigger, never a fact (GMO Sign signs nothing, and anyone who learns the URL can
+post one): its event name and document ids are not believed. Where GMO Sign's API can be asked,
+the envelope's state is read from it. Where it cannot (the published API: docs/gmosign-sources.md),
+a completion is accepted only when every document GMO Sign returned for the envelope at send time
+downloads and proves its own signing (flows/signature_proof.py: a valid digital signature per
+signer, covering the whole file). Anything else leaves the contract 署名依頼中 with one comment
+telling marketing what to check; an operator who checked in GMO Sign confirms by hand
+(``kgbridge contracts confirm-signed``, ``confirm_signed`` below). On completion the signed PDFs
+are archived in G-Staff (idempotent by our reference) with the 保管期限, attached to 締結済PDF with 締結日 and 保管期限, and 締結 moves the record to 締結済.
 kintone learns of a signature even when G-Staff is down: the archive is then retried by the job
 (transient) or waits in the failed registry for an operator (a record problem, with a comment).
 
@@ -29,21 +34,22 @@ import re
 import uuid
 
 from connectors.errors import Permanent, RetryLater
-from connectors.gmosign import EnvelopeState, GmoSignNotSupported
+from connectors.gmosign import EnvelopeInfo, EnvelopeState, GmoSignNotSupported
 from connectors.gstaff import ArchivedContract, GStaffConfigError, GStaffError, GStaffNotFound
 from connectors.kintone import KintoneConflict
 from flows.context import FlowContext
-from flows.contract_issuance import gmosign_of, run_action
+from flows.contract_issuance import Claim, claim_key, gmosign_of, run_action
 from flows.notify import tell
+from flows.signature_proof import prove_signed
 from mappings import AppMapping
 from mappings.contracts import StatusSettings, jp_date, retention_until
 from mappings.fields import is_blank
 
 FLOW = "signature_status"
 MAX_DECISIONS = 3
-COMPLETED_EVENT = "Completed"  # the only event GMO Sign documents (reference §1.6)
 CHECK_LOCK = "lock:signature_status:check_open_envelopes"
 CHECK_LOCK_SECONDS = 15 * 60
+UNPROVEN_RECHECK_SECONDS = 35 * 24 * 3600  # longer than a signing deadline (30 days)
 ENVELOPE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")  # also keeps the kintone query well-formed
 
 
@@ -74,25 +80,27 @@ def archive_problem(exc: Exception) -> ArchiveNeedsFix:
     return ArchiveNeedsFix(str(exc))
 
 
-def run(ctx: FlowContext, app_key: str, record_id: str = "", *, envelope_id: str = "",
-        event: str = COMPLETED_EVENT, document_ids: str = "", **_params) -> str:
+def run(ctx: FlowContext, app_key: str, record_id: str = "", *, envelope_id: str = "", event: str = "",
+        **_params) -> str:
+    """A GMO Sign callback named ``envelope_id``: look at that envelope (the callback is only a
+    trigger; its event name and document ids are never believed)."""
     contracts = ctx.mappings[app_key]
     log = ctx.log.bind(flow=FLOW, app=app_key, envelope_id=envelope_id)
     contract = find_contract(ctx, contracts, envelope_id)
     log = log.bind(record_id=contract["record_id"])
-    state = observed_state(ctx, envelope_id, event)
-    if state is None:
-        log.info("callback not trusted without a re-read", step="observe", event_type=event, outcome="ignored")
-        return "ignored_unverifiable_event"
-    hints = [d for d in document_ids.split(",") if d]
+    info = envelope_info(ctx, envelope_id)
+    if info is None:  # the API cannot be asked: only the signed documents themselves can tell
+        outcome = conclude_on_proof(ctx, contracts, contract, log)
+        log.info("signature status applied", step="decide", outcome=outcome, event_type=event or "none")
+        return outcome
     for attempt in range(1, MAX_DECISIONS + 1):
         try:
-            outcome = apply_state(ctx, contracts, contract, state, hints)
+            outcome = apply_state(ctx, contracts, contract, info.state, info.document_ids)
         except KintoneConflict as exc:
             log.info("contract changed meanwhile; deciding again", step="decide", attempt=attempt, code=exc.code)
             contract = contracts.read(ctx.kintone.get_record(contracts.id, contract["record_id"]))
             continue
-        log.info("signature status applied", step="decide", outcome=outcome, status=state.value)
+        log.info("signature status applied", step="decide", outcome=outcome, status=info.state.value)
         return outcome
     raise KintoneConflict(f"contract {contract['record_id']} kept changing while we decided; will retry later")
 
@@ -110,16 +118,86 @@ def find_contract(ctx: FlowContext, contracts: AppMapping, envelope_id: str) -> 
     return contracts.read(records[0])
 
 
-def observed_state(ctx: FlowContext, envelope_id: str, event: str) -> EnvelopeState | None:
-    """The envelope's state: re-read where the API allows, else only a completion is believed."""
+def envelope_info(ctx: FlowContext, envelope_id: str) -> EnvelopeInfo | None:
+    """The envelope as GMO Sign says it is, where its API can be asked; else None."""
     try:
-        return gmosign_of(ctx).get_envelope(envelope_id).state
+        return gmosign_of(ctx).get_envelope(envelope_id)
     except GmoSignNotSupported:
-        return EnvelopeState.COMPLETED if event == COMPLETED_EVENT else None
+        return None
+
+
+def stored_send(ctx: FlowContext, contracts: AppMapping, contract: dict) -> tuple[list[str], int]:
+    """The document ids GMO Sign returned when we sent this contract's envelope, and its number
+    of signers: from our claim (written at send time), else the document ids on the record."""
+    claim = Claim.loads(ctx.ledger.get(claim_key(contracts, contract["record_id"])))
+    if claim is not None and claim.envelope_id == contract.get("gmosign_envelope_id") and claim.document_ids:
+        return list(claim.document_ids), claim.signers
+    on_record = [d for d in (contract.get("gmosign_document_ids") or "").split(",") if d]
+    return on_record, claim.signers if claim is not None and claim.envelope_id == contract.get(
+        "gmosign_envelope_id") else 0
+
+
+def conclude_on_proof(ctx: FlowContext, contracts: AppMapping, contract: dict, log) -> str:
+    """Conclude only when every document GMO Sign returned for the envelope proves its signing."""
+    settings = StatusSettings.of(contracts)
+    status = contracts.status_key(contract["status"])
+    if status == "issuing":
+        raise ContractNotYetKnown(f"contract {contract['record_id']} is still being issued")
+    concluded = contracts.action(settings.transitions["completed"]).to_status
+    if status == concluded:
+        return finish_completion(ctx, contracts, settings, contract, lambda: documents(ctx, contracts, contract))
+    if status not in settings.open_statuses:
+        return "already_final" if status in settings.final_statuses else "nothing_to_do"
+    document_ids, signers = stored_send(ctx, contracts, contract)
+    if not document_ids:
+        return keep_open_unproven(ctx, contracts, contract, log, "no document ids were stored at send time",
+                                  "送信時のGMOサイン書類番号が記録されていないため、締結済の契約書を確認できません。")
+    gmosign = gmosign_of(ctx)
+    pdfs = [(doc_id, gmosign.download_document(doc_id)) for doc_id in document_ids]
+    for n, (_doc_id, pdf) in enumerate(pdfs, start=1):
+        proof = prove_signed(pdf, signers, ctx.signature_trust_roots)
+        if not proof.proven:
+            return keep_open_unproven(ctx, contracts, contract, log, f"document {n}: {proof.reason}",
+                                      "GMOサインからダウンロードした契約書に、署名者全員分の有効な電子署名を確認できません。")
+    log.info("completion proven by the signed documents", step="prove", count=len(pdfs), outcome="proven")
+    return finish_completion(ctx, contracts, settings, contract, pdfs)
+
+
+def keep_open_unproven(ctx: FlowContext, contracts: AppMapping, contract: dict, log, reason: str,
+                       reason_ja: str) -> str:
+    """The contract stays 署名依頼中; marketing is told once what to check."""
+    envelope_id = contract.get("gmosign_envelope_id") or ""
+    log.warning("completion not proven; contract left open", step="prove", reason=reason, outcome="unproven")
+    ctx.ledger.mark(unproven_key(contracts, contract["record_id"]), UNPROVEN_RECHECK_SECONDS, envelope_id)
+    tell(ctx, contracts, contract["record_id"],
+         f"GMOサインから締結完了の通知を受け取りましたが、{reason_ja}"
+         f"そのため、ステータスは「{contract['status']}」のままにしています（GMOサイン文書ID：{envelope_id}）。\n"
+         "マーケティング部の方は、GMOサインの文書管理でこの文書が締結済みになっているか確認してください。"
+         "締結済みの場合は、システム運用担当者に締結の手動確認を依頼してください。締結済みでない場合、対応は不要です。",
+         contract.get("sales_rep"), once_as=f"unproven-{envelope_id}")
+    return "kept_open_unproven"
+
+
+def unproven_key(contracts: AppMapping, record_id: str) -> str:
+    """Set while a contract had a completion callback its documents did not (yet) prove: the
+    scheduled check looks at its documents again (a timestamp may still have been pending)."""
+    return f"gmosign:unproven:{contracts.key}:{record_id}"
+
+
+def documents(ctx: FlowContext, contracts: AppMapping, contract: dict,
+              from_api: list[str] | None = None) -> list[tuple[str, bytes]]:
+    """Download the envelope's documents: those stored at send time, else those GMO Sign's API
+    named for the envelope. Never ids from a callback."""
+    document_ids = stored_send(ctx, contracts, contract)[0] or list(from_api or [])
+    if not document_ids:
+        raise ContractDataError(f"contract {contracts.key} #{contract['record_id']}: no document of the envelope "
+                                "is known (none stored at send time, none named by GMO Sign)")
+    gmosign = gmosign_of(ctx)
+    return [(doc_id, gmosign.download_document(doc_id)) for doc_id in document_ids]
 
 
 def apply_state(ctx: FlowContext, contracts: AppMapping, contract: dict, state: EnvelopeState,
-                hints: list[str]) -> str:
+                api_documents: list[str]) -> str:
     """Move the contract forward to what the envelope's state means; never back."""
     settings = StatusSettings.of(contracts)
     status = contracts.status_key(contract["status"])
@@ -128,7 +206,8 @@ def apply_state(ctx: FlowContext, contracts: AppMapping, contract: dict, state: 
         raise ContractNotYetKnown(f"contract {contract['record_id']} is still being issued")
     if status in settings.final_statuses:
         if completed and status == contracts.action(settings.transitions["completed"]).to_status:
-            return finish_completion(ctx, contracts, settings, contract, hints)  # archive left to do?
+            return finish_completion(ctx, contracts, settings, contract,  # archive left to do?
+                                     lambda: documents(ctx, contracts, contract, api_documents))
         if completed:
             tell(ctx, contracts, contract["record_id"],
                  f"GMOサインでは締結が完了しましたが、このレコードは「{contract['status']}」のため、"
@@ -140,7 +219,8 @@ def apply_state(ctx: FlowContext, contracts: AppMapping, contract: dict, state: 
     if status not in settings.open_statuses:
         return "nothing_to_do"
     if completed:
-        return finish_completion(ctx, contracts, settings, contract, hints)
+        return finish_completion(ctx, contracts, settings, contract,
+                                 lambda: documents(ctx, contracts, contract, api_documents))
     label = settings.label(state.value)
     action_key = settings.transitions.get(state.value)
     if action_key is None:  # still open: approval pending, sent, signed
@@ -156,10 +236,12 @@ def apply_state(ctx: FlowContext, contracts: AppMapping, contract: dict, state: 
 
 
 def finish_completion(ctx: FlowContext, contracts: AppMapping, settings: StatusSettings, contract: dict,
-                      hints: list[str]) -> str:
+                      pdfs) -> str:
     """Attach the signed PDFs, archive them in G-Staff with the 保管期限, move to 締結済.
 
-    Each step is skipped when the record shows it done, so a retry finishes what is missing.
+    ``pdfs`` are the envelope's documents ``[(document id, bytes)]``, or a function downloading
+    them (called only when a step is left to do). Each step is skipped when the record shows it
+    done, so a retry finishes what is missing. The caller has established the completion.
     """
     record_id = contract["record_id"]
     need_pdf = is_blank(contract.get("signed_pdf"))
@@ -169,12 +251,8 @@ def finish_completion(ctx: FlowContext, contracts: AppMapping, settings: StatusS
     if not (need_pdf or need_archive or need_status):
         return "already_concluded"
 
-    document_ids = [d for d in (contract.get("gmosign_document_ids") or "").split(",") if d] or hints
-    if not document_ids:
-        raise ContractDataError(f"contract {contracts.key} #{record_id}: GMO Sign named no document to download")
-    gmosign = gmosign_of(ctx)
-    # Downloading is the proof of completion where the API cannot be asked for the state.
-    pdfs = [(doc_id, gmosign.download_document(doc_id)) for doc_id in document_ids]
+    if callable(pdfs):
+        pdfs = pdfs()
     concluded_on = contract.get("concluded_on") or ctx.now().date()
     keep_until = contract.get("retention_until") or retention_until(settings.retention, concluded_on,
                                                                       contract.get("dispatch_end"))
@@ -273,13 +351,19 @@ def _check(ctx: FlowContext, contracts: AppMapping) -> str:
         try:
             if can_ask and envelope_id:
                 try:
-                    state = gmosign_of(ctx).get_envelope(envelope_id).state
+                    info = gmosign_of(ctx).get_envelope(envelope_id)
                 except GmoSignNotSupported:
                     can_ask = False
                 else:
-                    if apply_state(ctx, contracts, contract, state, []) not in ("unchanged", "nothing_to_do"):
+                    if apply_state(ctx, contracts, contract, info.state, info.document_ids) not in (
+                            "unchanged", "nothing_to_do"):
                         counts["moved"] += 1
                         continue
+            if not can_ask and envelope_id and ctx.ledger.done(unproven_key(contracts, contract["record_id"])):
+                if conclude_on_proof(ctx, contracts, contract, log) != "kept_open_unproven":
+                    ctx.ledger.release(unproven_key(contracts, contract["record_id"]))
+                    counts["moved"] += 1
+                    continue
             deadline = contract.get("signing_deadline")
             if business_day and deadline and deadline < today and flag_overdue(ctx, contracts, contract, deadline):
                 counts["overdue"] += 1
@@ -314,3 +398,55 @@ def flag_overdue(ctx: FlowContext, contracts: AppMapping, contract: dict, deadli
                 "GMOサインの文書管理で状況を確認してください。署名再依頼をした場合は新しい期限を"
                 f"「{deadline_label}」に入力し、期限切れ・辞退の場合はステータスを進めてください。",
                 contract.get("sales_rep"), once_as=f"overdue-{deadline.isoformat()}")
+
+
+# -- an operator's confirmation ----------------------------------------------------------------------
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_PHONE = re.compile(r"\+?\d[\d-]{8,}\d")
+
+
+class ConfirmationRefused(ContractDataError):
+    """The contract cannot be confirmed as signed (wrong status, no envelope, no document)."""
+
+
+def confirm_signed(ctx: FlowContext, app_key: str, record_id: str, reason: str,
+                   document_ids: list[str] | None = None) -> str:
+    """An operator checked in GMO Sign that the envelope is completed: conclude the contract.
+
+    The documents are those stored at send time; only when none were stored may the operator
+    name them (as GMO Sign's screens show them). The reason is logged without addresses or
+    phone numbers; the record gets one comment saying who decided (an operator) and when.
+    """
+    contracts = ctx.mappings[app_key]
+    settings = StatusSettings.of(contracts)
+    reason = _PHONE.sub("[phone]", _EMAIL.sub("[email]", " ".join(reason.split())))[:200]
+    if not reason:
+        raise ConfirmationRefused("give the reason (what was checked in GMO Sign)")
+    contract = contracts.read(ctx.kintone.get_record(contracts.id, str(record_id)))
+    envelope_id = contract.get("gmosign_envelope_id") or ""
+    status = contracts.status_key(contract["status"])
+    concluded = contracts.action(settings.transitions["completed"]).to_status
+    if not envelope_id:
+        raise ConfirmationRefused(f"contract {app_key} #{record_id} has no GMO Sign envelope id")
+    if status not in settings.open_statuses and status != concluded:
+        raise ConfirmationRefused(f"contract {app_key} #{record_id} is {contract['status']}, not awaiting signature")
+    stored = stored_send(ctx, contracts, contract)[0]
+    given = [d for d in (document_ids or []) if d]
+    if any(not ENVELOPE_ID.match(d) for d in given):
+        raise ConfirmationRefused("a document id may hold only letters, digits and _ . : -")
+    if stored and given and set(given) != set(stored):
+        raise ConfirmationRefused(f"the envelope's documents were stored at send time ({', '.join(stored)}); "
+                                  "give none or exactly those")
+    if not (stored or given):
+        raise ConfirmationRefused("no document id was stored at send time: give the document ids GMO Sign shows "
+                                  "for the envelope (--document)")
+    gmosign = gmosign_of(ctx)
+    pdfs = [(doc_id, gmosign.download_document(doc_id)) for doc_id in stored or given]
+    ctx.log.bind(flow=FLOW, app=app_key, record_id=str(record_id), envelope_id=envelope_id).warning(
+        "contract confirmed signed by an operator", step="confirm", reason=reason, count=len(pdfs),
+        outcome="confirmed")
+    tell(ctx, contracts, str(record_id),
+         f"システム運用担当者がGMOサインで締結完了を確認したため、締結済にしました（GMOサイン文書ID：{envelope_id}）。",
+         contract.get("sales_rep"), once_as=f"confirmed-{envelope_id}")
+    return finish_completion(ctx, contracts, settings, contract, pdfs)

@@ -14,6 +14,7 @@ from connectors.gmosign.interface import GmoSignClient
 from connectors.kintone.interface import KintoneClient
 from flows.business_calendar import BusinessCalendar, parse_business_hours, parse_company_holidays, parse_year_end
 from flows.context import FlowContext, tokyo_now
+from flows.signature_proof import load_trust_roots
 from kgbridge.jobs import flow_enqueuer, many_enqueuer
 from kgbridge.ledger import Ledger
 from kgbridge.quota import CallCounter
@@ -116,6 +117,7 @@ def build_context(settings: Settings | None = None, *, connection: redis.Redis |
         enqueue=flow_enqueuer(connection, settings),
         enqueue_many=many_enqueuer(connection, settings),
         gmosign=build_gmosign(settings),
+        signature_trust_roots=tuple(load_trust_roots(settings.gmosign_signature_trust_roots)),
     )
     return _context
 

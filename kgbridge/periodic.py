@@ -6,6 +6,7 @@
     workflow_delays  sweep_workflow_delays    KGBRIDGE_WORKFLOW_DELAY_SWEEP_SECONDS 3600
     open_envelopes   check_open_envelopes     KGBRIDGE_OPEN_ENVELOPE_CHECK_SECONDS  3600
     held_messages    deliver_held_messages    KGBRIDGE_HELD_MESSAGE_SECONDS         300
+    envelope_lookups look_up_envelopes        KGBRIDGE_GMOSIGN_LOOKUP_SECONDS       60
 
 Past KGBRIDGE_QUOTA_SLOWDOWN_SHARE of any app's daily kintone quota, the tasks named in
 ``kgbridge.quota.NON_URGENT`` run only in every KGBRIDGE_QUOTA_SLOWDOWN_FACTOR-th slot.
@@ -77,6 +78,8 @@ TASKS: tuple[PeriodicTask, ...] = (
     # = flows.held_messages.LOCK_SECONDS
     PeriodicTask("held_messages", f"{__name__}.deliver_held_messages", "held_message_seconds", 10 * 60,
                  "delivery of comments held outside working time"),
+    PeriodicTask("envelope_lookups", f"{__name__}.look_up_envelopes", "gmosign_lookup_seconds", 300,
+                 "lookup of envelopes GMO Sign called about"),
 )
 
 
@@ -272,3 +275,14 @@ def deliver_held_messages() -> str:
 
     _, context, _ = _begin("held_messages")
     return _finish(held_messages.deliver_due(context))
+
+
+def look_up_envelopes() -> str:
+    """Settle the envelopes GMO Sign called about that no contract was known to hold (batched)."""
+    from kgbridge.bootstrap import redis_client
+    from kgbridge.envelope_lookup import look_up_pending
+
+    job, context, settings = _begin("envelope_lookups")
+    connection = job.connection if job is not None else redis_client(settings)
+    counts = look_up_pending(context.kintone, context.mappings, connection, settings)
+    return _finish(" ".join(f"{k}={v}" for k, v in counts.items()))

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import unquote
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as _SourceError
 
 from kgbridge import logs
 
+IPNetwork = IPvAnyNetwork
 DEFAULT_MAPPING_DIR = Path(__file__).resolve().parent.parent / "mappings" / "default"
 
 
@@ -78,6 +79,19 @@ class Settings(BaseSettings):
     gmosign_retry_budget_seconds: float = Field(default=30.0, ge=0)
     # The secret path segment GMO Sign calls: /webhooks/gmosign/<token>.
     gmosign_webhook_token: SecretStr | None = None
+    # A PEM file of the CA certificates GMO Sign's document signatures must chain to. Unset: a
+    # signed PDF proves completion by integrity, whole-file coverage and one valid signature per
+    # signer only (flows/signature_proof.py, docs/gmosign-sources.md).
+    gmosign_signature_trust_roots: Path | None = None
+    # Where GMO Sign's callbacks may come from (comma-separated addresses or networks, e.g.
+    # 203.0.113.0/28); empty: any source with the right path token. GMO Sign publishes no list.
+    gmosign_callback_allowed_ips: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
+    # Reverse proxies in front of the receiver whose X-Forwarded-For is believed (same format).
+    trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
+    # How long a callback's envelope that no contract holds is remembered as unknown (then a new
+    # callback for it costs one more lookup), and how often pending envelopes are looked up.
+    gmosign_unknown_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    gmosign_lookup_seconds: int = Field(default=60, ge=0)
 
     # RQ
     queue_name: str = "kgbridge"
@@ -151,6 +165,21 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 16 characters (it is the only proof a call is genuine)")
         return value
 
+    @field_validator("gmosign_callback_allowed_ips", "trusted_proxies", mode="before")
+    @classmethod
+    def _split_networks(cls, value):
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("gmosign_signature_trust_roots")
+    @classmethod
+    def _readable_roots(cls, value: Path | None) -> Path | None:
+        from flows.signature_proof import load_trust_roots
+
+        load_trust_roots(value)  # a ValueError naming the file's problem
+        return value
+
     @field_validator("company_holidays", mode="before")
     @classmethod
     def _split_holidays(cls, value):
@@ -190,7 +219,7 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("deadline_sweep_seconds", "workflow_delay_sweep_seconds", "open_envelope_check_seconds",
-                     "held_message_seconds", "reconcile_interval_seconds")
+                     "held_message_seconds", "reconcile_interval_seconds", "gmosign_lookup_seconds")
     @classmethod
     def _off_or_a_minute(cls, value: int) -> int:
         # Each run costs at least one kintone call per app it reads: every 60 s that is 1,440 of the

@@ -78,6 +78,9 @@ json_values = st.recursive(_leaf, lambda inner: st.one_of(st.lists(inner, max_si
 
 @pytest.fixture
 def setup(settings, redis_conn, ctx, kintone, mappings):
+    from kgbridge import envelopes
+
+    envelopes.remember(redis_conn, "ENV000001", "contracts", "1")  # the sample contract's envelope (_gmosign_body)
     return _app(settings, redis_conn, max_body_bytes=MAX_BODY).test_client(), seed_embedded(kintone, mappings)
 
 

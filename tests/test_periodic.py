@@ -16,7 +16,7 @@ from rq.registry import FailedJobRegistry
 from connectors.gmosign.fake import FakeGmoSign
 from connectors.gstaff.fake import FakeGStaff
 from connectors.kintone import KintoneAuthError
-from kgbridge import bootstrap, periodic
+from kgbridge import bootstrap, envelopes, periodic
 from kgbridge.jobs import make_queue
 from kgbridge.samples import COMPLETE_ORDER
 from tests.records import SATO, at, seed, utc
@@ -80,6 +80,7 @@ def test_two_workers_enqueue_each_task_once_per_slot(settings, redis_url, queue,
         "workflow_delays": 2,  # 3600 s: 10:00, 11:00
         "open_envelopes": 2,
         "held_messages": 5,  # 300 s, as reconcile
+        "envelope_lookups": 6,  # 60 s: every distinct minute of the moments
     }
     assert per_task["deadlines"][0] == f"deadlines-{int(HOUR.timestamp()) // 1800}"
     assert len(FailedJobRegistry(queue=queue)) == 0
@@ -87,7 +88,7 @@ def test_two_workers_enqueue_each_task_once_per_slot(settings, redis_url, queue,
 
 def test_a_task_that_is_off_is_never_enqueued(settings, redis_url, redis_conn, queue):
     off = settings.model_copy(update={"workflow_delay_sweep_seconds": 0, "open_envelope_check_seconds": 0,
-                                      "held_message_seconds": 0})
+                                      "held_message_seconds": 0, "gmosign_lookup_seconds": 0})
     pair = ticker_pair(off, redis_url)
 
     for minutes in range(0, 24 * 60, 30):
@@ -144,6 +145,7 @@ def test_each_periodic_job_that_fails_shows_up_in_jobs_failed(settings, redis_co
     worker_context.clock = lambda: at(WEDNESDAY_MORNING)  # in business hours: every task reads kintone
     kintone.fail_next("get_records", KintoneAuthError("GET records.json: bad token", status=401, code="CB_AU01"),
                       times=100)
+    envelopes.give_back(redis_conn, [("FORGED1", None)])  # an envelope waiting for its lookup
 
     periodic.PeriodicTicker(settings).tick(redis_conn)
     drain()
@@ -156,6 +158,7 @@ def test_each_periodic_job_that_fails_shows_up_in_jobs_failed(settings, redis_co
     assert reasons["deadlines"].startswith("SweepFailed: deadline rules not swept")
     assert reasons["workflow_delays"].startswith("KintoneAuthError: [401] [CB_AU01]")
     assert reasons["open_envelopes"].startswith("KintoneAuthError: [401] [CB_AU01]")
+    assert reasons["envelope_lookups"].startswith("KintoneAuthError: [401] [CB_AU01]")
 
 
 def test_the_ticker_thread_offers_at_once_and_stops(settings, redis_conn, queue):
@@ -172,7 +175,8 @@ def test_the_ticker_thread_offers_at_once_and_stops(settings, redis_conn, queue)
 
 
 @pytest.mark.parametrize("name", ["KGBRIDGE_DEADLINE_SWEEP_SECONDS", "KGBRIDGE_WORKFLOW_DELAY_SWEEP_SECONDS",
-                                  "KGBRIDGE_OPEN_ENVELOPE_CHECK_SECONDS", "KGBRIDGE_HELD_MESSAGE_SECONDS"])
+                                  "KGBRIDGE_OPEN_ENVELOPE_CHECK_SECONDS", "KGBRIDGE_HELD_MESSAGE_SECONDS",
+                                  "KGBRIDGE_GMOSIGN_LOOKUP_SECONDS"])
 def test_an_interval_is_off_or_at_least_a_minute(monkeypatch, name):
     from kgbridge.settings import SettingsError, load_settings
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
+import ipaddress
 import json
 import logging
 import re
@@ -324,3 +325,70 @@ def test_the_docker_image_runs_as_a_non_root_user():
     assert starts and min(starts) > last_user  # the process starts after the switch
     if user.isdigit():
         assert re.search(rf"useradd[^\n]*--uid {user}\b", "\n".join(lines)), "the uid is created in the image"
+
+
+# -- GMO Sign callbacks: a trigger, never a fact (issue 15) ----------------------------------------
+
+GMOSIGN_PATH = "/webhooks/gmosign/security-gmosign-token-0123456789"
+
+
+@pytest.fixture
+def gmosign_ctx(ctx):
+    from connectors.gmosign.fake import FakeGmoSign
+    from connectors.gstaff.fake import FakeGStaff
+
+    ctx.gmosign = FakeGmoSign(supports_lookup=False)  # GMO Sign as published: no status query
+    ctx.gstaff = FakeGStaff.with_samples()
+    return ctx
+
+
+def _gmosign_client(settings, redis_conn, **extra):
+    from pydantic import SecretStr
+
+    update = {"gmosign_webhook_token": SecretStr(GMOSIGN_PATH.rsplit("/", 1)[1]), **extra}
+    return create_app(settings.model_copy(update=update), connection=redis_conn).test_client()
+
+
+def test_a_forged_completion_callback_with_the_right_token_concludes_nothing(settings, redis_conn, gmosign_ctx,
+                                                                            kintone, drain):
+    from flows import contract_issuance
+    from tests.fault_kit import CONTRACTS, seed_client, seed_contract
+
+    a = seed_contract(kintone, seed_client(kintone))
+    b = seed_contract(kintone, seed_client(kintone))
+    for rid in (a, b):
+        assert contract_issuance.run(gmosign_ctx, "contracts", rid) == "sent_for_signature"
+    envelope_a, envelope_b = (kintone.record_values(CONTRACTS, r)["GMOサイン文書ID"] for r in (a, b))
+    gmosign_ctx.gmosign.complete(envelope_b)  # B is completed at GMO Sign; A is not
+    client = _gmosign_client(settings, redis_conn)
+
+    # The leaked-token attacker: "A is completed, here is its document" (B's).
+    forged = {"envelope_xid": envelope_a, "event": "Completed",
+              "document_list": [{"documentId": f"{envelope_b}-D1", "document_name": "契約書"}]}
+    assert client.post(GMOSIGN_PATH, json=forged).status_code == 200
+    drain()
+
+    record = kintone.record_values(CONTRACTS, a)
+    assert record["ステータス"] == "署名依頼中" and record["締結済PDF"] == [] and record["締結日"] in ("", None)
+    assert gmosign_ctx.gstaff.archives == {}
+    assert gmosign_ctx.gmosign.calls["download_document"] == 1  # A's own stored document, never B's
+
+
+@pytest.mark.parametrize(("peer", "forwarded", "status"), [
+    ("203.0.113.5", None, 200),  # GMO Sign itself
+    ("198.51.100.9", None, 403),  # anyone else
+    ("198.51.100.9", "203.0.113.5", 403),  # a header claiming an allowed address, from an untrusted peer
+    ("10.0.0.2", "198.51.100.9, 203.0.113.5", 200),  # behind our proxy: the hop the proxy saw counts
+    ("10.0.0.2", "203.0.113.5, 198.51.100.9", 403),
+])
+def test_the_gmo_sign_callback_allow_list_judges_the_real_source(settings, redis_conn, gmosign_ctx, peer,
+                                                                 forwarded, status):
+    client = _gmosign_client(settings, redis_conn, gmosign_callback_allowed_ips=[ipaddress.ip_network("203.0.113.0/28")],
+                             trusted_proxies=[ipaddress.ip_network("10.0.0.0/24")])
+    headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+    answer = client.post(GMOSIGN_PATH, json={"envelope_xid": "ENV1"}, headers=headers,
+                         environ_base={"REMOTE_ADDR": peer})
+    assert answer.status_code == status
+    if status == 403:
+        assert answer.get_json()["error"] == "source address not allowed"
+        assert redis_conn.dbsize() == 0

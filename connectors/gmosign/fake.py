@@ -3,14 +3,17 @@
 Envelopes follow the lifecycle of reference/gmosign.md §1.5: approval pending (when there are
 approvers) → sent → signed → completed, or declined / rejected / expired / withdrawn. Tests read
 ``envelopes`` and ``calls``, and drive the lifecycle with ``move(envelope_id, state)``, which
-returns the callback body GMO Sign would post (the documented payload plus an ``event`` name).
+returns the callback body GMO Sign would post (the documented payload: envelope and documents,
+no event name).
 
 Rehearsals: ``fail_next`` makes the next call of a method raise; ``lose_answer_of`` makes a send
 create its envelope and then raise ``GmoSignOutcomeUnknown`` (accepted, answer lost);
 ``crash_after`` raises any exception (e.g. one standing for SIGKILL) once the envelope exists;
 ``during`` runs a function inside the next call of a method (another job racing this one).
 ``supports_lookup=False`` makes the optional operations raise ``GmoSignNotSupported`` like the
-live client.
+live client. ``sign_documents(pdf, signer_count) -> pdf`` makes a completed envelope serve really
+signed PDFs (tests pass one that signs with a throwaway certificate, tests/signed_pdfs.py);
+without it a completed document is the placeholder ``signed_pdf`` (no signature at all).
 """
 
 from __future__ import annotations
@@ -43,11 +46,6 @@ _NEXT: dict[EnvelopeState, set[EnvelopeState]] = {
     S.SENT: {S.SIGNED, S.COMPLETED, S.DECLINED, S.EXPIRED, S.WITHDRAWN},
     S.SIGNED: {S.COMPLETED, S.DECLINED, S.EXPIRED, S.WITHDRAWN},
 }
-# Event names in callbacks. GMO Sign documents only "Completed"; the others stand for what a
-# deployment with more events would send, so flows can be tested against them.
-EVENT_NAMES = {S.APPROVAL_PENDING: "ApprovalPending", S.REJECTED: "Rejected", S.SENT: "Sent",
-               S.SIGNED: "Signed", S.COMPLETED: "Completed", S.DECLINED: "Declined", S.EXPIRED: "Expired",
-               S.WITHDRAWN: "Withdrawn"}
 
 
 @dataclass
@@ -68,8 +66,9 @@ class FakeEnvelope:
 class FakeGmoSign:
     """Satisfies ``connectors.gmosign.interface.GmoSignClient``."""
 
-    def __init__(self, *, supports_lookup: bool = True) -> None:
+    def __init__(self, *, supports_lookup: bool = True, sign_documents=None) -> None:
         self.supports_lookup = supports_lookup
+        self.sign_documents = sign_documents
         self.envelopes: dict[str, FakeEnvelope] = {}
         self.registered: dict[str, tuple[str, bytes]] = {}  # document code -> (file name, content)
         self.calls: Counter = Counter()
@@ -105,8 +104,10 @@ class FakeGmoSign:
             envelope.state = state
             envelope.history.append(state)
             if state is S.COMPLETED:
-                for control_number in envelope.documents:
-                    envelope.documents[control_number] = signed_pdf(envelope_id, control_number)
+                for control_number, unsigned in envelope.documents.items():
+                    envelope.documents[control_number] = (
+                        self.sign_documents(unsigned, len(envelope.signers)) if self.sign_documents
+                        else signed_pdf(envelope_id, control_number))
             return self.callback_body(envelope_id)
 
     def complete(self, envelope_id: str) -> dict:
@@ -123,7 +124,6 @@ class FakeGmoSign:
             "envelope_name": envelope.name,
             "document_list": [{"documentId": cn, "document_name": f"{envelope.name} ({n})"}
                               for n, cn in enumerate(envelope.documents, start=1)],
-            "event": EVENT_NAMES[envelope.state],
         }
 
     def envelopes_for(self, document_code: str) -> list[FakeEnvelope]:
@@ -216,7 +216,8 @@ class FakeGmoSign:
         if self._lost_answers[method] > 0:
             self._lost_answers[method] -= 1
             raise GmoSignOutcomeUnknown(f"{method}: read timed out (the envelope may exist)")
-        return SentEnvelope(envelope.envelope_id, list(envelope.documents), raw_status=envelope.state.value)
+        return SentEnvelope(envelope.envelope_id, list(envelope.documents), raw_status=envelope.state.value,
+                            signer_count=len(envelope.signers))
 
     @staticmethod
     def _check_signers(signers: list[Signer]) -> None:
@@ -235,7 +236,8 @@ class FakeGmoSign:
 
     @staticmethod
     def _info(envelope: FakeEnvelope) -> EnvelopeInfo:
-        return EnvelopeInfo(envelope.envelope_id, envelope.state, envelope.document_code, list(envelope.documents))
+        return EnvelopeInfo(envelope.envelope_id, envelope.state, envelope.document_code, list(envelope.documents),
+                            signer_count=len(envelope.signers))
 
     def _enter(self, method: str) -> None:
         self.calls[method] += 1

@@ -96,6 +96,7 @@ class SentEnvelope:
     envelope_id: str  # envelope_xid
     document_ids: list[str]  # control_number of each document
     raw_status: str = ""  # envelope_status as GMO Sign answered (values undocumented)
+    signer_count: int = 0  # signers of the envelope (signer_list of the answer; 0: not said)
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ class EnvelopeInfo:
     state: EnvelopeState
     document_code: str = ""
     document_ids: list[str] = field(default_factory=list)
+    signer_count: int = 0
 
 
 @runtime_checkable

@@ -315,8 +315,10 @@ def _sent_envelope(body: Mapping[str, Any]) -> SentEnvelope:
     if not isinstance(envelope_id, str) or not envelope_id:
         raise KeyError("envelope_xid")
     documents = [str(d["control_number"]) for d in body.get("document_list") or [] if d.get("control_number")]
+    signers = body.get("signer_list")
     return SentEnvelope(envelope_id=envelope_id, document_ids=documents,
-                        raw_status=str(body.get("envelope_status") or body.get("status") or ""))
+                        raw_status=str(body.get("envelope_status") or body.get("status") or ""),
+                        signer_count=len(signers) if isinstance(signers, list) else 0)
 
 
 def _document_bytes(response: requests.Response, what: str) -> bytes:

@@ -8,9 +8,10 @@ import pytest
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from kgbridge import envelopes
 from tests.conftest import dispatch_inbox
 from tests.contracts.conftest import GMOSIGN_TOKEN, post_gmosign
-from webhooks.gmosign_intake import accept_gmosign, parse_gmosign
+from webhooks.gmosign_intake import COALESCE_SECONDS, accept_gmosign, parse_gmosign
 
 COMPLETED = {"envelope_xid": "ENV000001", "envelope_name": "労働者派遣個別契約書",
              "document_list": [{"documentId": "ENV000001-D1", "document_name": "契約書"}]}
@@ -20,28 +21,75 @@ def queued(redis_conn, settings) -> list:
     return Queue(settings.queue_name, connection=redis_conn, serializer=JSONSerializer).jobs
 
 
-def test_a_completion_callback_becomes_one_job_carrying_only_ids(client, redis_conn, settings, mappings):
+@pytest.fixture
+def known(redis_conn):
+    """ENV000001 is the envelope of contract #1 (as the issuance flow records when it sends)."""
+    envelopes.remember(redis_conn, "ENV000001", "contracts", "1")
+
+
+def test_a_callback_for_a_known_envelope_becomes_one_job_carrying_only_its_envelope_id(
+        client, redis_conn, settings, mappings, known):
     response = post_gmosign(client, COMPLETED)
     dispatch_inbox(redis_conn, settings, mappings)
 
     assert response.status_code == 200
     assert response.get_json() == {"ok": True, "duplicate": False, "jobs": 1}
     [job] = queued(redis_conn, settings)
-    assert job.id == "signature_status-contracts--ENV000001-Completed"
+    assert job.id.startswith("signature_status-contracts--ENV000001-s")
+    # Neither the event nor the document ids of the body reach the flow: it is only a trigger.
     assert job.kwargs == {"flow": "signature_status", "app_key": "contracts", "record_id": "",
-                          "envelope_id": "ENV000001", "event": "Completed", "document_ids": "ENV000001-D1"}
+                          "envelope_id": "ENV000001"}
 
 
-def test_the_same_envelope_and_event_is_accepted_once_but_another_event_is_new(client, redis_conn, settings,
-                                                                                mappings):
+def test_the_raw_body_is_kept_for_replay(client, redis_conn, known):
+    body = json.dumps(dict(COMPLETED, extra={"anything": [1, 2]}), ensure_ascii=False).encode()
+    post_gmosign(client, body)
+
+    [key] = redis_conn.keys(envelopes.body_key("gmosign:ENV000001:*"))
+    assert redis_conn.get(key) == body
+
+
+def test_callbacks_for_one_envelope_within_the_coalescing_slot_start_one_look(client, redis_conn, settings,
+                                                                            mappings, known):
     post_gmosign(client, COMPLETED)
     again = post_gmosign(client, COMPLETED)
-    other = post_gmosign(client, dict(COMPLETED, event="Declined"))
+    other = post_gmosign(client, dict(COMPLETED, event="Declined", envelope_name="renamed"))
     dispatch_inbox(redis_conn, settings, mappings)
 
     assert again.status_code == 200 and again.get_json()["duplicate"] is True
-    assert other.get_json()["jobs"] == 1
-    assert len(queued(redis_conn, settings)) == 2
+    assert other.get_json()["duplicate"] is True
+    assert len(queued(redis_conn, settings)) == 1
+
+
+def test_a_callback_in_a_later_slot_starts_another_look(redis_conn, settings, mappings, known):
+    callback = parse_gmosign(json.dumps(COMPLETED).encode())
+    first = accept_gmosign(callback, mappings=mappings, connection=redis_conn, settings=settings, now=1_000_000)
+    later = accept_gmosign(callback, mappings=mappings, connection=redis_conn, settings=settings,
+                           now=1_000_000 + COALESCE_SECONDS)
+    assert first.jobs and later.jobs and first.jobs != later.jobs
+
+
+@pytest.mark.parametrize("body", [
+    {"envelope_xid": "ENV000001"},  # the only field required
+    dict(COMPLETED, document_list="not a list"),
+    dict(COMPLETED, document_list=[{"documentId": "../etc"}], event="Complet ed", envelope_name=12),
+])
+def test_the_intake_is_lenient_everything_but_the_envelope_id_is_optional_and_unread(client, body, known):
+    response = post_gmosign(client, body)
+    assert response.status_code == 200 and response.get_json()["jobs"] == 1
+
+
+def test_a_callback_for_an_unknown_envelope_makes_no_job_and_waits_for_one_lookup(client, redis_conn, settings,
+                                                                                 mappings):
+    response = post_gmosign(client, COMPLETED)
+    again = post_gmosign(client, COMPLETED)
+    dispatch_inbox(redis_conn, settings, mappings)
+
+    assert response.status_code == 200 and response.get_json()["ignored"] == \
+        "envelope not known yet; it will be looked up"
+    assert again.get_json()["ignored"] == "envelope not known yet; it will be looked up"
+    assert queued(redis_conn, settings) == []
+    assert envelopes.pending_count(redis_conn) == 1
 
 
 @pytest.mark.parametrize("token", ["test-webhook-token-0123456789", "wrong-token-0123456789"])
@@ -65,8 +113,7 @@ def test_without_a_configured_gmo_sign_token_every_callback_is_refused(settings,
     (b"[]", 400, "JSON object"),
     (json.dumps({"envelope_name": "x"}), 422, "envelope_xid"),
     (json.dumps({"envelope_xid": 'A" or 1=1'}), 422, "envelope_xid"),
-    (json.dumps(dict(COMPLETED, document_list=[{"documentId": "../etc"}])), 422, "documentId"),
-    (json.dumps(dict(COMPLETED, event="Complet ed")), 422, "event"),
+    (json.dumps({"envelope_xid": "封筒1"}), 422, "envelope_xid"),
 ])
 def test_malformed_callbacks_get_a_4xx_with_the_reason_and_record_nothing(client, body, status, reason, redis_conn):
     response = post_gmosign(client, body)
@@ -89,7 +136,7 @@ def test_redis_down_answers_503(settings, cctx):
     assert response.status_code == 503
 
 
-def test_replay_goes_through_the_same_parse_and_accept(redis_conn, settings, mappings):
+def test_replay_goes_through_the_same_parse_and_accept(redis_conn, settings, mappings, known):
     queue = Queue(settings.queue_name, connection=redis_conn, serializer=JSONSerializer)
     callback = parse_gmosign(json.dumps(COMPLETED).encode())
 
