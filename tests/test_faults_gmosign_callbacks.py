@@ -50,6 +50,7 @@ def queue_ids(redis_conn, settings) -> list[str]:
     return Queue(settings.queue_name, connection=redis_conn, serializer=JSONSerializer).job_ids
 
 
+@pytest.mark.timeout(1800)  # 10,000 requests: minutes on a loaded machine
 def test_a_flood_of_unknown_envelopes_never_becomes_work_and_orders_keep_flowing(
         client, kintone, redis_conn, settings, mappings, drain):
     customer = seed_client(kintone)

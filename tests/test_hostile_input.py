@@ -152,7 +152,10 @@ def _gmosign_callback(ids) -> dict:
 
 def test_a_kintone_id_shaped_like_a_gmosign_key_does_not_make_the_callback_a_duplicate(client, kintone, ids,
                                                                                       redis_conn):
+    from kgbridge import envelopes
+
     callback = _gmosign_callback(ids)
+    envelopes.remember(redis_conn, callback["envelope_xid"], "contracts", ids["contract"])  # a contract's envelope
     body = notification(kintone, ORDERS, ids["order_complete"],
                         event_id=f"gmosign:{callback['envelope_xid']}:Completed")
     assert client.post(KINTONE, json=body).get_json()["duplicate"] is False
