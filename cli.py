@@ -6,6 +6,8 @@
     kgbridge contracts check-open   the periodic check of contracts awaiting signature, now
     kgbridge contracts release-claim RECORD   allow a re-send after a person checked GMO Sign
     kgbridge contracts confirm-signed RECORD --reason TEXT   conclude a contract a person saw signed
+    kgbridge status              what the service is doing now (exit 0 ok, 1 warning, 2 critical)
+    kgbridge jobs list --app APP --record ID   what ran on a record and what it decided
     kgbridge jobs failed|show|replay|purge
     kgbridge events replay FILE...
     kgbridge events set-aside [--requeue]
@@ -275,6 +277,24 @@ def jobs_failed(ctx, flow, since, as_json) -> None:
     ctx.exit(EXIT_FOUND_WRONG if rows else 0)
 
 
+@jobs.command("list")
+@click.option("--app", "app", required=True, help="Mapping key (e.g. orders) or kintone app id.")
+@click.option("--record", "record_id", required=True, help="The kintone record number.")
+@click.option("--state", type=click.Choice(["finished", "retrying", "failed"]), help="Only runs that ended so.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100))
+@json_option
+@click.pass_context
+def jobs_list(ctx, app, record_id, state, limit, as_json) -> None:
+    """What ran on one record, when, and what it decided (newest first)."""
+    from kgbridge.ops import run_history
+
+    env = _env(ctx)
+    key = _app_key(env.mappings, app)
+    runs = run_history.list_runs(env.connection, key, record_id, state=state, limit=limit)
+    _print(as_json, {"app": key, "record_id": record_id, "runs": [r.as_json() for r in runs]},
+           run_history.render(key, record_id, runs))
+
+
 @jobs.command("show")
 @click.argument("job_id")
 @json_option
@@ -338,6 +358,26 @@ def jobs_purge(ctx, older_than, flow, yes, as_json) -> None:
         click.confirm(f"Delete these {len(rows)} failed job(s)?", abort=True, err=True)
     deleted = failed_jobs.purge(env.queue, [r.id for r in rows])
     _print(as_json, {"purged": deleted, "count": len(deleted)}, f"Deleted {len(deleted)} failed job(s).")
+
+
+# -- status -----------------------------------------------------------------------------------
+
+@main.command()
+@json_option
+@click.pass_context
+def status(ctx, as_json) -> None:
+    """What the service is doing now: queues, inbox, workers, periodic tasks, recent failures.
+
+    Exit code for monitors: 0 ok, 1 warning (failures in the last 24 h, events set aside, a
+    periodic task failed or overdue, a stale heartbeat), 2 critical (Redis unreachable, no live
+    worker or dispatcher).
+    """
+    from kgbridge.ops import status as st
+
+    env = _env(ctx)
+    report = st.gather(env.connection, env.settings)
+    _print(as_json, report.as_json(), st.render(report))
+    ctx.exit(report.level)
 
 
 # -- events -----------------------------------------------------------------------------------

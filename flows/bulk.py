@@ -48,9 +48,12 @@ class PageResult:
     outcomes: dict[str, int] = field(default_factory=dict)
     revisions: dict[str, int] = field(default_factory=dict)  # record id -> revision handled (processed mark)
     fallback: list[str] = field(default_factory=list)  # record ids left to their ordinary job
+    decided: dict[str, tuple[str, str]] = field(default_factory=dict)  # record id -> (outcome, detail): run history
 
-    def count(self, outcome: str) -> None:
+    def count(self, outcome: str, record_id: str | None = None, detail: str = "") -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        if record_id is not None:
+            self.decided[str(record_id)] = (outcome, detail)
 
     def summary(self) -> str:
         parts = [f"{k} {v}" for k, v in sorted(self.outcomes.items())]

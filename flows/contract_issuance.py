@@ -265,6 +265,7 @@ def mark_sent(ctx: FlowContext, contracts: AppMapping, contract: dict, claim: Cl
          f"承認されると、{contract.get('signer_name') or 'クライアントの署名者'}様へ署名依頼が送られます。",
          contract.get("sales_rep"), once_as=f"sent-{claim.envelope_id}")
     run_action(ctx, contracts, contract, "mark_sent", contract["revision"])
+    ctx.report(f"sent envelope {claim.envelope_id}")
     return "sent_for_signature"
 
 
@@ -296,6 +297,7 @@ def send_back(ctx: FlowContext, contracts: AppMapping, contract: dict, text: str
     tell(ctx, contracts, contract["record_id"], text, contract.get("sales_rep"),
          once_as=f"not_sent-r{contract['revision']}")
     run_action(ctx, contracts, contract, "return_incomplete", contract["revision"])
+    ctx.report("sent back to the rep: nothing sent")
     return "sent_back_not_sent"
 
 

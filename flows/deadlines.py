@@ -86,13 +86,17 @@ def sweep(ctx: FlowContext) -> str:
         for rule in ctx.mappings.deadlines.rules:
             lock.reacquire()  # a long first sweep keeps its lock for another full period per rule
             try:
-                sweep_rule(ctx, rule, now)
+                outcomes = sweep_rule(ctx, rule, now)
             except KintoneTransientError:
                 raise  # kintone is struggling: retry the sweep later (nothing is sent twice)
             except (KintoneError, MappingError) as exc:
                 log.error("rule could not be swept", step="rule", rule=rule.name, app=rule.app,
                           error=safe_reason(exc), outcome="failed")
                 failed.append(rule.name)
+                ctx.report(f"{rule.name}: not swept ({type(exc).__name__})")
+                continue
+            counts = ", ".join(f"{k} {outcomes[k]}" for k in sorted(outcomes)) or "nothing due"
+            ctx.report(f"{rule.name}: {counts}")
     finally:
         try:
             lock.release()

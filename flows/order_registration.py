@@ -75,6 +75,7 @@ class Decision:
     same_as: str | None = None  # ... per set of gaps (not per wording)
     per_record: bool = False  # only the ordinary job can carry it out
     tell_supervisor: bool = False  # the comment mentions the 上長 too (a dispatch-law flag)
+    detail: str = ""  # what was decided, in a few words for the run history (ctx.report)
 
 
 def decide(mappings, orders: AppMapping, order: dict, status: str | None, client,
@@ -91,7 +92,8 @@ def decide(mappings, orders: AppMapping, order: dict, status: str | None, client
     flags = order_legality.intake_flags(orders, order)  # 禁止業務, 日雇派遣: before any visit or credit work
     if flags:
         return Decision("flagged_dispatch_law", complaint=order_legality.flag_text(orders, order, flags),
-                        same_as="dispatch_law|" + "|".join(flags.keys), tell_supervisor=True)
+                        same_as="dispatch_law|" + "|".join(flags.keys), tell_supervisor=True,
+                        detail="flagged (dispatch law): " + ", ".join(flags.keys))
     missing = missing_hearing_items(orders, order)
     credit = credit_problem(mappings, orders, order, client, application_id, today=today)
     if credit is not None and credit.kind == "needs_application":
@@ -101,10 +103,13 @@ def decide(mappings, orders: AppMapping, order: dict, status: str | None, client
         # just opened is 審査中 on the next run, and the rep has been told that already.
         return Decision("told_rep_missing_items",
                         complaint=complaint_text(orders, order, missing, credit.text if credit else None),
-                        same_as="|".join([credit.kind if credit else "", *missing]))
+                        same_as="|".join([credit.kind if credit else "", *missing]),
+                        detail="held: " + "; ".join(([f"missing {'、'.join(missing)}"] if missing else [])
+                                                    + ([f"credit {credit.kind}"] if credit else [])))
     approval = orders.action("request_supervisor_approval")
     supervisor = order[approval.assignee][0].code if approval.assignee and order.get(approval.assignee) else None
-    return Decision("sent_for_supervisor_approval", action=approval.name, assignee=supervisor)
+    return Decision("sent_for_supervisor_approval", action=approval.name, assignee=supervisor,
+                    detail=f"approval requested ({approval.name})")
 
 
 def register_order(ctx: FlowContext, orders: AppMapping, order: dict) -> str:
@@ -117,6 +122,7 @@ def register_order(ctx: FlowContext, orders: AppMapping, order: dict) -> str:
     if decision.action:
         ctx.kintone.update_status(orders.id, order["record_id"], decision.action, assignee=decision.assignee,
                                   revision=order["revision"])
+        ctx.report(decision.detail)
         return decision.outcome
     return tell_rep(ctx, orders, order, decision)
 
@@ -125,6 +131,7 @@ def tell_rep(ctx: FlowContext, orders: AppMapping, order: dict, decision: Decisi
     people = [*(order.get("sales_rep") or []), *(order.get("supervisor") or [] if decision.tell_supervisor else [])]
     told = tell(ctx, orders, order["record_id"], decision.complaint, people, once_as="incomplete",
                 same_as=decision.same_as)
+    ctx.report(decision.detail)
     return decision.outcome if told else "already_told"
 
 
@@ -154,11 +161,13 @@ def run_page(ctx: FlowContext, app_key: str, record_ids: list[str]) -> bulk.Page
         elif decision.action:
             actions.append(StatusAction(order["record_id"], decision.action, decision.assignee, order["revision"]))
         else:
-            result.count(tell_rep(ctx, orders, order, decision) if decision.complaint else decision.outcome)
+            outcome = tell_rep(ctx, orders, order, decision) if decision.complaint else decision.outcome
+            result.count(outcome, order["record_id"], decision.detail)
             result.revisions[order["record_id"]] = int(order["revision"])
     done, refused = bulk.run_actions(ctx, orders, actions)
+    approval = orders.action("request_supervisor_approval").name
     for record_id, revision in done.items():
-        result.count("sent_for_supervisor_approval")
+        result.count("sent_for_supervisor_approval", record_id, f"approval requested ({approval}), in bulk")
         result.revisions[record_id] = revision
     result.fallback += refused
     for record_id in result.fallback:  # as its webhook would have: the job id of the revision read

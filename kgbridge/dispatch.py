@@ -119,7 +119,8 @@ class Dispatcher:
     def beat(self) -> None:
         """Say this dispatcher is alive for the next ``KGBRIDGE_WORKER_DEAD_AFTER_SECONDS``."""
         with self.connection.pipeline() as pipe:
-            pipe.set(alive_key(self.name), "1", ex=self.settings.worker_dead_after_seconds)
+            # The value is when it beat (Unix time): ``kgbridge status`` shows the heartbeat's age.
+            pipe.set(alive_key(self.name), f"{time.time():.0f}", ex=self.settings.worker_dead_after_seconds)
             pipe.sadd(self.registry, self.name)
             pipe.execute()
 

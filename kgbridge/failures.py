@@ -15,6 +15,7 @@ import structlog
 from rq.exceptions import AbandonedJobError
 
 from connectors.errors import Permanent, RetryLater
+from kgbridge.history import record_run, record_task_run
 
 MAX_ATTEMPTS_KEPT = 20
 
@@ -46,8 +47,12 @@ def handle_job_exception(job, exc_type, exc_value, _traceback) -> bool:
         job.save_meta()
     except redis.RedisError:
         pass
+    state = "retrying" if job.retries_left else "failed"  # what RQ does next (it retries while any are left)
+    record_run(job.connection, job, state, describe(exc_value))
+    if job.meta.get("source") == "schedule":  # a periodic task (kgbridge/periodic.py): not retried
+        record_task_run(job.connection, job, ok=False, outcome=describe(exc_value))
     structlog.get_logger("kgbridge.job").warning(
         "job failed", job_id=job.id, flow=job.meta.get("flow"), app=job.meta.get("app"),
         record_id=job.meta.get("record_id"), error=describe(exc_value),
-        outcome="will_retry" if transient and job.retries_left else "failed")
+        outcome="will_retry" if state == "retrying" else "failed")
     return True  # let RQ's own handling continue

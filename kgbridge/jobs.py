@@ -120,9 +120,11 @@ def run_flow(flow: str, app_key: str, record_id: str, **params) -> str:
                                            record_id=record_id)
     context = current_context()
     watch = RevisionWatch(context.kintone)
-    outcome = get_flow(flow)(replace(context, kintone=watch, job_id=job.id if job else ""), app_key, record_id,
-                             **params)
+    detail: list[str] = []
+    outcome = get_flow(flow)(replace(context, kintone=watch, job_id=job.id if job else "", report=detail.append),
+                             app_key, record_id, **params)
     if job is not None:
+        finished(job, outcome, detail)
         try:
             app_id = context.mappings[app_key].id if app_key in context.mappings else None
             own = watch.revisions.get((app_id, str(record_id)))
@@ -136,6 +138,20 @@ def run_flow(flow: str, app_key: str, record_id: str, **params) -> str:
                                                          error=type(exc).__name__)
     structlog.get_logger("kgbridge.job").info("job finished", outcome=outcome)
     return outcome
+
+
+def finished(job: Job, outcome: str, detail: list[str]) -> None:
+    """The one place a finished job's decision is kept: in its meta (``kgbridge jobs show``) and in
+    its record's run history (``kgbridge jobs list``). Never fails the job."""
+    from kgbridge.history import record_run
+
+    job.meta["outcome"] = str(outcome)
+    job.meta["detail"] = list(detail)
+    try:
+        job.save_meta()
+    except redis.RedisError:
+        pass
+    record_run(job.connection, job, "finished", str(outcome), detail)
 
 
 # -- page jobs: work found in bulk, decided per page (flows/bulk.py) ------------------------------
@@ -269,6 +285,10 @@ def run_page(flow: str, app_key: str, records: list[list[str]]) -> str:
             structlog.get_logger("kgbridge.job").warning("could not mark the page processed", step="mark",
                                                          error=type(exc).__name__)
     outcome = result.summary()
+    if job is not None:  # each record's run history says what the page decided for it
+        from kgbridge.history import record_page_runs
+
+        record_page_runs(job.connection, job, app_key, result.decided)
     structlog.get_logger("kgbridge.job").info("page job finished", outcome=outcome, count=len(records))
     return outcome
 

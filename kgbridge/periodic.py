@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import redis
@@ -203,7 +203,11 @@ class ReconcileFailed(Exception):
 
 
 def _begin(name: str):
-    """Bind the job's log context; return (job, flow context, settings)."""
+    """Bind the job's log context; return (job, flow context, settings, detail).
+
+    The context's ``report`` collects what the task says it did (e.g. per deadline rule), which
+    ``_finish`` keeps as the task's last run (kgbridge/history.py; a failed run is kept by
+    kgbridge/failures.py)."""
     from rq import get_current_job
 
     from kgbridge.bootstrap import current_context, current_settings
@@ -211,10 +215,18 @@ def _begin(name: str):
     job = get_current_job()
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(flow=name, job_id=job.id if job else None)
-    return job, current_context(), current_settings()
+    detail: list[str] = []
+    return job, replace(current_context(), report=detail.append), current_settings(), detail
 
 
-def _finish(outcome: str) -> str:
+def _finish(outcome: str, detail: list[str] | None = None) -> str:
+    from rq import get_current_job
+
+    from kgbridge.history import record_task_run
+
+    job = get_current_job()
+    if job is not None:
+        record_task_run(job.connection, job, ok=True, outcome=outcome, detail=detail or [])
     structlog.get_logger("kgbridge.job").info("job finished", outcome=outcome)
     return outcome
 
@@ -224,7 +236,7 @@ def reconcile() -> str:
     from kgbridge.bootstrap import redis_client
     from kgbridge.ops.reconcile import sweep
 
-    job, context, settings = _begin("reconcile")
+    job, context, settings, _ = _begin("reconcile")
     connection = job.connection if job is not None else redis_client(settings)
     reports = sweep(settings=settings, mappings=context.mappings, kintone=context.kintone, connection=connection)
     failed = [f"{r.app}: {r.error}" for r in reports if r.error]
@@ -240,10 +252,10 @@ def sweep_deadlines() -> str:
     """Send the reminders and escalations due now."""
     from flows import deadlines, follow_up_issues
 
-    _, context, _ = _begin("deadlines")
+    _, context, _, detail = _begin("deadlines")
     outcome = deadlines.sweep(context)
     follow_up_issues.remind_overdue_issues(context)  # the 相談・課題 rows of staff follow-ups (seed 001)
-    return _finish(outcome)
+    return _finish(outcome, detail)
 
 
 def sweep_workflow_delays() -> str:
@@ -251,30 +263,30 @@ def sweep_workflow_delays() -> str:
     the re-check 06_1 of credit approvals about to lapse (flows/credit_check.py sweep_rechecks)."""
     from flows import credit_check, workflow
 
-    _, context, _ = _begin("workflow_delays")
+    _, context, _, detail = _begin("workflow_delays")
     if "workflow" not in context.mappings:
         return _finish("no_workflow_app")  # this company maps no 稟議 app
     outcome = workflow.sweep_delays(context)
     credit_check.sweep_rechecks(context)
-    return _finish(outcome)
+    return _finish(outcome, detail)
 
 
 def check_open_envelopes() -> str:
     """Apply envelope states GMO Sign did not announce; flag contracts past their 署名期限."""
     from flows import signature_status
 
-    _, context, _ = _begin("open_envelopes")
+    _, context, _, detail = _begin("open_envelopes")
     if "contracts" not in context.mappings:
         return _finish("no_contracts_app")
-    return _finish(signature_status.check_open_envelopes(context))
+    return _finish(signature_status.check_open_envelopes(context), detail)
 
 
 def deliver_held_messages() -> str:
     """Post the comments held outside working time (quiet hours), oldest first."""
     from flows import held_messages
 
-    _, context, _ = _begin("held_messages")
-    return _finish(held_messages.deliver_due(context))
+    _, context, _, detail = _begin("held_messages")
+    return _finish(held_messages.deliver_due(context), detail)
 
 
 def look_up_envelopes() -> str:
@@ -282,7 +294,7 @@ def look_up_envelopes() -> str:
     from kgbridge.bootstrap import redis_client
     from kgbridge.envelope_lookup import look_up_pending
 
-    job, context, settings = _begin("envelope_lookups")
+    job, context, settings, detail = _begin("envelope_lookups")
     connection = job.connection if job is not None else redis_client(settings)
     counts = look_up_pending(context.kintone, context.mappings, connection, settings)
-    return _finish(" ".join(f"{k}={v}" for k, v in counts.items()))
+    return _finish(" ".join(f"{k}={v}" for k, v in counts.items()), detail)

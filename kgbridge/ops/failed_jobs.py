@@ -77,6 +77,8 @@ class JobDetails:
     attempts: list[dict[str, Any]] = field(default_factory=list)
     replays: list[str] = field(default_factory=list)
     traceback: str = ""
+    outcome: str = ""  # a finished job: what the flow decided (kgbridge.jobs.finished)
+    detail: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -176,7 +178,18 @@ def show(queue, job_id: str) -> JobDetails | None:
         attempts=[a for a in meta.get("attempts", []) if isinstance(a, dict)],
         replays=list(meta.get("replays", [])),
         traceback=(failure.exc_string if failure else "") or "",
+        outcome=str(meta.get("outcome") or _return_value(job) or ""),
+        detail=[str(d) for d in meta.get("detail", [])],
     )
+
+
+def _return_value(job: Job) -> str:
+    """What a finished job returned (jobs that ended before outcomes were kept in meta)."""
+    try:
+        value = job.return_value()
+    except (redis.RedisError, ValueError):
+        return ""
+    return "" if value is None else str(value)
 
 
 def select_for_replay(queue, *, ids: list[str] | None, flow: str | None) -> list[str]:
@@ -273,6 +286,7 @@ def render_details(d: JobDetails) -> str:
         f"Source    {d.source or '-'}   event {d.event_id or '-'}",
         f"Created   {local(d.created_at)}   last ended {local(d.ended_at)} (JST)",
         f"Retries   {d.retries_left if d.retries_left is not None else '-'} left",
+        *([f"Outcome   {d.outcome}" + "".join(f"\n          {line}" for line in d.detail)] if d.outcome else []),
         f"Function  {d.function}",
         "Payload   " + to_json(d.payload).replace("\n", "\n          "),
         "",
