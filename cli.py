@@ -3,11 +3,13 @@
     kgbridge embedded            the whole service in one process with fakes (try it out)
     kgbridge serve               the webhook receiver under gunicorn
     kgbridge worker              an RQ worker with the scheduler and the periodic tasks
+    kgbridge console             the web console (127.0.0.1:8090; KGBRIDGE_CONSOLE_PASSWORD)
     kgbridge contracts check-open   the periodic check of contracts awaiting signature, now
     kgbridge contracts release-claim RECORD   allow a re-send after a person checked GMO Sign
     kgbridge contracts confirm-signed RECORD --reason TEXT   conclude a contract a person saw signed
     kgbridge status              what the service is doing now (exit 0 ok, 1 warning, 2 critical)
     kgbridge jobs list --app APP --record ID   what ran on a record and what it decided
+    kgbridge worker-check        exit 0 when a worker of this host is alive (Docker HEALTHCHECK)
     kgbridge jobs failed|show|replay|purge
     kgbridge events replay FILE...
     kgbridge events set-aside [--requeue]
@@ -150,6 +152,25 @@ def serve(bind: str, workers: int) -> None:
     load_mappings(settings.mapping_dir)
     args = [sys.executable, "-m", *gunicorn_args(bind, workers)]
     os.execv(sys.executable, args)
+
+
+def console_args(bind: str) -> list[str]:
+    """The console under gunicorn: one process (a random session key is per process), a few threads."""
+    return [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", "1", "--threads", "4",
+            "--access-logfile", "-", "--timeout", "30", "--no-control-socket", "--preload",
+            "kgbridge.console:create_app()"]
+
+
+@main.command()
+@click.option("--bind", default="127.0.0.1:8090", show_default=True, envvar="KGBRIDGE_CONSOLE_BIND",
+              help="Loopback by default: reach it through an SSH tunnel or a TLS proxy.")
+def console(bind: str) -> None:
+    """Run the web console: status, failed jobs and replay, a record's history, deadlines."""
+    settings = load_settings()  # bad settings: exit 2 (see _Group)
+    if settings.console_password is None:
+        raise click.UsageError("set KGBRIDGE_CONSOLE_PASSWORD (at least 12 characters) to run the console")
+    args = console_args(bind)
+    os.execv(args[0], args)
 
 
 @main.command()
@@ -378,6 +399,25 @@ def status(ctx, as_json) -> None:
     report = st.gather(env.connection, env.settings)
     _print(as_json, report.as_json(), st.render(report))
     ctx.exit(report.level)
+
+
+@main.command("worker-check")
+@click.option("--any-host", is_flag=True, help="Accept a live worker on any host, not only this one.")
+@click.pass_context
+def worker_check(ctx, any_host) -> None:
+    """Exit 0 when a worker of this host is alive (RQ heartbeat and dispatcher), else 1.
+
+    For Docker's HEALTHCHECK: CMD ["kgbridge", "worker-check"].
+    """
+    from kgbridge.ops import worker_check as wc
+
+    env = _env(ctx)
+    try:
+        alive, line = wc.check(env.connection, env.settings, None if any_host else wc.this_host())
+    except redis.RedisError as exc:
+        alive, line = False, f"cannot use Redis (KGBRIDGE_REDIS_URL): {type(exc).__name__}"
+    click.echo(line, err=not alive)
+    ctx.exit(0 if alive else EXIT_FOUND_WRONG)
 
 
 # -- events -----------------------------------------------------------------------------------

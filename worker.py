@@ -27,7 +27,7 @@ import structlog
 from rq import Worker
 from rq.serializers import JSONSerializer
 
-from kgbridge import bootstrap, dispatch, logs, periodic
+from kgbridge import bootstrap, dispatch, logs, metrics, periodic
 from kgbridge.failures import handle_job_exception
 from kgbridge.jobs import make_queue
 from kgbridge.settings import Settings, SettingsError, describe, load_settings
@@ -127,14 +127,21 @@ def main(argv: list[str] | None = None) -> int:
     structlog.get_logger("kgbridge.worker").info("worker starting", settings=describe(settings))
     burst = "--burst" in (argv or sys.argv[1:])
     ticker = periodic.start_ticker(settings) if not burst else None
+    server = None
     try:
         # The dispatcher's own client: the work horses inherit ``connection``, never its locks.
-        with dispatch.running(bootstrap.redis_client(settings), settings, context.mappings, burst=burst):
-            make_worker(settings, connection).work(with_scheduler=True, burst=burst,
-                                                   logging_level=settings.log_level.upper())
+        with dispatch.running(bootstrap.redis_client(settings), settings, context.mappings,
+                              burst=burst) as dispatcher:
+            rq_worker = make_worker(settings, connection)
+            if not burst:  # the metrics thread reads with a client of its own, too
+                server = metrics.serve_worker_metrics(settings, bootstrap.redis_client(settings), rq_worker.key,
+                                                      dispatcher.name, ticker)
+            rq_worker.work(with_scheduler=True, burst=burst, logging_level=settings.log_level.upper())
     finally:
         if ticker is not None:
             ticker.stop()
+        if server is not None:
+            server.shutdown()
     return 0
 
 

@@ -1,7 +1,9 @@
 """The business processes, one module per flow, as plain functions over connector interfaces.
 
 Each flow module has ``run(ctx, app_key, record_id, **params) -> str`` returning a short
-outcome word for the log. ``FLOWS`` is the registry the job runner and the router use.
+outcome word for the log and the record's run history; ``ctx.report("held: missing 業務内容")``
+adds what it decided in a few words (no personal data). ``FLOWS`` is the registry the job runner
+and the router use.
 """
 
 from __future__ import annotations

@@ -120,6 +120,21 @@ class Settings(BaseSettings):
     quota_slowdown_share: float = Field(default=0.6, gt=0, le=1)
     quota_slowdown_factor: int = Field(default=4, ge=1)
 
+    # Monitoring (README "Metrics and health checks"). When set, the receiver's /metrics wants
+    # "Authorization: Bearer <token>". A worker serves its metrics on worker_metrics_port (0: off)
+    # at worker_metrics_bind (loopback unless a scraper elsewhere needs it).
+    metrics_token: SecretStr | None = None
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    worker_metrics_bind: str = "127.0.0.1"
+
+    # The web console (kgbridge console; README "The web console"): its one password (at least 12
+    # characters), the key that signs its session cookie (random per process when unset: sessions
+    # end with a restart), Secure cookies when it is reached over HTTPS, how long a login lasts.
+    console_password: SecretStr | None = None
+    console_secret_key: SecretStr | None = None
+    console_cookie_secure: bool = False
+    console_session_hours: int = Field(default=8, ge=1, le=24 * 7)
+
     log_level: str = "INFO"
     log_format: str = "json"  # json | console
 
@@ -158,7 +173,8 @@ class Settings(BaseSettings):
             raise ValueError("give one or more non-negative numbers of seconds, e.g. 10,60,300")
         return value
 
-    @field_validator("webhook_token", "webhook_token_next", "gmosign_webhook_token")
+    @field_validator("webhook_token", "webhook_token_next", "gmosign_webhook_token", "metrics_token",
+                     "console_secret_key")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 16:
@@ -178,6 +194,13 @@ class Settings(BaseSettings):
         from flows.signature_proof import load_trust_roots
 
         load_trust_roots(value)  # a ValueError naming the file's problem
+        return value
+
+    @field_validator("console_password")
+    @classmethod
+    def _a_real_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 12:
+            raise ValueError("must be at least 12 characters")
         return value
 
     @field_validator("company_holidays", mode="before")

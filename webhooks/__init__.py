@@ -88,6 +88,9 @@ def create_app(settings: Settings | None = None, *, connection: redis.Redis | No
     app.register_blueprint(health_bp)
     app.register_blueprint(kintone_bp)
     app.register_blueprint(gmosign_bp)
+    from webhooks.metrics import bp as metrics_bp
+
+    app.register_blueprint(metrics_bp)
     app.wsgi_app = normalise_path(app.wsgi_app)
 
     @app.errorhandler(HTTPException)

@@ -94,16 +94,18 @@ class Status:
 
 def gather(connection: redis.Redis, settings: Settings, now: datetime | None = None) -> Status:
     """Read the whole picture from Redis; a Redis that does not answer is itself the (critical) status."""
+    try:
+        return read(connection, settings, now)
+    except redis.RedisError as exc:
+        status = Status(checked_at=(now or datetime.now(UTC)).isoformat(timespec="seconds"))
+        status.flag(CRITICAL, f"Redis does not answer ({type(exc).__name__}): nothing is received or run")
+        return status
+
+
+def read(connection: redis.Redis, settings: Settings, now: datetime | None = None) -> Status:
+    """The whole picture from Redis, judged; Redis errors propagate."""
     now = now or datetime.now(UTC)
     status = Status(checked_at=now.isoformat(timespec="seconds"))
-    try:
-        _read(connection, settings, now, status)
-    except redis.RedisError as exc:
-        status.flag(CRITICAL, f"Redis does not answer ({type(exc).__name__}): nothing is received or run")
-    return status
-
-
-def _read(connection: redis.Redis, settings: Settings, now: datetime, status: Status) -> None:
     names = {settings.queue_name} | {q.name for q in Queue.all(connection=connection, serializer=JSONSerializer)}
     for name in sorted(names):
         queue = Queue(name, connection=connection, serializer=JSONSerializer)
@@ -121,6 +123,7 @@ def _read(connection: redis.Redis, settings: Settings, now: datetime, status: St
         flow = job_id.split("-", 1)[0]
         status.failures_by_flow[flow] = status.failures_by_flow.get(flow, 0) + 1
     _judge(settings, status)
+    return status
 
 
 def _heartbeats(connection: redis.Redis, settings: Settings, now: datetime, status: Status) -> None:
