@@ -396,7 +396,7 @@ def status(ctx, as_json) -> None:
     from kgbridge.ops import status as st
 
     env = _env(ctx)
-    report = st.gather(env.connection, env.settings)
+    report = st.gather(env.connection, env.settings, mappings=env.mappings)
     _print(as_json, report.as_json(), st.render(report))
     ctx.exit(report.level)
 

@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             rq_worker = make_worker(settings, connection)
             if not burst:  # the metrics thread reads with a client of its own, too
                 server = metrics.serve_worker_metrics(settings, bootstrap.redis_client(settings), rq_worker.key,
-                                                      dispatcher.name, ticker)
+                                                      dispatcher.name, ticker, mappings=context.mappings)
             rq_worker.work(with_scheduler=True, burst=burst, logging_level=settings.log_level.upper())
     finally:
         if ticker is not None:

@@ -86,7 +86,7 @@ def record_run(connection: redis.Redis, job, state: str, outcome: str, detail: l
                               if started else ""))
     try:
         with connection.pipeline(transaction=False) as pipe:
-            if app_key and record_id:
+            if app_key and record_id.isascii() and record_id.isdigit():  # a page job's failure has no one record
                 key = history_key(app_key, record_id)
                 pipe.lpush(key, json.dumps(entry.as_json(), ensure_ascii=False, separators=(",", ":")))
                 pipe.ltrim(key, 0, HISTORY_MAX - 1)

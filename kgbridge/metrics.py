@@ -15,6 +15,10 @@ reads the inbox, the queue's registries, the run counts (kgbridge/history.py) an
     kgbridge_heartbeat_age_seconds{kind,name}      age of each live worker's and dispatcher's heartbeat
     kgbridge_periodic_last_success_age_seconds{task}   since the task last succeeded (absent: never)
     kgbridge_periodic_last_run_ok{task}            1 ok, 0 failed (absent: never ran)
+    kgbridge_kintone_calls_today{app,app_id}       kintone calls today, Japan date (kgbridge/quota.py)
+    kgbridge_kintone_quota_share{app,app_id}       ... as a share of the daily quota per app
+    kgbridge_kintone_daily_quota                   the quota (KGBRIDGE_KINTONE_DAILY_QUOTA)
+    kgbridge_sweeps_slowed                         1 while the non-urgent sweeps run slower for the quota
 """
 
 from __future__ import annotations
@@ -29,22 +33,19 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from kgbridge import history
-from kgbridge.ops.status import read
+from kgbridge.ops.status import flow_of, read
 from kgbridge.ops.when import parse_stamp
+from kgbridge.quota import FILE_CALLS
 from kgbridge.settings import Settings
-
-
-def flow_of(job_id: str) -> str:
-    """A job's flow from its id alone (``flow-app-record-marker``, ``task-slot``): no job read."""
-    return job_id.split("-", 1)[0]
 
 
 class RedisCollector(Collector):
     """Every figure of the service, read from Redis at scrape time."""
 
-    def __init__(self, connection: redis.Redis, settings: Settings) -> None:
+    def __init__(self, connection: redis.Redis, settings: Settings, mappings=None) -> None:
         self.connection = connection
         self.settings = settings
+        self.mappings = mappings
 
     def collect(self):
         up = GaugeMetricFamily("kgbridge_up", "1 when Redis answered this scrape")
@@ -59,7 +60,7 @@ class RedisCollector(Collector):
         yield from families
 
     def _collect(self):
-        status = read(self.connection, self.settings)
+        status = read(self.connection, self.settings, mappings=self.mappings)
         inbox = GaugeMetricFamily("kgbridge_inbox_events", "Events in the inbox, by list", labels=["list"])
         inbox.add_metric(["waiting"], status.inbox)
         inbox.add_metric(["in_dispatch"], status.in_dispatch)
@@ -116,11 +117,26 @@ class RedisCollector(Collector):
         yield since
         yield ok
 
+        calls = GaugeMetricFamily("kgbridge_kintone_calls_today",
+                                  "kintone API calls kgbridge made today (Japan date), per app", labels=["app", "app_id"])
+        share = GaugeMetricFamily("kgbridge_kintone_quota_share",
+                                  "Share of the daily per-app kintone quota kgbridge used today", labels=["app", "app_id"])
+        for app in status.quota.get("apps", []):
+            calls.add_metric([app["app"], app["app_id"]], app["calls"])
+            if app["app_id"] != FILE_CALLS:
+                share.add_metric([app["app"], app["app_id"]], app["share"])
+        yield calls
+        yield share
+        yield GaugeMetricFamily("kgbridge_kintone_daily_quota", "kintone API calls allowed per app per day",
+                                value=status.quota.get("quota_per_app", 0))
+        yield GaugeMetricFamily("kgbridge_sweeps_slowed", "1 while non-urgent sweeps run slower to spare the quota",
+                                value=int(bool(status.quota.get("slowed"))))
 
-def registry_for(connection: redis.Redis, settings: Settings, *extra: Collector) -> CollectorRegistry:
+
+def registry_for(connection: redis.Redis, settings: Settings, *extra: Collector, mappings=None) -> CollectorRegistry:
     """A registry of its own (not prometheus_client's global one) with the service's figures."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(RedisCollector(connection, settings))
+    registry.register(RedisCollector(connection, settings, mappings))
     for collector in extra:
         registry.register(collector)
     return registry
@@ -166,13 +182,14 @@ class WorkerCollector(Collector):
 
 
 def serve_worker_metrics(settings: Settings, connection: redis.Redis, worker_key: str, dispatcher_name: str,
-                         ticker=None):
+                         ticker=None, mappings=None):
     """Serve a worker's metrics on KGBRIDGE_WORKER_METRICS_PORT (a thread); None when it is 0 (off)."""
     if not settings.worker_metrics_port:
         return None
     from prometheus_client import start_http_server
 
-    registry = registry_for(connection, settings, WorkerCollector(connection, worker_key, dispatcher_name, ticker))
+    registry = registry_for(connection, settings, WorkerCollector(connection, worker_key, dispatcher_name, ticker),
+                            mappings=mappings)
     server, _thread = start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_bind,
                                         registry=registry)
     return server

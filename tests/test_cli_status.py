@@ -227,3 +227,44 @@ def test_the_history_of_a_record_is_bounded(redis_conn):
 
     assert redis_conn.llen(history.history_key("orders", "1")) == history.HISTORY_MAX
     assert 0 < redis_conn.ttl(history.history_key("orders", "1")) <= history.HISTORY_TTL_SECONDS
+
+
+# -- kintone quota (kgbridge/quota.py) in status, and page jobs in the history -----------------
+
+def test_status_shows_todays_kintone_calls_and_warns_once_sweeps_are_slowed(cli, live, redis_conn, settings):
+    from kgbridge import quota
+
+    redis_conn.hset(quota.day_key(), mapping={ORDERS: 1234})
+    data = json.loads(cli("status", "--json").stdout)
+    orders = next(a for a in data["kintone_quota"]["apps"] if a["app"] == "orders")
+    assert (orders["calls"], orders["quota"]) == (1234, settings.kintone_daily_quota)
+    assert data["kintone_quota"]["slowed"] is False
+    result = cli("status")
+    assert result.exit_code == 0 and "orders 1,234 (12.3%)" in result.stdout
+
+    redis_conn.hset(quota.day_key(), mapping={ORDERS: int(settings.kintone_daily_quota * 0.61)})
+    result = cli("status")
+    assert result.exit_code == 1
+    assert "kintone quota: past 60% of today's 10,000 calls (orders 61%); non-urgent sweeps slowed" in result.stdout
+
+
+def test_each_order_a_page_job_decided_has_its_entry_in_the_history(cli, ctx, kintone, mappings, settings,
+                                                                    redis_conn, drain):
+    from kgbridge.jobs import flow_enqueuer, many_enqueuer
+    from kgbridge.ops import reconcile
+    from kgbridge.samples import COMPLETE_ORDER
+    from tests.people import TUESDAY_MORNING, new_client
+
+    ctx.clock = lambda: TUESDAY_MORNING
+    ctx.enqueue, ctx.enqueue_many = flow_enqueuer(redis_conn, settings), many_enqueuer(redis_conn, settings)
+    client = new_client(kintone, name="株式会社サンプル物流", credit="承認")
+    ids = [kintone.seed(ORDERS, dict(COMPLETE_ORDER, 顧客レコード番号=client)) for _ in range(25)]  # webhooks lost
+    [report] = reconcile.sweep(settings=settings, mappings=mappings, kintone=kintone, connection=redis_conn,
+                               app_key="orders")
+    [page] = report.page_jobs
+    drain()
+
+    [run] = json.loads(cli("jobs", "list", "--app", "orders", "--record", ids[7], "--json").stdout)["runs"]
+    assert run["job_id"] == page and run["state"] == "finished" and run["source"] == "reconcile"
+    assert run["outcome"] == "sent_for_supervisor_approval"
+    assert run["detail"] == ["approval requested (上長承認依頼), in bulk"]

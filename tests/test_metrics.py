@@ -161,3 +161,19 @@ def test_a_running_worker_serves_its_metrics_and_passes_worker_check(redis_url, 
     redis_conn.delete(*redis_conn.keys("rq:worker*") or ["-"])
     failed = kgbridge(env, "worker-check")
     assert failed.returncode == 1 and "no RQ worker on" in failed.stderr
+
+
+def test_metrics_give_todays_kintone_calls_by_app_against_the_quota(settings, redis_conn):
+    from kgbridge import quota
+
+    redis_conn.hset(quota.day_key(), mapping={ORDERS: 2500, quota.FILE_CALLS: 3})
+    got = samples(create_app(settings, connection=redis_conn).test_client().get("/metrics").get_data(as_text=True))
+
+    orders = (("app", "orders"), ("app_id", ORDERS))
+    assert got[("kgbridge_kintone_calls_today", orders)] == 2500
+    assert got[("kgbridge_kintone_quota_share", orders)] == 0.25
+    assert got[("kgbridge_kintone_calls_today", (("app", "clients"), ("app_id", "1")))] == 0  # mapped, unused
+    assert got[("kgbridge_kintone_calls_today", (("app", "file"), ("app_id", "file")))] == 3
+    assert ("kgbridge_kintone_quota_share", (("app", "file"), ("app_id", "file"))) not in got
+    assert got[("kgbridge_kintone_daily_quota", ())] == settings.kintone_daily_quota
+    assert got[("kgbridge_sweeps_slowed", ())] == 0

@@ -27,5 +27,5 @@ def metrics():
             return jsonify(ok=False, error="metrics need the bearer token (KGBRIDGE_METRICS_TOKEN)"), 401
     registry = state.get("metrics_registry")
     if registry is None:  # built once per process, on the first scrape
-        registry = state["metrics_registry"] = registry_for(state["redis"], settings)
+        registry = state["metrics_registry"] = registry_for(state["redis"], settings, mappings=state["mappings"])
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

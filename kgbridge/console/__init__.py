@@ -128,7 +128,7 @@ def create_app(settings: Settings | None = None, *, connection: redis.Redis | No
     @app.get("/")
     @login_required
     def overview():
-        report = status_module.gather(connection, settings)
+        report = status_module.gather(connection, settings, mappings=mappings)
         return render_template("status.html", status=report, level=status_module.LEVEL_NAMES[report.level],
                                levels=status_module.LEVEL_NAMES)
 

@@ -2,7 +2,8 @@
 
 Everything comes from Redis (no kintone call): queue depths, the inbox backlog and the events set
 aside, the live RQ workers and dispatchers with the age of their heartbeat, the last run of each
-periodic task, and the jobs that failed for good in the last 24 hours.
+periodic task, the jobs that failed for good in the last 24 hours, and today's kintone calls per app
+against the daily quota.
 
 Levels (the exit code):
     0 ok        nothing to do
@@ -22,7 +23,7 @@ import redis
 from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
-from kgbridge import history, periodic
+from kgbridge import history, periodic, quota
 from kgbridge.dispatch import alive_key
 from kgbridge.inbox import inbox_key
 from kgbridge.ops.output import clip, table
@@ -75,6 +76,7 @@ class Status:
     tasks: list[TaskState] = field(default_factory=list)
     failures_24h: int = 0
     failures_by_flow: dict[str, int] = field(default_factory=dict)
+    quota: dict[str, Any] = field(default_factory=dict)  # today's kintone calls per app (kgbridge.quota.status)
     checked_at: str = ""
 
     def flag(self, level: int, text: str) -> None:
@@ -89,21 +91,30 @@ class Status:
                 "workers": [asdict(h) for h in self.heartbeats if h.kind == "worker"],
                 "dispatchers": [asdict(h) for h in self.heartbeats if h.kind == "dispatcher"],
                 "periodic": [asdict(t) for t in self.tasks],
-                "failures_24h": {"count": self.failures_24h, "by_flow": self.failures_by_flow}}
+                "failures_24h": {"count": self.failures_24h, "by_flow": self.failures_by_flow},
+                "kintone_quota": self.quota}
 
 
-def gather(connection: redis.Redis, settings: Settings, now: datetime | None = None) -> Status:
+def flow_of(job_id: str) -> str:
+    """A job's flow from its id alone (``flow-app-record-marker``, ``task-slot``,
+    ``page-flow-app-key``): no job read."""
+    parts = job_id.split("-")
+    return parts[1] if parts[0] == "page" and len(parts) > 1 else parts[0]
+
+
+def gather(connection: redis.Redis, settings: Settings, now: datetime | None = None, mappings=None) -> Status:
     """Read the whole picture from Redis; a Redis that does not answer is itself the (critical) status."""
     try:
-        return read(connection, settings, now)
+        return read(connection, settings, now, mappings)
     except redis.RedisError as exc:
         status = Status(checked_at=(now or datetime.now(UTC)).isoformat(timespec="seconds"))
         status.flag(CRITICAL, f"Redis does not answer ({type(exc).__name__}): nothing is received or run")
         return status
 
 
-def read(connection: redis.Redis, settings: Settings, now: datetime | None = None) -> Status:
-    """The whole picture from Redis, judged; Redis errors propagate."""
+def read(connection: redis.Redis, settings: Settings, now: datetime | None = None, mappings=None) -> Status:
+    """The whole picture from Redis, judged; Redis errors propagate. ``mappings`` name the apps in
+    the kintone quota figures (every mapped app listed, 0 calls included)."""
     now = now or datetime.now(UTC)
     status = Status(checked_at=now.isoformat(timespec="seconds"))
     names = {settings.queue_name} | {q.name for q in Queue.all(connection=connection, serializer=JSONSerializer)}
@@ -120,8 +131,9 @@ def read(connection: redis.Redis, settings: Settings, now: datetime | None = Non
     failures = history.failures_since(connection)
     status.failures_24h = len(failures)
     for job_id, _ in failures:
-        flow = job_id.split("-", 1)[0]
+        flow = flow_of(job_id)
         status.failures_by_flow[flow] = status.failures_by_flow.get(flow, 0) + 1
+    status.quota = quota.status(connection, settings, mappings, now)
     _judge(settings, status)
     return status
 
@@ -175,6 +187,12 @@ def _judge(settings: Settings, status: Status) -> None:
         status.flag(WARNING, f"{status.failures_24h} job(s) failed in the last 24 h ({by_flow}): kgbridge jobs failed")
     if status.set_aside:
         status.flag(WARNING, f"{status.set_aside} event(s) set aside: kgbridge events set-aside")
+    if status.quota.get("slowed"):
+        past = [f"{a['app']} {a['share']:.0%}" for a in status.quota["apps"]
+                if a["app_id"] != quota.FILE_CALLS and a["share"] >= status.quota["slowdown_share"]]
+        status.flag(WARNING, f"kintone quota: past {status.quota['slowdown_share']:.0%} of today's "
+                             f"{status.quota['quota_per_app']:,} calls ({', '.join(past)}); non-urgent sweeps slowed "
+                             "(kgbridge quota)")
     for t in status.tasks:
         if t.ok is False:
             status.flag(WARNING, f"periodic task {t.task}: last run failed ({clip(t.outcome, 100)})")
@@ -209,4 +227,8 @@ def render(status: Status) -> str:
                               {True: "ok", False: "FAILED", None: "-"}[t.ok] + (" (overdue)" if t.overdue else ""),
                               clip(t.outcome, 60)] for t in status.tasks])]
     lines += ["", f"Failed in the last 24 h: {status.failures_24h}"]
+    used = [a for a in status.quota.get("apps", []) if a["calls"]]
+    if status.quota:
+        lines.append(f"kintone calls today ({status.quota['day']}, quota {status.quota['quota_per_app']:,} per app): "
+                     + (", ".join(f"{a['app']} {a['calls']:,} ({a['share']:.1%})" for a in used) or "none"))
     return "\n".join(lines)
