@@ -24,7 +24,7 @@ def tokyo_now() -> datetime:
     return datetime.now(TOKYO)
 
 
-def _discard(_detail: str) -> None:
+def _discard(_detail: str, record_id: str | None = None) -> None:
     return None
 
 
@@ -51,10 +51,11 @@ class FlowContext:
     # The RQ job this run belongs to ("" outside a worker): a flow can tell an earlier, dead run of
     # its own job from another job working on the same record.
     job_id: str = ""
-    # Say what the flow decided, in a few words without personal data ("held: missing 業務内容",
-    # "sent envelope X"): the job runner keeps it in the record's run history (kgbridge/history.py)
-    # beside the outcome word the flow returns. Outside a job it goes nowhere.
-    report: Callable[[str], None] = _discard
+    # report(detail, record_id=None): say what the flow decided, in a few words without personal data
+    # ("held: missing 業務内容", "sent envelope X"): the job runner keeps it in the record's run history
+    # (kgbridge/history.py) beside the outcome word the flow returns. ``record_id`` names the record
+    # when the job named none (a GMO Sign callback names its envelope). Outside a job it goes nowhere.
+    report: Callable[..., None] = _discard
     log: Any = field(default_factory=lambda: structlog.get_logger("kgbridge.flow"))
 
     def now(self) -> datetime:

@@ -88,6 +88,7 @@ def run(ctx: FlowContext, app_key: str, record_id: str = "", *, envelope_id: str
     log = ctx.log.bind(flow=FLOW, app=app_key, envelope_id=envelope_id)
     contract = find_contract(ctx, contracts, envelope_id)
     log = log.bind(record_id=contract["record_id"])
+    ctx.report(f"callback for envelope {envelope_id}", record_id=contract["record_id"])
     info = envelope_info(ctx, envelope_id)
     if info is None:  # the API cannot be asked: only the signed documents themselves can tell
         outcome = conclude_on_proof(ctx, contracts, contract, log)

@@ -65,6 +65,21 @@ class RunEntry:
             return None
 
 
+class Notes:
+    """What ``FlowContext.report`` collects during one job: the detail lines and, for a flow whose job
+    names no record (a GMO Sign callback names an envelope), the record it turned out to be about."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.record_id: str | None = None
+
+    def __call__(self, detail: str, record_id: str | None = None) -> None:
+        if detail:
+            self.lines.append(str(detail))
+        if record_id is not None:
+            self.record_id = str(record_id)
+
+
 def history_key(app_key: str, record_id: str) -> str:
     return f"{HISTORY_PREFIX}:{app_key}:{record_id}"
 
@@ -73,11 +88,13 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def record_run(connection: redis.Redis, job, state: str, outcome: str, detail: list[str] | None = None) -> None:
-    """Add one run's end to its record's history and to the counts; never raises."""
+def record_run(connection: redis.Redis, job, state: str, outcome: str, detail: list[str] | None = None,
+               record_id: str | None = None) -> None:
+    """Add one run's end to its record's history and to the counts; never raises. ``record_id``: the
+    record the flow reported it was about, when the job itself names none."""
     meta = job.meta or {}
     flow = str(meta.get("flow", ""))
-    app_key, record_id = str(meta.get("app", "")), str(meta.get("record_id", ""))
+    app_key, record_id = str(meta.get("app", "")), str(meta.get("record_id", "") or record_id or "")
     started = job.started_at
     entry = RunEntry(at=now_iso(), job_id=job.id, flow=flow, state=state, outcome=outcome[:300],
                      detail=[str(d)[:300] for d in (detail or [])][:DETAIL_MAX], source=str(meta.get("source", "")),

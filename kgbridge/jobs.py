@@ -19,6 +19,7 @@ from rq.exceptions import DuplicateJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
+from kgbridge.history import Notes
 from kgbridge.settings import Settings
 
 RUN_FLOW = "kgbridge.jobs.run_flow"
@@ -120,11 +121,11 @@ def run_flow(flow: str, app_key: str, record_id: str, **params) -> str:
                                            record_id=record_id)
     context = current_context()
     watch = RevisionWatch(context.kintone)
-    detail: list[str] = []
-    outcome = get_flow(flow)(replace(context, kintone=watch, job_id=job.id if job else "", report=detail.append),
+    notes = Notes()
+    outcome = get_flow(flow)(replace(context, kintone=watch, job_id=job.id if job else "", report=notes),
                              app_key, record_id, **params)
     if job is not None:
-        finished(job, outcome, detail)
+        finished(job, outcome, notes)
         try:
             app_id = context.mappings[app_key].id if app_key in context.mappings else None
             own = watch.revisions.get((app_id, str(record_id)))
@@ -140,18 +141,18 @@ def run_flow(flow: str, app_key: str, record_id: str, **params) -> str:
     return outcome
 
 
-def finished(job: Job, outcome: str, detail: list[str]) -> None:
+def finished(job: Job, outcome: str, notes: Notes) -> None:
     """The one place a finished job's decision is kept: in its meta (``kgbridge jobs show``) and in
     its record's run history (``kgbridge jobs list``). Never fails the job."""
     from kgbridge.history import record_run
 
     job.meta["outcome"] = str(outcome)
-    job.meta["detail"] = list(detail)
+    job.meta["detail"] = list(notes.lines)
     try:
         job.save_meta()
     except redis.RedisError:
         pass
-    record_run(job.connection, job, "finished", str(outcome), detail)
+    record_run(job.connection, job, "finished", str(outcome), notes.lines, record_id=notes.record_id)
 
 
 # -- page jobs: work found in bulk, decided per page (flows/bulk.py) ------------------------------

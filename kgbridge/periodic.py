@@ -38,6 +38,7 @@ import structlog
 from rq.exceptions import DuplicateJobError
 from rq.job import Job
 
+from kgbridge.history import Notes
 from kgbridge.jobs import make_queue
 from kgbridge.settings import Settings
 
@@ -215,8 +216,8 @@ def _begin(name: str):
     job = get_current_job()
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(flow=name, job_id=job.id if job else None)
-    detail: list[str] = []
-    return job, replace(current_context(), report=detail.append), current_settings(), detail
+    notes = Notes()
+    return job, replace(current_context(), report=notes), current_settings(), notes.lines
 
 
 def _finish(outcome: str, detail: list[str] | None = None) -> str:

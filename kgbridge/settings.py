@@ -322,11 +322,12 @@ class Settings(BaseSettings):
         return [v.get_secret_value() for v in values]
 
 
-# KGBRIDGE_* variables read by something other than Settings: the `kgbridge serve` options and
+# KGBRIDGE_* variables read by something other than Settings: the `kgbridge serve`/`console` options and
 # the test suite's own. Any other KGBRIDGE_* name is a typo (a misspelt KGBRIDGE_WEBHOOK_TOKEN_NEXT
 # would silently break a token rotation), so the start is refused.
 OTHER_VARIABLES = frozenset({
     "KGBRIDGE_BIND", "KGBRIDGE_WEB_WORKERS",
+    "KGBRIDGE_CONSOLE_BIND",  # `kgbridge console --bind`
     "KGBRIDGE_TEST_REDIS_URL", "KGBRIDGE_TEST_KEEP_LOGS",
 })
 

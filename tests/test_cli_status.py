@@ -70,7 +70,7 @@ def test_a_healthy_idle_service_is_ok_and_shows_its_workers_and_dispatchers(cli,
     data = json.loads(cli("status", "--json").stdout)
     assert [w["name"] for w in data["workers"]] == [worker.name]
     assert [d["name"] for d in data["dispatchers"]] == [dispatcher.name]
-    assert 0 <= data["dispatchers"][0]["age_seconds"] < 5 and 0 <= data["workers"][0]["age_seconds"] < 5
+    assert 0 <= data["dispatchers"][0]["age_seconds"] < 60 and 0 <= data["workers"][0]["age_seconds"] < 60
     assert data["queues"][0] == {"name": "kgbridge", "queued": 0, "started": 0, "scheduled": 0, "deferred": 0,
                                  "failed": 0}
     assert data["inbox"] == {"backlog": 0, "in_dispatch": 0, "set_aside": 0}

@@ -151,6 +151,12 @@ def test_the_console_needs_a_password_of_twelve_characters(settings, redis_conn,
         load_settings(connector_mode="fake")
 
 
+def test_the_consoles_bind_variable_is_a_known_one():
+    from kgbridge.settings import unknown_variables
+
+    assert unknown_variables({"KGBRIDGE_CONSOLE_BIND": "127.0.0.1:8091", "KGBRIDGE_CONSOLE_PASSWORD": PASSWORD}) == []
+
+
 def test_kgbridge_console_refuses_to_start_without_a_password(cli, monkeypatch):
     monkeypatch.setenv("KGBRIDGE_CONNECTOR_MODE", "fake")
     result = cli("console")

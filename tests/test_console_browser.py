@@ -92,6 +92,11 @@ def failed_job(redis_conn, settings, ctx):
 def test_an_operator_logs_in_sees_the_failed_job_and_replays_it(chrome, console_url, failed_job, redis_conn,
                                                                 settings, tmp_path):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as shows
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def wait_for(condition, what):
+        return WebDriverWait(chrome, 30).until(condition, message=f"waited 30 s for {what}")
 
     queue = make_queue(redis_conn, settings)
     chrome.get(f"{console_url}/failed")
@@ -99,24 +104,26 @@ def test_an_operator_logs_in_sees_the_failed_job_and_replays_it(chrome, console_
 
     chrome.find_element(By.ID, "password").send_keys("not the password")
     chrome.find_element(By.ID, "login").click()
-    assert "wrong password" in chrome.find_element(By.ID, "login-error").text
+    assert "wrong password" in wait_for(shows.presence_of_element_located((By.ID, "login-error")), "the refusal").text
 
     chrome.find_element(By.ID, "password").send_keys(PASSWORD)
     chrome.find_element(By.ID, "login").click()
-    assert chrome.current_url.endswith("/failed")  # back where the operator wanted to go
-    row = chrome.find_element(By.ID, f"job-{failed_job}")
+    wait_for(shows.url_matches(r"/failed$"), "the failed jobs page")  # back where the operator wanted to go
+    row = wait_for(shows.presence_of_element_located((By.ID, f"job-{failed_job}")), "the failed job's row")
     assert "LookupError: unknown flow 'no_such_flow'" in row.text and "orders" in row.text
     chrome.save_screenshot(str(tmp_path / "failed.png"))
 
     # A forged POST: the same form with a token that is not the session's is refused, nothing replayed.
     chrome.execute_script("arguments[0].querySelector('input[name=csrf_token]').value = 'forged';", row)
     row.find_element(By.CSS_SELECTOR, "button.replay").click()
-    assert "CSRF token is missing or wrong" in chrome.find_element(By.ID, "error-message").text
+    refused = wait_for(shows.presence_of_element_located((By.ID, "error-message")), "the CSRF refusal")
+    assert "CSRF token is missing or wrong" in refused.text
     assert failed_job in FailedJobRegistry(queue=queue)
 
     chrome.get(f"{console_url}/failed")
     chrome.find_element(By.ID, f"job-{failed_job}").find_element(By.CSS_SELECTOR, "button.replay").click()
-    assert f"{failed_job}: replayed" in chrome.find_element(By.CSS_SELECTOR, "[role=status]").text
+    said = wait_for(shows.presence_of_element_located((By.CSS_SELECTOR, "[role=status]")), "the replay's message")
+    assert f"{failed_job}: replayed" in said.text
     assert Job.fetch(failed_job, connection=redis_conn, serializer=queue.serializer).get_status() == "queued"
     assert failed_job not in FailedJobRegistry(queue=queue)
 

@@ -109,12 +109,12 @@ def test_periodic_task_age_and_worker_heartbeats(settings, redis_conn, mappings)
     got = samples(_text(redis_conn, settings, worker, dispatcher))
 
     assert got[("kgbridge_workers", ())] == 1 and got[("kgbridge_dispatchers", ())] == 1
-    assert 0 <= got[("kgbridge_periodic_last_success_age_seconds", (("task", "reconcile"),))] < 5
+    assert 0 <= got[("kgbridge_periodic_last_success_age_seconds", (("task", "reconcile"),))] < 60
     assert got[("kgbridge_periodic_last_run_ok", (("task", "reconcile"),))] == 1
     assert ("kgbridge_periodic_last_run_ok", (("task", "deadlines"),)) not in got  # never ran
     assert got[("kgbridge_worker_jobs_total", (("outcome", "successful"),))] == 0
-    assert 0 <= got[("kgbridge_worker_dispatcher_heartbeat_age_seconds", ())] < 5
-    assert 0 <= got[("kgbridge_heartbeat_age_seconds", (("kind", "worker"), ("name", worker.name)))] < 5
+    assert 0 <= got[("kgbridge_worker_dispatcher_heartbeat_age_seconds", ())] < 60  # seconds, on a busy machine
+    assert 0 <= got[("kgbridge_heartbeat_age_seconds", (("kind", "worker"), ("name", worker.name)))] < 60
     worker.register_death()
 
 
