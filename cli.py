@@ -10,6 +10,8 @@
     kgbridge status              what the service is doing now (exit 0 ok, 1 warning, 2 critical)
     kgbridge jobs list --app APP --record ID   what ran on a record and what it decided
     kgbridge worker-check        exit 0 when a worker of this host is alive (Docker HEALTHCHECK)
+    kgbridge gmosign connect --url URL   register our callback URL with GMO Sign (gateway mode)
+    kgbridge gmosign disconnect CONNECT_ID
     kgbridge jobs failed|show|replay|purge
     kgbridge events replay FILE...
     kgbridge events set-aside [--requeue]
@@ -266,6 +268,66 @@ def _counts(summary: str) -> dict:
     if not pairs or any(len(p) != 2 or not p[1].isascii() or not p[1].isdigit() for p in pairs):
         return {"outcome": summary}
     return {"outcome": "checked", **{k: int(v) for k, v in pairs}}
+
+
+@main.group()
+def gmosign() -> None:
+    """GMO Sign: the callback registration (docs/gmosign-sources.md)."""
+
+
+def _gmosign_client(ctx):
+    from kgbridge import bootstrap
+
+    env = _env(ctx)
+    settings = env.settings
+    if settings.gmosign_mode != "gateway":
+        raise click.ClickException(
+            "KGBRIDGE_GMOSIGN_MODE is native: GMO Sign documents callback registration for the gateway only "
+            "(CreateHookEnvelope). Ask GMO Sign to register the URL, or use the gateway mode.")
+    return bootstrap.build_gmosign(settings), settings
+
+
+@gmosign.command("connect")
+@click.option("--url", "public_url", required=True,
+              help="The receiver's public base URL, e.g. https://kgbridge.example.co.jp (HTTPS).")
+@click.option("--name", default="kgbridge", show_default=True, help="The connection title GMO Sign keeps.")
+@click.pass_context
+def gmosign_connect(ctx, public_url: str, name: str) -> None:
+    """Register https://<host>/webhooks/gmosign/<token> for completed envelopes (CreateHookEnvelope).
+
+    Prints the connection id GMO Sign answers (keep it for `kgbridge gmosign disconnect`). The
+    token never appears in the output.
+    """
+    from connectors.gmosign import GmoSignError
+
+    client, settings = _gmosign_client(ctx)
+    tokens = settings.gmosign_webhook_tokens()
+    if not tokens:
+        raise click.ClickException("KGBRIDGE_GMOSIGN_WEBHOOK_TOKEN is not set")
+    if not public_url.startswith("https://"):
+        raise click.ClickException("--url must start with https:// (the callback carries the secret path token)")
+    base = public_url.rstrip("/")
+    try:
+        hook = client.connect_callback(name, f"{base}/webhooks/gmosign/{tokens[0]}", "Completed")
+    except GmoSignError as exc:
+        raise click.ClickException(f"GMO Sign: {exc}") from None
+    click.echo(f"registered {base}/webhooks/gmosign/*** for {hook.events or 'Completed'} envelopes; "
+               f"connection id {hook.connect_id}")
+
+
+@gmosign.command("disconnect")
+@click.argument("connect_id")
+@click.pass_context
+def gmosign_disconnect(ctx, connect_id: str) -> None:
+    """Remove a callback registration (DeleteHook), e.g. after rotating the GMO Sign token."""
+    from connectors.gmosign import GmoSignError
+
+    client, _settings = _gmosign_client(ctx)
+    try:
+        client.delete_callback(connect_id)
+    except GmoSignError as exc:
+        raise click.ClickException(f"GMO Sign: {exc}") from None
+    click.echo(f"removed connection {connect_id}")
 
 
 def _check_settings():

@@ -230,8 +230,10 @@ def recover_unclear_send(ctx: FlowContext, contracts: AppMapping, settings: Issu
          contract.get("sales_rep"), once_as="outcome_unknown")
     raise IssuanceNeedsOperator(
         f"contract {contracts.key} #{record_id}: the GMO Sign send started {claim.at} has an unknown outcome "
-        f"and {why}. Look in GMO Sign for document code {reference}: if it exists, enter its envelope id "
-        "in GMOサイン文書ID on the record (the flow then continues); if it does not, run "
+        f"and {why}. Look in GMO Sign for the envelope named '... [{reference}]': if it exists, enter its "
+        "transaction ID (envelope_xid, 'Envelope transaction ID' in the connector definition; not a document "
+        "ID) exactly as GMO Sign shows it in GMOサイン文書ID on the record (the flow then continues); if it "
+        "does not, run "
         f"`kgbridge contracts release-claim {record_id}` and replay this job.")
 
 
@@ -327,8 +329,11 @@ def outcome_unknown_text(contracts: AppMapping, contract: dict, reference: str) 
     label = contracts.field("gmosign_envelope_id").display
     return (f"契約「{_title(contracts, contract)}」をGMOサインへ送信しましたが、結果を確認できませんでした"
             "（通信がタイムアウトしました）。二重送信を防ぐため、自動での再送信は行いません。\n"
-            f"マーケティング部の方は、GMOサインの文書管理で管理番号「{reference}」の文書があるか確認してください。\n"
-            + bullet_list([f"ある場合：その文書IDをこのレコードの「{label}」に入力して保存してください。署名依頼中への変更は自動で行われます。",
+            f"マーケティング部の方は、GMOサインの文書管理で、文書名の末尾が「[{reference}]」の文書"
+            f"（管理番号「{reference}」）があるか確認してください。\n"
+            + bullet_list([f"ある場合：その文書（封筒）の「トランザクションID」を、GMOサインの画面に表示されているとおり"
+                           f"（英数字・記号を一字一句そのまま）このレコードの「{label}」に入力して保存してください。"
+                           "書類ごとの「文書ID」ではありません。署名依頼中への変更は自動で行われます。",
                            "ない場合：システム運用担当者に連絡してください。確認のうえ送信し直します。"]))
 
 

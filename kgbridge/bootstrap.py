@@ -81,10 +81,10 @@ def build_gmosign(settings: Settings) -> GmoSignClient:
     from connectors.gmosign.live import LiveGmoSignClient
 
     return LiveGmoSignClient(
-        settings.gmosign_base_url,
+        settings.gmosign_url(),
         settings.gmosign_customer_id,
         settings.gmosign_secret_key.get_secret_value() if settings.gmosign_secret_key else "",
-        auth=settings.gmosign_auth,
+        auth="basic" if settings.gmosign_mode == "gateway" else "token",
         token_path=settings.gmosign_token_path,
         timeout=settings.gmosign_timeout_seconds,
         retry_budget=settings.gmosign_retry_budget_seconds,

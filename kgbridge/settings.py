@@ -22,6 +22,8 @@ from pydantic_settings import SettingsError as _SourceError
 from kgbridge import logs
 
 IPNetwork = IPvAnyNetwork
+# host + basePath of GMO's certified Power Platform connector (docs/gmosign-sources.md)
+GMOSIGN_GATEWAY_URL = "https://api.gmo-exapi.net/gmosign"
 DEFAULT_MAPPING_DIR = Path(__file__).resolve().parent.parent / "mappings" / "default"
 
 
@@ -68,13 +70,15 @@ class Settings(BaseSettings):
     # hour: a shorter memory would let a late duplicate through.
     dedupe_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=3600)
 
-    # GMO Sign (電子印鑑GMOサイン). The token endpoint is not public: its path is an assumption
-    # to confirm with GMO Sign. auth=basic talks to Microsoft's documented gateway instead.
-    gmosign_base_url: str = ""
+    # GMO Sign (電子印鑑GMOサイン), docs/gmosign-sources.md. "gateway" (the default) is the documented
+    # API: the gateway of GMO's certified connector, HTTP Basic with customer id and secret key.
+    # "native" (api.gmosign.com with an access token from an unpublished token endpoint) must be
+    # chosen explicitly and needs its base URL.
+    gmosign_mode: Literal["gateway", "native"] = "gateway"
+    gmosign_base_url: str = ""  # gateway: https://api.gmo-exapi.net/gmosign when empty
     gmosign_customer_id: str = ""
     gmosign_secret_key: SecretStr | None = None
-    gmosign_auth: Literal["token", "basic"] = "token"
-    gmosign_token_path: str = "/customer/token"  # noqa: S105 (a URL path, not a secret)
+    gmosign_token_path: str = "/customer/token"  # noqa: S105 (native mode only; a URL path, assumed)
     gmosign_timeout_seconds: float = Field(default=30.0, gt=0)
     gmosign_retry_budget_seconds: float = Field(default=30.0, ge=0)
     # The secret path segment GMO Sign calls: /webhooks/gmosign/<token>.
@@ -280,9 +284,15 @@ class Settings(BaseSettings):
             problems.append("KGBRIDGE_GSTAFF_BASE_URL must start with https://")
         if self.gstaff_api_key is None or not self.gstaff_api_key.get_secret_value().strip():
             problems.append("KGBRIDGE_GSTAFF_API_KEY is required in live mode")
-        for name in ("gmosign_base_url", "gmosign_customer_id", "gmosign_secret_key", "gmosign_webhook_token"):
+        for name in ("gmosign_customer_id", "gmosign_secret_key", "gmosign_webhook_token"):
             if not getattr(self, name):
                 problems.append(f"KGBRIDGE_{name.upper()} is required in live mode")
+        if self.gmosign_mode == "gateway" and "api.gmosign.com" in self.gmosign_base_url:
+            problems.append("KGBRIDGE_GMOSIGN_BASE_URL names the native API but KGBRIDGE_GMOSIGN_MODE is gateway "
+                            "(HTTP Basic): set KGBRIDGE_GMOSIGN_MODE=native, or leave the URL empty for the gateway")
+        if self.gmosign_mode == "native" and not self.gmosign_base_url:
+            problems.append("KGBRIDGE_GMOSIGN_BASE_URL is required in live mode with KGBRIDGE_GMOSIGN_MODE=native "
+                            "(the native API's address is not published; e.g. https://api.gmosign.com)")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -307,6 +317,12 @@ class Settings(BaseSettings):
             password = None
         # As written in the URL (percent-encoded) and as the client sends it (decoded).
         return values + ([password, unquote(password)] if password else [])
+
+    def gmosign_url(self) -> str:
+        """The GMO Sign API base URL: the setting, else (gateway mode) the documented gateway."""
+        if self.gmosign_base_url:
+            return self.gmosign_base_url
+        return GMOSIGN_GATEWAY_URL if self.gmosign_mode == "gateway" else ""
 
     def webhook_tokens(self) -> list[str]:
         return [t.get_secret_value() for t in (self.webhook_token, self.webhook_token_next) if t]

@@ -8,7 +8,9 @@ paths and shapes the live client uses (reference/gmosign.md §1.3, connectors/gm
     POST /customer/envelopes/templates/{templateId}/transaction  send from a template (201)
     GET  /customer/documents/{documentId}                        {"downloadedDocument": base64}
 
-Everything under /customer/ needs ``Authorization: Bearer <a token this server issued>``. The
+Everything under /customer/ needs ``Authorization: Basic <customer id:secret key>`` (the gateway,
+the default mode) or ``Bearer <a token this server issued>`` (native mode). ``POST /customer/connect``
+and ``DELETE /customer/connect/{id}`` register and remove the callback (``hooks``). The
 document code travels at the end of the envelope name (``… [kintone-contracts-12]``), as the live
 client sends it, so ``fake.envelopes_for(code)`` finds what was sent for a record.
 
@@ -44,6 +46,7 @@ from tests.kintone_server import HOLD_LIMIT_SECONDS, Hold
 ACCESS_TOKEN_PREFIX = "gmosignLoopbackAccessToken-"
 _SEND = re.compile(r"^/customer/envelopes/templates/(?P<template>[^/]+)/transaction$")
 _DOCUMENT = re.compile(r"^/customer/documents/(?P<document>[^/]+)$")
+_CONNECT = re.compile(r"^/customer/connect/(?P<connect>[^/]+)$")
 _CODE_IN_NAME = re.compile(r"^(?P<name>.*) \[(?P<code>[^\[\]]+)\]$")
 
 
@@ -69,6 +72,7 @@ class GmoSignServer:
         self.token_path = "/" + token_path.lstrip("/")
         self.requests: list[Seen] = []
         self.tokens: set[str] = set()
+        self.hooks: dict[str, dict] = {}  # connect id -> the registration body
         self._holds: list[tuple[str, Hold]] = []
         self._lock = threading.Lock()
         self._server = make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=_Quiet)
@@ -125,11 +129,15 @@ class GmoSignServer:
         if request.method == "POST" and path == self.token_path:
             return ("token", *self._token(request))
         operation = ("send" if _SEND.match(path) and request.method == "POST"
-                     else "download" if _DOCUMENT.match(path) and request.method == "GET" else "unknown")
+                     else "download" if _DOCUMENT.match(path) and request.method == "GET"
+                     else "connect" if path == "/customer/connect" and request.method == "POST"
+                     else "disconnect" if _CONNECT.match(path) and request.method == "DELETE" else "unknown")
         if operation == "unknown":
             return operation, 404, _error("指定されたAPIは存在しません")
-        if request.headers.get("Authorization", "").removeprefix("Bearer ") not in self.tokens:
-            return operation, 401, _error("アクセストークンが無効です")
+        if not self._authorized(request.headers.get("Authorization", "")):
+            return operation, 401, _error("認証に失敗しました")
+        if operation in ("connect", "disconnect"):
+            return (operation, *self._hook(operation, request))
         hold = self._take_hold(operation)
         if hold is not None and not hold.after_effect:
             _wait(hold)
@@ -146,6 +154,31 @@ class GmoSignServer:
         if hold is not None and hold.after_effect:
             _wait(hold)
         return operation, status, body
+
+    def _authorized(self, header: str) -> bool:
+        if header.startswith("Basic "):
+            try:
+                given = base64.b64decode(header.removeprefix("Basic ")).decode()
+            except (ValueError, UnicodeDecodeError):
+                return False
+            return given == f"{self.customer_id}:{self.secret_key}"
+        return header.removeprefix("Bearer ") in self.tokens
+
+    def _hook(self, operation: str, request: Request) -> tuple[int, dict]:
+        with self._lock:
+            if operation == "disconnect":
+                connect_id = _CONNECT.match(request.path)["connect"]
+                if self.hooks.pop(connect_id, None) is None:
+                    return 404, _error("指定された接続は存在しません")
+                return 200, {"connect_id": connect_id}
+            body = request.get_json(silent=True)
+            if not isinstance(body, dict) or not all(body.get(k) for k in ("name", "urlToPublishTo", "envelopeEvents")):
+                return 400, _error("必須情報が不足しています（name, urlToPublishTo, envelopeEvents）")
+            connect_id = f"connect-{len(self.hooks) + 1}"
+            self.hooks[connect_id] = dict(body)
+            return 201, {"cus_id": self.customer_id, "connect_id": connect_id, "envelopeEvents": body["envelopeEvents"],
+                         "urlToPublishTo": body["urlToPublishTo"], "created_at": "2026-12-02 10:00:00",
+                         "updated_at": "2026-12-02 10:00:00"}
 
     def _token(self, request: Request) -> tuple[int, dict]:
         given = request.get_json(silent=True) or {}

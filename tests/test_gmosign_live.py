@@ -86,7 +86,17 @@ def gmo():
 
 @pytest.fixture
 def client(sleeps, clock) -> LiveGmoSignClient:
-    return LiveGmoSignClient(BASE, "C0001234", SECRET, sleep=sleeps, clock=clock)
+    """The native mode (assumed token endpoint): most tests here cover its token handling."""
+    return LiveGmoSignClient(BASE, "C0001234", SECRET, auth="token", sleep=sleeps, clock=clock)
+
+
+GATEWAY = "https://api.gmo-exapi.net/gmosign"
+
+
+@pytest.fixture
+def gateway(sleeps) -> LiveGmoSignClient:
+    """The default, documented mode: the gateway with HTTP Basic."""
+    return LiveGmoSignClient(GATEWAY, "C0001234", SECRET, sleep=sleeps)
 
 
 def token(gmo, value: str = "tok-1", expires_in: int | None = 1800) -> None:
@@ -290,38 +300,69 @@ def test_an_unknown_template_is_a_configuration_error(client, gmo):
         client.send_from_template(SEND)
 
 
-def test_register_document_uploads_the_pdf_under_our_document_code(client, gmo):
-    token(gmo)
-    gmo.post(f"{BASE}/customer/envelopes/documents",
+def test_register_document_posts_the_documented_json_body(gateway, gmo):
+    gmo.post(f"{GATEWAY}/customer/envelopes/documents",
              json={"status": "200", "result": "OK", "message": "", "document_code": "kintone-contracts-12"})
 
-    assert client.register_document(PDF, "contract.pdf", "kintone-contracts-12") == "kintone-contracts-12"
+    assert gateway.register_document(PDF, "contract.pdf", "kintone-contracts-12") == "kintone-contracts-12"
 
-    request = gmo.calls[1].request
-    assert request.headers["Content-Type"].startswith("multipart/form-data")
-    assert b'name="document_code"' in request.body and b"kintone-contracts-12" in request.body
-    assert PDF in request.body
+    request = gmo.calls[0].request
+    assert request.headers["Content-Type"] == "application/json"
+    body = json.loads(request.body)
+    # RegisterDocumentRequest: document (binary, sent base64), document_code, reuse_flag int enum [1].
+    assert body == {"document": base64.b64encode(PDF).decode(), "document_code": "kintone-contracts-12",
+                    "reuse_flag": 1, "remarks": "contract.pdf"}
 
 
-def test_request_signature_sends_partner_and_own_signers_and_approvers(client, gmo):
-    token(gmo)
-    gmo.post(f"{BASE}/customer/envelopes/signatures/request",
+def test_request_signature_sends_signers_with_their_document_lists_and_integer_approver_orders(gateway, gmo):
+    gmo.post(f"{GATEWAY}/customer/envelopes/signatures/request",
              json={"status": "200", "result": "OK", "message": "", "envelope_xid": "X-1",
                    "document_list": [{"document_name": "契約書", "control_number": "DOC-9"}]})
 
-    sent = client.request_signature(SignatureRequest(
+    sent = gateway.request_signature(SignatureRequest(
         envelope_name="契約書", documents=[DocumentRef("kintone-contracts-12", "契約書")],
         signers=[SEND.signers[0], Signer("", "stamp@example.co.jp", in_house=True, order=2)],
         approvers=SEND.approvers))
 
     assert (sent.envelope_id, sent.document_ids) == ("X-1", ["DOC-9"])
-    body = json.loads(gmo.calls[1].request.body)
+    request = gmo.calls[0].request
+    assert request.headers["Content-Type"] == "application/json"
+    body = json.loads(request.body)
     assert body["document_list"] == [{"document_code": "kintone-contracts-12", "document_name": "契約書"}]
     assert body["is_detailed_response"] == 1 and body["is_web_hook"] == 1
-    assert body["partner_signer_list"][0]["sign_type"] == 1 and body["partner_signer_list"][0]["name"] == "山田 花子"
+    assert body["partner_signer_list"] == [{"order_no": "1", "is_or_sign": 2, "sign_type": 1, "name": "山田 花子",
+                                            "organize_name": "株式会社サンプル物流", "email": "yamada@example.com",
+                                            "is_send_mail": 1, "language": "ja"}]
+    assert body["partner_signer_document_list"] == [
+        {"signer_no": "yamada@example.com", "document_code": "kintone-contracts-12", "request_type": "1"}]
     assert body["our_signer_list"] == [{"order_no": "2", "is_or_sign": 2, "sign_type": 2,
                                         "email": "stamp@example.co.jp", "is_send_mail": 1, "language": "ja"}]
-    assert body["approver_list"][0]["email"] == "sato@example.co.jp"
+    assert body["in_house_signer_envelope_documents_list"] == [
+        {"signer_no": "stamp@example.co.jp", "document_code": "kintone-contracts-12", "request_type": "1"}]
+    assert body["approver_list"] == [{"order_no": 1, "name": "佐藤 一郎", "post_name": "", "email": "sato@example.co.jp"}]
+
+
+def test_the_callback_is_registered_and_removed_through_the_documented_hook_operations(gateway, gmo):
+    gmo.post(f"{GATEWAY}/customer/connect", status=201,
+             json={"cus_id": "C0001234", "connect_id": "98", "envelopeEvents": "Completed",
+                   "urlToPublishTo": "https://kgbridge.example.co.jp/webhooks/gmosign/x",
+                   "created_at": "2026-12-02", "updated_at": "2026-12-02"},
+             match=[matchers.json_params_matcher({"name": "kgbridge", "envelopeEvents": "Completed",
+                                                  "urlToPublishTo": "https://kgbridge.example.co.jp/webhooks/gmosign/x"})])
+    gmo.delete(f"{GATEWAY}/customer/connect/98", json={"connect_id": "98"})
+
+    hook = gateway.connect_callback("kgbridge", "https://kgbridge.example.co.jp/webhooks/gmosign/x")
+    gateway.delete_callback(hook.connect_id)
+
+    assert (hook.connect_id, hook.events) == ("98", "Completed")
+    expected = "Basic " + base64.b64encode(f"C0001234:{SECRET}".encode()).decode()
+    assert [c.request.headers["Authorization"] for c in gmo.calls] == [expected, expected]
+
+
+def test_the_native_mode_refuses_to_register_a_callback(client, gmo):
+    with pytest.raises(GmoSignNotSupported):
+        client.connect_callback("kgbridge", "https://kgbridge.example.co.jp/webhooks/gmosign/x")
+    assert len(gmo.calls) == 0
 
 
 # -- reading -------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from connectors.gmosign.errors import (  # noqa: F401
 )
 from connectors.gmosign.interface import (  # noqa: F401
     Approver,
+    CallbackHook,
     DocumentRef,
     EnvelopeInfo,
     EnvelopeState,

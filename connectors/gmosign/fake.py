@@ -32,6 +32,7 @@ from connectors.gmosign.errors import (
 from connectors.gmosign.interface import (
     FINAL_STATES,
     Approver,
+    CallbackHook,
     EnvelopeInfo,
     EnvelopeState,
     SentEnvelope,
@@ -71,6 +72,7 @@ class FakeGmoSign:
         self.sign_documents = sign_documents
         self.envelopes: dict[str, FakeEnvelope] = {}
         self.registered: dict[str, tuple[str, bytes]] = {}  # document code -> (file name, content)
+        self.hooks: dict[str, CallbackHook] = {}  # connect id -> registration
         self.calls: Counter = Counter()
         self._failures: dict[str, list[BaseException]] = defaultdict(list)
         self._lost_answers: Counter = Counter()
@@ -167,6 +169,17 @@ class FakeGmoSign:
                 if document_id in envelope.documents:
                     return envelope.documents[document_id]
         raise GmoSignNotFound(f"document {document_id} not found", status=404)
+
+    def connect_callback(self, name: str, url: str, events: str = "Completed") -> CallbackHook:
+        self._enter("connect_callback")
+        hook = CallbackHook(connect_id=f"CONNECT{len(self.hooks) + 1:04d}", url=url, events=events)
+        self.hooks[hook.connect_id] = hook
+        return hook
+
+    def delete_callback(self, connect_id: str) -> None:
+        self._enter("delete_callback")
+        if self.hooks.pop(connect_id, None) is None:
+            raise GmoSignNotFound(f"callback registration {connect_id} not found", status=404)
 
     def find_envelope(self, document_code: str) -> EnvelopeInfo | None:
         self._enter("find_envelope")

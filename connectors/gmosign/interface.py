@@ -108,6 +108,15 @@ class EnvelopeInfo:
     signer_count: int = 0
 
 
+@dataclass(frozen=True)
+class CallbackHook:
+    """A callback registration (CreateHookEnvelope's answer)."""
+
+    connect_id: str
+    url: str
+    events: str = "Completed"
+
+
 @runtime_checkable
 class GmoSignClient(Protocol):
     def send_from_template(self, send: TemplateSend) -> SentEnvelope:
@@ -122,6 +131,12 @@ class GmoSignClient(Protocol):
 
     def download_document(self, document_id: str) -> bytes:
         """The document's PDF (signed once the envelope is completed)."""
+
+    def connect_callback(self, name: str, url: str, events: str = "Completed") -> CallbackHook:
+        """Register our callback URL for envelopes' events (gateway only, else GmoSignNotSupported)."""
+
+    def delete_callback(self, connect_id: str) -> None:
+        """Remove a callback registration (gateway only, else GmoSignNotSupported)."""
 
     # -- optional: not in the public API description (GmoSignNotSupported) ---------------
 

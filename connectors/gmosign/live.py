@@ -1,17 +1,22 @@
 """GMO Sign REST client over ``requests`` (implements ``GmoSignClient``).
 
-Paths and bodies are those of GMO's Power Platform connector (reference/gmosign.md §1.3):
+Paths and bodies are those of GMO's certified Power Platform connector definition (every request
+and its source: docs/gmosign-sources.md):
 
-    POST /customer/envelopes/templates/{templateId}/transaction   send from a template (201)
-    POST /customer/envelopes/documents                            register a document
-    POST /customer/envelopes/signatures/request                   request signatures
-    GET  /customer/documents/{documentId}?download_type=2&operation=1   download
+    POST   /customer/envelopes/templates/{templateId}/transaction   send from a template (201)
+    POST   /customer/envelopes/documents                            register a document (JSON)
+    POST   /customer/envelopes/signatures/request                   request signatures (JSON)
+    GET    /customer/documents/{documentId}?download_type=2&operation=1   download
+    POST   /customer/connect                                        register the callback (201)
+    DELETE /customer/connect/{connectId}                            remove it
 
-Authentication: the native API mints a 30-minute access token from the customer id and the
-secret key; its path is not public, so it is a setting (``token_path``, assumed
-``/customer/token``) and the token is sent as ``Authorization: Bearer``. It is cached and
-renewed five minutes before it expires, and once more if GMO Sign answers 401. ``auth="basic"``
-talks to Microsoft's documented gateway instead (HTTP Basic with the same two values).
+Authentication: ``auth="basic"`` (the default) is the documented one: the gateway
+(``https://api.gmo-exapi.net/gmosign``) with HTTP Basic, customer id and secret key.
+``auth="token"`` is the native API as integrators describe it: a 30-minute access token minted
+from the same two values at a path nobody publishes (``token_path``, assumed
+``/customer/token``), sent as ``Authorization: Bearer``, cached, renewed five minutes before it
+expires and once more if GMO Sign answers 401. Callback registration is documented for the
+gateway only: in token mode it raises ``GmoSignNotSupported``.
 
 Sends are never repeated once the request may have left: a read timeout or a 5xx raises
 ``GmoSignOutcomeUnknown`` and the caller looks for the envelope before anything else. Status
@@ -43,6 +48,7 @@ from connectors.gmosign.errors import (
 )
 from connectors.gmosign.interface import (
     Approver,
+    CallbackHook,
     EnvelopeInfo,
     SentEnvelope,
     SignatureRequest,
@@ -105,7 +111,7 @@ class LiveGmoSignClient:
         customer_id: str,
         secret_key: str,
         *,
-        auth: str = "token",
+        auth: str = "basic",
         token_path: str = DEFAULT_TOKEN_PATH,
         session: requests.Session | None = None,
         timeout: float = 30.0,
@@ -159,14 +165,13 @@ class LiveGmoSignClient:
         return self._call("POST", path, json=body, send=True, not_found_is_config=True, pick=_sent_envelope)
 
     def register_document(self, content: bytes, file_name: str, document_code: str) -> str:
-        # Registering twice under one code is harmless (reuse_flag): retried like a safe call.
-        # Assumed multipart: the connector declares the document as binary, not base64 JSON.
-        return self._call(
-            "POST", "/customer/envelopes/documents",
-            files={"document": (file_name, content, "application/pdf")},
-            data={"document_code": document_code, "reuse_flag": "1"},
-            pick=lambda b: str(b.get("document_code") or document_code),
-        )
+        # RegisterDocumentRequest is a JSON body parameter; its `document` is a string of format
+        # binary, sent base64-encoded (assumed: how Power Automate passes file content in JSON).
+        # Registering twice under one code is harmless (reuse_flag 1): retried like a safe call.
+        body = {"document": base64.b64encode(content).decode("ascii"), "document_code": document_code,
+                "reuse_flag": 1, "remarks": file_name}
+        return self._call("POST", "/customer/envelopes/documents", json=body,
+                          pick=lambda b: str(b.get("document_code") or document_code))
 
     def request_signature(self, request: SignatureRequest) -> SentEnvelope:
         partners = [s for s in request.signers if not s.in_house]
@@ -183,19 +188,36 @@ class LiveGmoSignClient:
                 {"order_no": str(s.order), "is_or_sign": 2, "sign_type": 1, "name": s.name,
                  "organize_name": s.organization, "email": s.email, "is_send_mail": 1, "language": "ja"}
                 for s in partners]
+            # "If you enter Partner signer list, it is required": one row per signer and document.
+            body["partner_signer_document_list"] = _signer_documents(partners, request)
         if ours:
             body["our_signer_list"] = [
                 {"order_no": str(s.order), "is_or_sign": 2, "sign_type": 2, "email": s.email, "is_send_mail": 1,
                  "language": "ja"}
                 for s in ours]
+            body["in_house_signer_envelope_documents_list"] = _signer_documents(ours, request)
         if request.sender_name:
             body["sender_name"] = request.sender_name
         if request.approvers:
-            body["approver_list"] = [_approver_json(a) for a in request.approvers]
+            # ApproverList.order_no is an int32 here (the template send's approver takes a string).
+            body["approver_list"] = [dict(_approver_json(a), order_no=a.order) for a in request.approvers]
         if request.approval_comment:
             body["workflow_comment"] = request.approval_comment
         return self._call("POST", "/customer/envelopes/signatures/request", json=body, send=True,
                           pick=_sent_envelope)
+
+    # -- the callback (CreateHookEnvelope / DeleteHook: gateway only) --------------------------
+
+    def connect_callback(self, name: str, url: str, events: str = "Completed") -> CallbackHook:
+        if self._auth != "basic":
+            raise GmoSignNotSupported("registering the callback URL (documented for the gateway only)")
+        body = {"name": name, "urlToPublishTo": url, "envelopeEvents": events}
+        return self._call("POST", "/customer/connect", json=body, send=True, pick=_hook)
+
+    def delete_callback(self, connect_id: str) -> None:
+        if self._auth != "basic":
+            raise GmoSignNotSupported("removing a callback registration (documented for the gateway only)")
+        self._call("DELETE", f"/customer/connect/{quote(connect_id, safe='')}", pick=lambda _b: None)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -308,6 +330,20 @@ class LiveGmoSignClient:
             return token, lifetime
 
         return retrying(once)
+
+
+def _signer_documents(signers: list[Signer], request: SignatureRequest) -> list[dict[str, Any]]:
+    """Per signer and document: sign it (request_type "1"); the signer is named by its email."""
+    return [{"signer_no": s.email, "document_code": d.document_code, "request_type": "1"}
+            for s in signers for d in request.documents]
+
+
+def _hook(body: Mapping[str, Any]) -> CallbackHook:
+    connect_id = body["connect_id"]
+    if not isinstance(connect_id, str | int) or not str(connect_id):
+        raise KeyError("connect_id")
+    return CallbackHook(connect_id=str(connect_id), url=str(body.get("urlToPublishTo") or ""),
+                        events=str(body.get("envelopeEvents") or ""))
 
 
 def _sent_envelope(body: Mapping[str, Any]) -> SentEnvelope:
