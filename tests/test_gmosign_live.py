@@ -396,7 +396,7 @@ def test_a_busy_download_is_retried_and_a_missing_document_is_not(client, gmo, s
 
 
 def test_a_download_that_keeps_failing_is_transient_for_the_job_to_retry(sleeps, gmo):
-    client = LiveGmoSignClient(BASE, "C0001234", SECRET, sleep=sleeps, max_attempts=2)
+    client = LiveGmoSignClient(BASE, "C0001234", SECRET, auth="token", sleep=sleeps, max_attempts=2)
     token(gmo)
     gmo.get(f"{BASE}/customer/documents/D", status=502, body="bad gateway")
     gmo.get(f"{BASE}/customer/documents/D", status=502, body="bad gateway")

@@ -31,13 +31,14 @@ def test_the_default_mode_is_the_documented_gateway_with_basic_auth(live_env, mo
     assert repr(client) == "LiveGmoSignClient(base_url='https://api.gmo-exapi.net/gmosign', auth='basic')"
 
 
-def test_the_native_mode_must_be_chosen_and_given_its_address():
-    gmosign = {k: v for k, v in LIVE_GMOSIGN.items() if k != "gmosign_base_url"}
+def test_the_native_mode_must_be_chosen_and_given_its_address(live_env, monkeypatch):
+    monkeypatch.delenv("KGBRIDGE_GMOSIGN_BASE_URL")
     with pytest.raises(SettingsError, match="KGBRIDGE_GMOSIGN_BASE_URL is required in live mode with"):
-        load_settings(**LIVE_KINTONE, **gmosign, gmosign_mode="native")
+        load_settings(**LIVE_KINTONE, gmosign_mode="native")
+    monkeypatch.setenv("KGBRIDGE_GMOSIGN_BASE_URL", "https://api.gmosign.com")
     with pytest.raises(SettingsError, match="set KGBRIDGE_GMOSIGN_MODE=native"):
-        load_settings(**LIVE_KINTONE, **LIVE_GMOSIGN)  # the native host, but the gateway's Basic auth
-    native = load_settings(**LIVE_KINTONE, **LIVE_GMOSIGN, gmosign_mode="native")
+        load_settings(**LIVE_KINTONE)  # the native host, but the gateway's Basic auth
+    native = load_settings(**LIVE_KINTONE, gmosign_mode="native")
     assert repr(build_gmosign(native)) == "LiveGmoSignClient(base_url='https://api.gmosign.com', auth='token')"
 
 
