@@ -260,7 +260,7 @@ def finish_completion(ctx: FlowContext, contracts: AppMapping, settings: StatusS
     archive_ids, archive_error = [], None
     if need_archive:
         try:
-            archive_ids = archive(ctx, contracts, contract, pdfs, keep_until)
+            archive_ids = archive(ctx, contracts, contract, pdfs, keep_until, concluded_on)
         except (GStaffError, ArchiveNeedsFix) as exc:
             archive_error = exc
 
@@ -292,8 +292,10 @@ def finish_completion(ctx: FlowContext, contracts: AppMapping, settings: StatusS
     return "concluded"
 
 
-def archive(ctx: FlowContext, contracts: AppMapping, contract: dict, pdfs: list[tuple[str, bytes]], keep_until) -> list[str]:
-    """Store each signed PDF in G-Staff under our reference; return the archive ids."""
+def archive(ctx: FlowContext, contracts: AppMapping, contract: dict, pdfs: list[tuple[str, bytes]], keep_until,
+            concluded_on=None) -> list[str]:
+    """Store each signed PDF in G-Staff under our reference, with the search keys of 電子帳簿保存法
+    (取引年月日 = 締結日, 取引金額 = 契約金額 when stated, 取引先 = 顧客); return the archive ids."""
     if ctx.gstaff is None:
         raise ArchiveNeedsFix("G-Staff is not configured", "システム設定の問題です。システム運用担当者が対応します。")
     client_id = contract.get("gstaff_client_id") or _client_gstaff_id(ctx, contract)
@@ -305,7 +307,9 @@ def archive(ctx: FlowContext, contracts: AppMapping, contract: dict, pdfs: list[
         reference = f"kintone:{contracts.key}:{contract['record_id']}" + (f":{n}" if len(pdfs) > 1 else "")
         ids.append(ctx.gstaff.archive_contract(ArchivedContract(
             reference=reference, client_id=client_id, file_name=_file_name(contracts, contract, n, len(pdfs)),
-            content=pdf, retention_until=keep_until, contract_kind=contract.get("contract_kind") or "")))
+            content=pdf, retention_until=keep_until, contract_kind=contract.get("contract_kind") or "",
+            transaction_date=concluded_on, amount=contract.get("contract_amount"),
+            counterparty=contract.get("client") or "")))
     return ids
 
 

@@ -324,6 +324,23 @@ def test_archive_contract_sends_the_file_its_hash_and_its_retention_date(gstaff,
     assert body["sha256"] == hashlib.sha256(pdf).hexdigest()
     assert (body["retention_until"], body["contract_kind"], body["content_type"]) == (
         "2032-03-31", "個別契約", "application/pdf")
+    assert "search_keys" not in body  # none given
+
+
+def test_an_archived_contract_carries_the_search_keys_of_the_electronic_books_act(gstaff, client):
+    gstaff.post(f"{BASE}/contracts", status=201,
+                json={"archive_id": "A-10", "reference": "kintone:contracts:8", "retention_until": "2034-05-31"})
+
+    client.archive_contract(ArchivedContract("kintone:contracts:8", "G-1001", "基本契約書.pdf", b"%PDF",
+                                             date(2034, 5, 31), "基本契約", transaction_date=date(2026, 11, 24),
+                                             amount=Decimal("1200000"), counterparty="株式会社サンプル物流"))
+    client.archive_contract(ArchivedContract("kintone:contracts:8", "G-1001", "基本契約書.pdf", b"%PDF",
+                                             date(2034, 5, 31), "基本契約", transaction_date=date(2026, 11, 24),
+                                             counterparty="株式会社サンプル物流"))
+
+    first, second = (sent_json(call)["search_keys"] for call in gstaff.calls)
+    assert first == {"transaction_date": "2026-11-24", "amount": "1200000", "counterparty": "株式会社サンプル物流"}
+    assert second["amount"] is None
 
 
 # -- errors and retries ------------------------------------------------------------------------

@@ -88,6 +88,10 @@ class ArchivedContract:
     retention_until: date  # 保管期限
     contract_kind: str = ""  # 基本契約 / 個別契約
     content_type: str = "application/pdf"
+    # 電子帳簿保存法's search keys (取引年月日, 取引金額, 取引先): the archive must find it by these.
+    transaction_date: date | None = None  # 取引年月日: the day the contract was concluded
+    amount: Decimal | None = None  # 取引金額 in yen, None when the contract states none
+    counterparty: str = ""  # 取引先: the client's name
 
 
 class EmploymentType(StrEnum):

@@ -182,6 +182,12 @@ class LiveGStaffClient:
         }
         if contract.contract_kind:
             body["contract_kind"] = contract.contract_kind
+        if contract.transaction_date is not None:
+            body["search_keys"] = {  # 電子帳簿保存法: 取引年月日, 取引金額, 取引先
+                "transaction_date": contract.transaction_date.isoformat(),
+                "amount": None if contract.amount is None else format(Decimal(contract.amount), "f"),
+                "counterparty": contract.counterparty,
+            }
         answer = self._call("POST", "/contracts", "POST /contracts", json=body, idempotent=False)
         return _pick(answer, lambda b: _text(b["archive_id"]), "POST /contracts")
 

@@ -62,6 +62,21 @@ def test_completion_callback_ends_concluded_with_the_pdf_attached_archived_and_r
     assert archived.retention_until == date(2034, 5, 31)
     assert archived.contract_kind == "個別契約"
     assert record["Gスタッフ保管ID"] == archive_id
+    # 電子帳簿保存法: searchable by 取引年月日, 取引金額, 取引先 (no 契約金額 on this contract)
+    assert (archived.transaction_date, archived.amount, archived.counterparty) == (
+        date(2026, 11, 24), None, "株式会社サンプル物流")
+
+
+def test_the_archive_carries_the_contract_amount_as_its_search_key(cctx, gmosign, gstaff, issued):
+    from decimal import Decimal
+
+    _rid, envelope_id = issued(契約金額="1200000")
+    gmosign.complete(envelope_id)
+
+    signature_status.run(cctx, "contracts", envelope_id=envelope_id)
+
+    [(_archive_id, archived)] = gstaff.archives.values()
+    assert (archived.transaction_date, archived.amount) == (date(2026, 11, 24), Decimal("1200000"))
 
 
 def test_duplicate_completion_callbacks_have_one_effect(client, kintone, gmosign, gstaff, issued, drain):
