@@ -23,9 +23,11 @@ kintone calls per sweep: per rule, one query per 500 matching records (seek by `
 full page costs one more query to see the end), plus one comment per reminder sent; rules
 with nothing possibly due cost nothing, and so does a sweep outside working time. Measured
 (tests/test_deadlines.py): 1,000 open, overdue records of one rule cost 3 queries + 1,000
-comments on the first sweep and 3 queries on every later sweep of the day. With the six
-default rules, a sweep with nothing to say costs 6 calls (one query per rule); every 30 minutes
-from 9:00 to 18:00 that is at most 36 calls a day for an app with two rules.
+comments on the first sweep and 3 queries on every later sweep of the day. With the eight
+default rules, a sweep with nothing to say costs 8 calls (one query per rule); every 30 minutes
+from 9:00 to 18:00 that is at most 36 calls a day for an app with two rules. A rule with
+``latest_per`` (the 抵触日 rules: only the current contract of a site) reads every covered record
+in its date window, done or not, since the latest record of a group decides.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from flows.deadline_texts import due_phrase, overdue_text, reason_report_text, r
 from flows.notify import post
 from mappings import AppMapping, MappingError, User
 from mappings.deadlines import DATE_TYPES, EMPTY_BY_EQUALS, EMPTY_BY_IN, EMPTY_BY_IS, Condition, Rule
+from mappings.dispatch_law import add_months
 from mappings.fields import is_blank
 
 FLOW = "deadlines"
@@ -116,7 +119,8 @@ def sweep_rule(ctx: FlowContext, rule: Rule, now: datetime) -> Counter:
     if query is None:
         log.info("nothing can be due yet", step="rule", outcome="nothing_due")
         return outcomes
-    for record in fetch_all(ctx, mapping, query, mapping.codes(*rule.field_names())):
+    records = fetch_all(ctx, mapping, query, mapping.codes(*rule.field_names()))
+    for record in (latest_of_each(mapping, rule, records) if rule.latest_per else records):
         record_id = str(record.get("$id", {}).get("value", ""))
         try:
             outcome = remind(ctx, rule, mapping, mapping.read(record), now)
@@ -130,6 +134,19 @@ def sweep_rule(ctx: FlowContext, rule: Rule, now: datetime) -> Counter:
         outcomes[outcome] += 1
     log.info("rule swept", step="rule", outcome="swept", **{k: outcomes[k] for k in sorted(outcomes)})
     return outcomes
+
+
+def latest_of_each(mapping: AppMapping, rule: Rule, records: Iterator[dict]) -> list[dict]:
+    """Only the record with the greatest ``latest_by`` of each ``latest_per`` group (ties: newest id)."""
+    best: dict[tuple, tuple] = {}
+    for record in records:
+        values = mapping.read(record)
+        group = tuple(str(values.get(name) or "") for name in rule.latest_per)
+        rank = (values.get(rule.latest_by) is not None, values.get(rule.latest_by) or date.min,
+                int(values["record_id"]))
+        if group not in best or rank > best[group][0]:
+            best[group] = (rank, record)
+    return [record for _rank, record in best.values()]
 
 
 def safe_reason(exc: Exception) -> str:
@@ -227,11 +244,18 @@ def supervisors_for(ctx: FlowContext, rule: Rule, values: dict, responsible: lis
 
 def deadline_for(rule: Rule, start: date | datetime, calendar: BusinessCalendar) -> Deadline:
     """When a record that started at ``start`` is due, and when its reminder may go."""
-    if rule.limit.unit == "business_days":
+    if rule.limit.unit in ("business_days", "months"):
         day = start.astimezone(TOKYO).date() if isinstance(start, datetime) else start
         n = rule.limit.amount
-        due_day = calendar.add_business_days(day, n) if n else calendar.on_or_after(day)
-        remind_day = calendar.add_business_days(due_day, -rule.remind_amount)
+        if rule.limit.unit == "months":  # a calendar month, then back to a business day
+            due_day = calendar.on_or_before(add_months(day, n))
+        else:
+            due_day = calendar.add_business_days(day, n) if n else calendar.on_or_after(day)
+        before = rule.remind_before
+        if before is not None and before.unit == "months":
+            remind_day = add_months(due_day, -before.amount)
+        else:
+            remind_day = calendar.add_business_days(due_day, -rule.remind_amount)
         return Deadline(due_at=datetime.combine(due_day + timedelta(days=1), time(0), TOKYO),
                         remind_at=datetime.combine(remind_day, time(0), TOKYO), whole_days=True)
     moment = start if isinstance(start, datetime) else datetime.combine(start, time(0), TOKYO)
@@ -282,8 +306,9 @@ def open_query(rule: Rule, mapping: AppMapping, now: datetime, calendar: Busines
         upper = latest + timedelta(minutes=1)
         bounds = [f'{start.code} >= "{_utc(earliest)}"', f'{start.code} < "{_utc(upper)}"']
     parts = [condition_query(mapping, c) for c in rule.where]
-    not_done = [condition_query(mapping, c, negate=True) for c in rule.done_when]
-    parts.append(not_done[0] if len(not_done) == 1 else "(" + " or ".join(not_done) + ")")
+    if not rule.latest_per:  # else every record of a group is read: the latest one decides
+        not_done = [condition_query(mapping, c, negate=True) for c in rule.done_when]
+        parts.append(not_done[0] if len(not_done) == 1 else "(" + " or ".join(not_done) + ")")
     return " and ".join([*parts, *bounds])
 
 

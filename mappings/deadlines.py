@@ -34,26 +34,30 @@ EMPTY_BY_EQUALS = {"SINGLE_LINE_TEXT", "LINK", "NUMBER", "DATE", "DATETIME", "TI
 
 
 class Span(BaseModel):
-    """A length of time in business days (whole days) or business hours (hours of business days)."""
+    """A length of time in business days (whole days), business hours (hours of business days) or
+    calendar months (whole days; "three months before the 抵触日")."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     business_days: int | None = Field(default=None, ge=-60, le=60)
     business_hours: int | None = Field(default=None, ge=0, le=24 * 60)
+    months: int | None = Field(default=None, ge=-3, le=3)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "Span":
-        if (self.business_days is None) == (self.business_hours is None):
-            raise ValueError("give exactly one of business_days or business_hours")
+        if sum(x is not None for x in (self.business_days, self.business_hours, self.months)) != 1:
+            raise ValueError("give exactly one of business_days, business_hours or months")
         return self
 
     @property
-    def unit(self) -> Literal["business_days", "business_hours"]:
-        return "business_days" if self.business_days is not None else "business_hours"
+    def unit(self) -> Literal["business_days", "business_hours", "months"]:
+        if self.business_days is not None:
+            return "business_days"
+        return "business_hours" if self.business_hours is not None else "months"
 
     @property
     def amount(self) -> int:
-        return self.business_days if self.business_days is not None else self.business_hours  # type: ignore[return-value]
+        return next(x for x in (self.business_days, self.business_hours, self.months) if x is not None)
 
 
 class Condition(BaseModel):
@@ -95,6 +99,10 @@ class Rule(BaseModel):
     remind_text: str  # what to do next, in Japanese; {field} is replaced by the field's label
     overdue_text: str
     give_up_after_days: int = Field(default=60, ge=1, le=365)  # records that started earlier are left alone
+    # Remind only the latest record of each group (e.g. the current contract of a work site: renewals
+    # share its 抵触日): records with the same values of these fields, the one with the greatest latest_by.
+    latest_per: list[str] = Field(default_factory=list)
+    latest_by: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> "Rule":
@@ -102,10 +110,13 @@ class Rule(BaseModel):
             raise ValueError(f"rule {self.name!r}: done_when needs at least one condition")
         before = self.remind_before
         if before is not None:
-            if before.unit != self.limit.unit:
+            whole_days = {"business_days", "months"}
+            if before.unit != self.limit.unit and not {before.unit, self.limit.unit} <= whole_days:
                 raise ValueError(f"rule {self.name!r}: remind_before must use the unit of limit ({self.limit.unit})")
             if before.amount < 0:
                 raise ValueError(f"rule {self.name!r}: remind_before cannot be negative")
+        if bool(self.latest_per) != bool(self.latest_by):
+            raise ValueError(f"rule {self.name!r}: latest_per and latest_by go together")
         if self.limit.unit == "business_hours" and self.limit.amount - self.remind_amount < 0:
             raise ValueError(f"rule {self.name!r}: a reminder cannot come before the start")
         return self
@@ -116,8 +127,8 @@ class Rule(BaseModel):
 
     def field_names(self) -> list[str]:
         """Every domain field the rule reads, in a stable order."""
-        names = [self.start, self.responsible, self.supervisor, self.title, self.reason_field]
-        names += [c.field for c in (*self.where, *self.done_when)]
+        names = [self.start, self.responsible, self.supervisor, self.title, self.reason_field, self.latest_by]
+        names += [c.field for c in (*self.where, *self.done_when)] + self.latest_per
         out: list[str] = []
         for name in names:
             if name and name not in out:
