@@ -40,7 +40,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from redis.exceptions import LockError
 
 from connectors.errors import Permanent
-from connectors.kintone import KintoneError, KintoneTransientError
+from connectors.kintone import KintoneConfigError, KintoneError, KintoneTransientError
 from flows.business_calendar import TOKYO, BusinessCalendar
 from flows.context import FlowContext
 from flows.deadline_texts import due_phrase, overdue_text, reason_report_text, reminder_text
@@ -124,8 +124,8 @@ def sweep_rule(ctx: FlowContext, rule: Rule, now: datetime) -> Counter:
         record_id = str(record.get("$id", {}).get("value", ""))
         try:
             outcome = remind(ctx, rule, mapping, mapping.read(record), now)
-        except KintoneTransientError:
-            raise
+        except (KintoneTransientError, KintoneConfigError):
+            raise  # kintone struggling, or a token/setting to fix: not this record's fault
         except (KintoneError, MappingError) as exc:
             # One bad record (deleted meanwhile, a value of the wrong shape) does not stop the rest.
             log.warning("record skipped", step="remind", record_id=record_id, error=safe_reason(exc),

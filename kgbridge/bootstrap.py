@@ -39,9 +39,11 @@ def build_kintone(settings: Settings, mappings: Mappings, connection: redis.Redi
     from connectors.kintone.live import LiveKintoneClient
 
     tokens = {m.id: settings.tokens_for(m.key) for m in mappings if settings.tokens_for(m.key)}
+    files = settings.kintone_file_app
     return LiveKintoneClient(
         settings.kintone_base_url,
         tokens,
+        file_app=mappings[files].id if files in mappings and mappings[files].id in tokens else None,
         guest_space_id=settings.kintone_guest_space_id,
         timeout=settings.kintone_timeout_seconds,
         retry_budget=settings.kintone_retry_budget_seconds,

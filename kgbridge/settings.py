@@ -50,8 +50,12 @@ class Settings(BaseSettings):
     # kintone
     kintone_base_url: str = ""
     kintone_guest_space_id: str | None = None
-    # JSON object: mapping app key (e.g. "orders") -> API token, or a list of tokens.
+    # JSON object: mapping app key (e.g. "orders") -> API token, or a list of tokens: the app's own
+    # token first, then only tokens of other apps its lookups read, each also given as that app's
+    # own (kintone refuses two tokens of one app in one request, GAIA_DA03).
     kintone_api_tokens: dict[str, SecretStr | list[SecretStr]] = Field(default_factory=dict)
+    # The app key whose own token file.json (file upload/download) carries: exactly one token.
+    kintone_file_app: str = "contracts"
     kintone_timeout_seconds: float = Field(default=10.0, gt=0)
     kintone_retry_budget_seconds: float = Field(default=30.0, ge=0)
 
@@ -254,6 +258,24 @@ class Settings(BaseSettings):
         if 0 < value < 60:
             raise ValueError("give 0 (off) or at least 60 seconds (each run costs kintone calls "
                              "from the app's daily quota of 10,000)")
+        return value
+
+    @field_validator("kintone_api_tokens")
+    @classmethod
+    def _one_token_per_app_in_a_header(cls, value: dict) -> dict:
+        """Every token after an app's own must be another app's own: otherwise kintone may see
+        two tokens of one app in one header (GAIA_DA03), and we cannot tell which app it serves."""
+        def listed(v) -> list[str]:
+            return [t.get_secret_value() for t in (v if isinstance(v, list) else [v])]
+        own = {key: listed(v)[0] for key, v in value.items() if listed(v)}
+        for key, v in value.items():
+            others = {own[k] for k in own if k != key} - {own.get(key)}
+            strays = [i for i, token in enumerate(listed(v)[1:], start=2) if token not in others]
+            if strays:
+                raise ValueError(
+                    f"{key!r}: token no. {', '.join(map(str, strays))} is not another app's own token. "
+                    "A request may carry one token per app (kintone GAIA_DA03): list the app's own token first, "
+                    "then only tokens of apps its lookups read, each also given under that app's key")
         return value
 
     @field_validator("log_format")

@@ -13,10 +13,24 @@
     │   ├── KintoneNotFound                    GAIA_RE01 / GAIA_AP01 / GAIA_BL01
     │   ├── KintoneValidationError             CB_VA01 (with field errors)
     │   └── KintoneAssigneeRequired            GAIA_SA01
-    └── KintoneConfigError (Permanent)         fix settings, tokens or the app
-        ├── KintoneAuthError                   401 CB_AU01 / CB_WA01
-        ├── KintonePermissionDenied            403 CB_NO02
-        └── KintoneProcessDisabled             GAIA_ST02
+    ├── KintoneConfigError (Permanent)         fix settings, tokens or the app
+    │   ├── KintoneAuthError                   401 CB_AU01 / CB_WA01
+    │   ├── KintonePermissionDenied            403 CB_NO02
+    │   ├── KintoneProcessDisabled             GAIA_ST02
+    │   └── KintoneTokenError                  the API token setting (message says what to fix)
+    │       ├── KintoneTokenInvalid            GAIA_IA02 wrong token, or a draft (app not updated)
+    │       ├── KintoneTokenDuplicate          GAIA_DA03 two tokens of one app in one request
+    │       └── KintoneTokenNotPermitted       GAIA_NO01 the token lacks the permission
+    └── KintoneRefused (Permanent)             520 with a code we do not know: not retried
+
+The token codes, statuses and messages are those kintone/cli-kintone's end-to-end tests expect
+from a real tenant (features/record/import.feature: ``[400] [GAIA_IA02] The specified API token
+does not match the API token generated via an app.`` for a draft and for a wrong token,
+``[400] [GAIA_DA03] You cannot specify a duplicate API token for the same app.``, ``[403]
+[GAIA_NO01] Using this API token, you cannot run the specified API.``); older versions of those
+tests and kintone's js-sdk tests show the same codes under HTTP 520, so the code decides, not
+the status. A 520 whose JSON body names a code is kintone's own refusal (its "unknown error"
+status), never a passing outage: retrying repeats it.
 
 Messages carry the HTTP status, kintone's code and request id, never a token or record values.
 """
@@ -123,6 +137,34 @@ class KintoneProcessDisabled(KintoneConfigError):
     pass
 
 
+class KintoneTokenError(KintoneConfigError):
+    """An API-token problem: the message ends with what to change (``fix``)."""
+
+    fix = "check KGBRIDGE_KINTONE_API_TOKENS"
+
+    def __str__(self) -> str:
+        return f"{super().__str__()} — {self.fix}"
+
+
+class KintoneTokenInvalid(KintoneTokenError):
+    fix = ("fix KGBRIDGE_KINTONE_API_TOKENS: kintone does not know this app's token. Copy it again from the app's "
+           "settings (API token); a token just generated or changed is active only after 「アプリを更新」")
+
+
+class KintoneTokenDuplicate(KintoneTokenError):
+    fix = ("fix KGBRIDGE_KINTONE_API_TOKENS: a request carried two tokens of the same app. Give each app one token; "
+           "list other apps' tokens after it only for apps its lookups read")
+
+
+class KintoneTokenNotPermitted(KintoneTokenError):
+    fix = ("fix the token's permissions in the app's settings (API token: view/add/edit as kgbridge needs) and "
+           "「アプリを更新」, or give KGBRIDGE_KINTONE_API_TOKENS a token that has them")
+
+
+class KintoneRefused(KintoneError, Permanent):
+    """kintone answered 520 with an error code we do not map: its refusal, not an outage."""
+
+
 _BY_CODE: dict[str, type[KintoneError]] = {
     "GAIA_TO04": KintoneRateLimited,
     "GAIA_DA02": KintoneDatabaseLocked,
@@ -138,6 +180,9 @@ _BY_CODE: dict[str, type[KintoneError]] = {
     "CB_AU01": KintoneAuthError,
     "CB_WA01": KintoneAuthError,
     "CB_NO02": KintonePermissionDenied,
+    "GAIA_IA02": KintoneTokenInvalid,
+    "GAIA_DA03": KintoneTokenDuplicate,
+    "GAIA_NO01": KintoneTokenNotPermitted,
 }
 
 
@@ -147,6 +192,8 @@ def error_class_for(status: int, code: str | None) -> type[KintoneError]:
         return _BY_CODE[code]
     if status == 429:
         return KintoneRateLimited
+    if status == 520 and code:
+        return KintoneRefused
     if status >= 500:
         return KintoneUnavailable
     if status == 401:

@@ -5,7 +5,10 @@ Every failure leaves as a ``KintoneError`` subclass (``connectors.kintone.errors
 anything longer is the job-level retry's business.
 
 API tokens travel only in the ``X-Cybozu-API-Token`` header of each request. They are never put
-on the session, in messages or in ``repr``.
+on the session, in messages or in ``repr``. A request to an app carries that app's tokens (its
+own first, then those of apps its lookups read); ``file.json`` (upload and download), which names
+no app, carries exactly one token: the own token of ``file_app`` (the app the files belong to),
+since two tokens of one app in a header are refused (GAIA_DA03).
 """
 
 from __future__ import annotations
@@ -97,6 +100,7 @@ class LiveKintoneClient:
         max_attempts: int = 5,
         sleep: Callable[[float], None] = time.sleep,
         on_request: Callable[[list[str]], None] | None = None,
+        file_app: str | None = None,
     ) -> None:
         if not base_url.startswith(("https://", "http://")):
             raise KintoneConfigError("kintone base URL must start with https://")
@@ -105,6 +109,9 @@ class LiveKintoneClient:
         self._base_url = base_url.rstrip("/")
         self._prefix = f"/k/guest/{guest_space_id}/v1" if guest_space_id else "/k/v1"
         self._tokens = {str(app): _clean_tokens(str(app), values) for app, values in tokens.items()}
+        if file_app is not None and str(file_app) not in self._tokens:
+            raise KintoneConfigError(f"no API token configured for kintone app {file_app}, whose token file.json uses")
+        self._file_app = None if file_app is None else str(file_app)
         self._session = session or requests.Session()
         self._timeout = timeout
         self._retry_budget = retry_budget
@@ -277,19 +284,20 @@ class LiveKintoneClient:
         return f"{self._base_url}{self._prefix}/{resource}.json"
 
     def _token_header(self, app: str | None) -> str:
-        if app is None:
-            # No app to choose by (file upload/download): send every distinct token we have.
-            tokens = tuple(dict.fromkeys(t for ts in self._tokens.values() for t in ts))
-        else:
+        if app is not None:
             tokens = self._tokens.get(str(app), ())
             if not tokens:
                 raise KintoneConfigError(f"no API token configured for kintone app {app}")
-        if len(tokens) > MAX_TOKENS_PER_REQUEST:
+            return ",".join(tokens)  # at most MAX_TOKENS_PER_REQUEST, checked at start
+        # file.json names no app: one token, the file app's own (or the only own token there is).
+        own = tuple(dict.fromkeys(ts[0] for ts in self._tokens.values()))
+        if self._file_app is not None:
+            own = (self._tokens[self._file_app][0],)
+        if len(own) != 1:
             raise KintoneConfigError(
-                f"{len(tokens)} distinct API tokens configured; a request without an app "
-                f"can carry at most {MAX_TOKENS_PER_REQUEST}"
-            )
-        return ",".join(tokens)
+                "file.json takes one API token and several apps have their own: set which app's token "
+                "it uses (KGBRIDGE_KINTONE_FILE_APP, the app holding the files)")
+        return own[0]
 
     def _token_header_for(self, apps: Sequence[str]) -> str:
         """Every token of every app a bulkRequest touches, once each (at most 9 in one request)."""
