@@ -18,7 +18,8 @@ HOUR = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 10:00 JST, a Tuesday
 
 
 def live_client(server, counter) -> LiveKintoneClient:
-    return LiveKintoneClient(server.url, {a: [t] for a, t in TOKENS.items()}, sleep=lambda s: None, on_request=counter)
+    return LiveKintoneClient(server.url, {a: [t] for a, t in TOKENS.items()}, sleep=lambda s: None, on_request=counter,
+                             file_app=ORDERS)  # file.json carries one token
 
 
 def test_every_request_is_counted_under_its_app_retries_and_bulk_calls_included(mappings, redis_conn, settings):
