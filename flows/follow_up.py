@@ -66,6 +66,7 @@ def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
         outcome = "no_dispatch_start"
     else:
         outcome = create_schedule(ctx, contracts, follow_ups, contract, plan(ctx, settings, contract))
+        check_renewal_outcome(ctx, contracts, contract)
         if contract.get("ended_early_on") is not None:
             outcome = stop_schedule(ctx, contracts, follow_ups, contract, contract["ended_early_on"], settings)
     log.info("follow-up schedule checked", step="schedule", outcome=outcome)
@@ -97,8 +98,27 @@ def plan(ctx: FlowContext, settings: dict, contract: dict) -> list[Planned]:
             call = settings.get("renewal_thank_you_title", "お礼電話（更新{n}回目）").format(n=renewal)
             planned.append(Planned(f"thanks_renewal_{renewal}", call, thanks, first_day, manager or reps, manager,
                                    thank_you_call=True))
+    planned += renewal_checks(ctx, settings, contract, first_day, reps, manager)
     last = last_day(contract)
-    return [p for p in planned if last is None or p.due_on <= last or p.due_on == first_day]
+    kept = [p for p in planned if last is None or p.due_on <= last or p.due_on == first_day]
+    return sorted(kept, key=lambda p: p.due_on)  # stable: a day's thank-you call stays after its follow-up
+
+
+def renewal_checks(ctx: FlowContext, settings: dict, contract: dict, first_day: date, reps: list[User],
+                   manager: list[User]) -> list[Planned]:
+    """Before the 派遣終了日: the renewal-intent checks with the staff and the 指揮命令者 (lead times in the mapping).
+
+    A contract shorter than a lead time gets that check on its first day. None after a 中途終了日.
+    """
+    end = contract.get("dispatch_end")
+    if end is None or contract.get("ended_early_on") is not None:
+        return []
+    category = settings.get("renewal_check", "更新意向確認")
+    out = []
+    for item in settings.get("renewal_checks", []):
+        due = max(ctx.calendar.on_or_before(end - timedelta(days=int(item["days_before_end"]))), first_day)
+        out.append(Planned(f"{item['key']}_{end.isoformat()}", item["title"], category, due, reps, manager))
+    return out
 
 
 def last_day(contract: dict) -> date | None:
@@ -147,6 +167,22 @@ def create_schedule(ctx: FlowContext, contracts: AppMapping, follow_ups: AppMapp
     if missing:
         return "schedule_created"
     return "schedule_told" if told else "already_scheduled"
+
+
+def check_renewal_outcome(ctx: FlowContext, contracts: AppMapping, contract: dict) -> bool:
+    """An ended contract (更新結果 終了, or a 中途終了日) names its 終了理由 from the list; else one comment."""
+    renewals = contracts.settings("renewals")
+    ended = contract.get("renewal_outcome") == renewals.get("ended", "終了") or contract.get("ended_early_on")
+    reasons = renewals.get("end_reasons", [])
+    reason = contract.get("end_reason")
+    if not ended or (not is_blank(reason) and (not reasons or reason in reasons)):
+        return False
+    label, outcome = contracts.field("end_reason").display, contracts.field("renewal_outcome").display
+    said = f"「{label}」が「{reason}」ですが、選択肢にありません。" if not is_blank(reason) else f"「{label}」が未選択です。"
+    return tell(ctx, contracts, contract["record_id"],
+                f"この契約は終了（「{outcome}」{renewals.get('ended', '終了')}または中途終了）となっていますが、{said}"
+                f"終了率の集計で理由ごとに数えるため、次から選んでください。\n{bullet_list(reasons)}",
+                contract.get("sales_rep"), once_as="end_reason_missing", same_as=str(reason))
 
 
 def timeline_staff_id(contract: dict) -> str:

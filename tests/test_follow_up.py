@@ -57,6 +57,9 @@ def test_a_concluded_contract_produces_the_first_three_months_on_business_days(c
         ("1ヶ月フォロー", "スタッフフォロー", "2026-11-02", ["sato"]),  # 11-01 is a Sunday
         ("2ヶ月フォロー", "スタッフフォロー", "2026-12-01", ["sato"]),
         ("3ヶ月フォロー", "スタッフフォロー", "2027-01-04", ["sato"]),  # 元日 and the year-end break
+        # 45 and 30 days before the 派遣終了日 2027-03-31: the renewal-intent checks (02-14 is a Sunday)
+        ("更新意向確認（スタッフ）", "更新意向確認", "2027-02-12", ["sato"]),
+        ("更新意向確認（指揮命令者）", "更新意向確認", "2027-03-01", ["sato"]),
     ]
     first = follow_ups(kintone)[0]
     assert first["管理キー"] == f"{rid}:first_day" and first["契約レコード番号"] == rid
@@ -84,7 +87,7 @@ def test_a_replayed_conclusion_creates_nothing_twice(ctx, kintone, mappings):
 
     assert follow_up.run(ctx, "contracts", rid) == "already_scheduled"
 
-    assert len(follow_ups(kintone)) == 6
+    assert len(follow_ups(kintone)) == 8
     assert len(kintone.apps[CONTRACTS].comments[rid]) == 1
     assert sum(kintone.calls.values()) == 2  # the contract and the existing follow-ups
 
@@ -98,12 +101,14 @@ def test_only_the_missing_follow_ups_are_added_when_some_exist(ctx, kintone, map
 
     keys = [r["管理キー"] for r in follow_ups(kintone)]
     assert sorted(keys) == sorted(f"{rid}:{k}" for k in
-                                  ("first_day", "thanks_first_day", "week_1", "month_1", "month_2", "month_3"))
+                                  ("first_day", "thanks_first_day", "week_1", "month_1", "month_2", "month_3",
+                                   "renewal_intent_staff_2027-03-31", "renewal_intent_commander_2027-03-31"))
 
 
 def test_a_renewal_gets_its_follow_up_and_a_thank_you_call_only_at_milestones(ctx, kintone, mappings):
     first_renewal = concluded(kintone, mappings, renewal_count="1", dispatch_start="2027-01-01")
-    second_renewal = concluded(kintone, mappings, renewal_count="2", dispatch_start="2027-04-01")
+    second_renewal = concluded(kintone, mappings, renewal_count="2", dispatch_start="2027-04-01",
+                               dispatch_end="2027-06-30")
 
     follow_up.run(ctx, "contracts", first_renewal)
     follow_up.run(ctx, "contracts", second_renewal)
@@ -111,7 +116,11 @@ def test_a_renewal_gets_its_follow_up_and_a_thank_you_call_only_at_milestones(ct
     assert schedule(kintone) == [
         ("更新1回目フォロー", "スタッフフォロー", "2027-01-04", ["sato"]),
         ("お礼電話（更新1回目）", "お礼電話", "2027-01-04", ["tanaka"]),
+        ("更新意向確認（スタッフ）", "更新意向確認", "2027-02-12", ["sato"]),
+        ("更新意向確認（指揮命令者）", "更新意向確認", "2027-03-01", ["sato"]),
         ("更新2回目フォロー", "スタッフフォロー", "2027-04-01", ["sato"]),
+        ("更新意向確認（スタッフ）", "更新意向確認", "2027-05-14", ["sato"]),  # 05-16 is a Sunday
+        ("更新意向確認（指揮命令者）", "更新意向確認", "2027-05-31", ["sato"]),
     ]
 
 

@@ -142,12 +142,13 @@ def test_the_schedule_stops_at_the_dispatch_end(client, kintone, mappings, drain
     conclude(client, kintone, mappings, drain, dispatch_end="2026-11-30")
 
     titles = [r["フォロー名"] for r in records(kintone)]
-    assert titles == ["初日フォロー", "お礼電話（初日）", "1週目フォロー", "1ヶ月フォロー"]  # 12-01 is past the end
+    assert titles == ["初日フォロー", "お礼電話（初日）", "1週目フォロー", "更新意向確認（スタッフ）",  # 10-16
+                      "更新意向確認（指揮命令者）", "1ヶ月フォロー"]  # 10-30, 11-02; 12-01 is past the end
     month_1 = by_title(kintone, "1ヶ月フォロー")
 
     save_done(client, kintone, drain, month_1["$id"], "2026-11-02", "2026-12-07")
 
-    assert len(records(kintone)) == 4
+    assert len(records(kintone)) == 6
     text = kintone.comment_texts(FOLLOW_UPS, month_1["$id"])[-1]
     assert "「派遣終了日」（11月30日（月））より後のため、次回フォローは登録していません" in text
 
@@ -163,7 +164,10 @@ def test_a_contract_ended_early_stops_the_follow_ups_after_that_day(client, kint
     assert state["1ヶ月フォロー"] == (None, "")
     assert state["2ヶ月フォロー"] == ("中止", "中途終了（11月13日（金））")
     assert state["3ヶ月フォロー"] == ("中止", "中途終了（11月13日（金））")
-    [_, stopped] = kintone.comment_texts(CONTRACTS, rid)
+    texts = kintone.comment_texts(CONTRACTS, rid)
+    [stopped] = [t for t in texts if "【スタッフフォロー予定の中止】" in t]
+    assert len(texts) == 3  # the schedule, the stop, and a request to choose the 終了理由
+    assert any("「終了理由」が未選択です" in t for t in texts)
     assert "2ヶ月フォロー（12月1日（火））" in stopped and "3ヶ月フォロー" in stopped
 
     # A stopped follow-up is never chased.
