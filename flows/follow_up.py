@@ -173,7 +173,7 @@ def check_renewal_outcome(ctx: FlowContext, contracts: AppMapping, contract: dic
     """An ended contract (更新結果 終了, or a 中途終了日) names its 終了理由 from the list; else one comment."""
     renewals = contracts.settings("renewals")
     ended = contract.get("renewal_outcome") == renewals.get("ended", "終了") or contract.get("ended_early_on")
-    reasons = renewals.get("end_reasons", [])
+    reasons = contracts.field("end_reason").options
     reason = contract.get("end_reason")
     if not ended or (not is_blank(reason) and (not reasons or reason in reasons)):
         return False
