@@ -17,6 +17,7 @@
     kgbridge events set-aside [--requeue]
     kgbridge mapping check [APP]
     kgbridge reconcile
+    kgbridge report retention --month 2026-11   延長率・終了率 to the KPI app, a table and a PNG chart
 
 Every ops command reads the service's own KGBRIDGE_* settings, prints a table (``--json`` for
 scripts) and exits 0 on success, 1 when it found something wrong, 2 on bad usage or settings.
@@ -662,6 +663,17 @@ def reconcile(ctx, app, since, as_json) -> None:
                        connection=env.connection, queue=env.queue, app_key=key, since=since)
     _print(as_json, {"apps": [r.as_json() for r in reports]}, rc.render(reports))
     ctx.exit(EXIT_FOUND_WRONG if any(not r.ok for r in reports) else 0)
+
+
+# -- report (kgbridge/ops/retention.py) -------------------------------------------------------------
+
+def _register_reports() -> None:
+    from kgbridge.ops.retention import report
+
+    main.add_command(report)
+
+
+_register_reports()
 
 
 if __name__ == "__main__":

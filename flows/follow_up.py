@@ -26,6 +26,7 @@ from datetime import date, timedelta
 from flows.context import FlowContext
 from flows.deadline_texts import japanese_date
 from flows.notify import bullet_list, tell
+from flows.timeline import carry_in
 from mappings import AppMapping, MappingError, User
 from mappings.dispatch_law import staff_ids
 from mappings.fields import is_blank
@@ -151,22 +152,47 @@ def create_schedule(ctx: FlowContext, contracts: AppMapping, follow_ups: AppMapp
     have = {r.get("schedule_key") for r in contract_follow_ups(ctx, follow_ups, contract_id)}
     missing = [p for p in planned if f"{contract_id}:{p.key}" not in have]
     if missing:
-        ctx.kintone.add_records(follow_ups.id, [
+        staff_id = timeline_staff_id(contract)
+        follow = ctx.mappings[FOLLOW_UP_APP].settings(FLOW).get("staff_follow_up", "スタッフフォロー")
+        first = next((p for p in missing if p.category == follow), None)
+        previous = last_unlinked(ctx, follow_ups, staff_id, contract_id, follow) if staff_id and first else None
+        ids = ctx.kintone.add_records(follow_ups.id, [
             follow_ups.write({
                 "schedule_key": f"{contract_id}:{p.key}", "title": p.title, "category": p.category,
                 "contract_record_id": int(contract_id), "client": contract.get("client") or "",
                 "staff_name": contract.get("staff_name") or "", "commander": contract.get("commander") or "",
-                "staff_id": timeline_staff_id(contract), "dispatch_end": contract.get("dispatch_end"),
+                "staff_id": staff_id, "dispatch_end": contract.get("dispatch_end"),
                 "due_on": p.due_on, "owner": p.owner, "supervisor": p.supervisor,
+                **(carry_in(previous, None) if previous is not None and p is first else {}),
             })
             for p in missing
         ])
+        if previous is not None:  # the earlier contract's last follow-up now points forward
+            ctx.kintone.update_record(follow_ups.id, previous["record_id"], follow_ups.write(
+                {"carried_to": int(ids[missing.index(first)])}))
     told = tell(ctx, contracts, contract_id, schedule_text(ctx, follow_ups, contract, planned),
                 [*(contract.get("sales_rep") or []), *_managers(planned)], once_as="follow_up_schedule",
                 same_as="schedule")  # told once per contract; later stops are told on their own
     if missing:
         return "schedule_created"
     return "schedule_told" if told else "already_scheduled"
+
+
+def last_unlinked(ctx: FlowContext, follow_ups: AppMapping, staff_id: str, contract_id: str,
+                  category: str) -> dict | None:
+    """The staff member's latest done follow-up of another contract that opened no next one (one call).
+
+    A renewal (or a new contract with the same person) continues that timeline: its first follow-up
+    opens linked to it, with its facts and open 相談・課題 carried in.
+    """
+    f = follow_ups.field
+    quoted = staff_id.replace("\\", "\\\\").replace('"', '\\"')
+    query = (f'{f("staff_id").code} = "{quoted}" and {f("category").code} in ("{category}")'
+             f' and {f("done_on").code} != "" and {f("carried_to").code} = ""'
+             f' and {f("contract_record_id").code} != {int(contract_id)} order by {f("done_on").code} desc')
+    rows = ctx.kintone.get_records(follow_ups.id, query, fields=["$id", *follow_ups.codes(
+        "title", "done_on", "facts", "issues", "completion")], limit=1)
+    return follow_ups.read(rows[0]) if rows else None
 
 
 def check_renewal_outcome(ctx: FlowContext, contracts: AppMapping, contract: dict) -> bool:

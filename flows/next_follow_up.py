@@ -89,8 +89,9 @@ def open_next(ctx: FlowContext, follow_ups: AppMapping, current: dict, settings:
         ctx.kintone.update_record(follow_ups.id, target["record_id"], follow_ups.write({"due_on": due}))
         return target["record_id"], "moved", due
     staff_follow_up = settings.get("staff_follow_up", "スタッフフォロー")
+    since = current["done_on"]  # a planned follow-up left in the past is not the next one
     planned = [r for r in timeline if r["record_id"] != rid and is_open(r, settings)
-               and r.get("category") == staff_follow_up and r.get("due_on") is not None]
+               and r.get("category") == staff_follow_up and r.get("due_on") is not None and r["due_on"] >= since]
     if agreed is None:
         if not planned:
             return None, "none", None

@@ -204,3 +204,23 @@ def test_one_timeline_across_a_renewal(client, kintone, mappings, drain):
     assert linked["前回フォロー"] == month_2["$id"] and "更新を希望している" in linked["前回の確認事項"]
     assert [r["value"]["相談内容"]["value"] for r in linked["相談・課題"]] == ["交通費の精算方法"]
     assert not [r for r in records(kintone) if r["フォロー名"].startswith("次回フォロー")]
+
+
+def test_a_renewal_concluded_later_continues_the_staff_members_timeline(client, kintone, mappings, drain):
+    conclude(client, kintone, mappings, drain, dispatch_end="2026-12-31")
+    month_2 = by_title(kintone, "2ヶ月フォロー")  # 12-01: no next date agreed, nothing planned after it
+    save_done(client, kintone, drain, month_2["$id"], "2026-12-01", None, facts="更新を希望している",
+              rows=[row("交通費の精算方法", "2026-12-18")])
+    assert kintone.record_values(FOLLOW_UPS, month_2["$id"])["引継ぎ先"] == ""
+
+    conclude(client, kintone, mappings, drain, renewal_count="1", dispatch_start="2027-01-01",
+             dispatch_end="2027-03-31")
+    conclude(client, kintone, mappings, drain, staff_ids="S-9999", dispatch_start="2027-01-01")  # someone else
+
+    renewal_follow_up = by_title(kintone, "更新1回目フォロー")
+    assert renewal_follow_up["前回フォロー"] == month_2["$id"]
+    assert "更新を希望している" in renewal_follow_up["前回の確認事項"]
+    assert [r["value"]["相談内容"]["value"] for r in renewal_follow_up["相談・課題"]] == ["交通費の精算方法"]
+    assert kintone.record_values(FOLLOW_UPS, month_2["$id"])["引継ぎ先"] == renewal_follow_up["$id"]
+    others = [r for r in records(kintone) if r["スタッフID"] == "S-9999"]
+    assert others and all(r["前回フォロー"] == "" for r in others)
