@@ -1,20 +1,27 @@
-"""Staff follow-up schedule from a concluded individual contract (seed 001).
+"""Staff follow-up schedule from a concluded individual contract (seed 001, issue 13).
 
 When an individual contract (個別契約) reaches 締結済, the Follow-up app gets one record per
 follow-up of the staff's first three months (初日, 1週目, 1ヶ月, 2ヶ月, 3ヶ月; the list is
 ``[follow_up] schedule`` in the Follow-up mapping), or for a renewal (更新回数 ≥ 1) one record
-for the renewal. Each is due on a business day, with the sales rep as 担当者 and the rep's
-上長 (supervisor directory) as 上長. At the milestones (the first day, the configured renewals)
-a second record, 区分 お礼電話, is the manager's thank-you call to the client's 指揮命令者.
-A follow-up record keeps 確認した事実 apart from 相談・課題 with their due dates; the deadline
-sweep reminds the 担当者 on the due day and when a done follow-up has no 次回フォロー日.
+for the renewal, and before the 派遣終了日 the renewal-intent checks with the staff and the
+指揮命令者 (``[[follow_up.renewal_checks]]``, 45 and 30 days). Each is due on a business day, with
+the sales rep as 担当者 and the rep's 上長 (supervisor directory) as 上長; nothing is planned after
+the 派遣終了日. At the milestones (the first day, the configured renewals) a second record, 区分
+お礼電話, is the manager's thank-you call to the client's 指揮命令者.
+
+One timeline per staff member: every record names the person's G-Staff id (スタッフID), and a new
+contract's first follow-up opens linked to the person's last follow-up of an earlier contract
+(flows/timeline.py). Edits of a concluded contract run the flow again: a 中途終了日 stops the open
+follow-ups after it and a 取消 stops all of them (完了判定 中止, 中止理由); an ended contract must
+name a listed 終了理由 (counted by the 終了率, flows/retention.py).
 
 Exactly once: every record carries a 管理キー (contract id and follow-up); the flow first reads
 which keys exist and creates only the missing ones, all in one call (kintone adds them all or
 none). The bulk add sends no webhook, which is right: no flow starts from a new follow-up.
 
-kintone calls: 4 for a new schedule (contract, existing follow-ups, one bulk add, one comment);
-2 when run again for the same contract; 1 for a contract that is not a concluded individual one.
+kintone calls: 4 for a new schedule (contract, existing follow-ups, one bulk add, one comment), one
+more query with a staff id (the earlier timeline) and one update when it links to it; 2 when run
+again or on an edit; 1 for a contract that is not a concluded individual one.
 """
 
 from __future__ import annotations
