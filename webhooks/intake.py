@@ -22,6 +22,7 @@ from mappings import Mappings
 
 EventType = Literal["ADD_RECORD", "UPDATE_RECORD", "UPDATE_STATUS", "DELETE_RECORD", "ADD_RECORD_COMMENT"]
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
+DEFAULT_STATUS_CODE = "ステータス"  # kintone's code for the STATUS field unless renamed (reference/kintone.md §1.2)
 # A record id or revision: ASCII digits only (str.isdigit() also takes "²", "١٢" or "３", which
 # kintone never sends and int() or the kintone API would refuse later, in a job that fails for good).
 _NUMBER = re.compile(r"[0-9]{1,20}", re.ASCII)
@@ -94,11 +95,12 @@ class KintoneNotification(BaseModel):
         return "e" + self.id  # the job id escapes what RQ does not allow (kgbridge.jobs.job_id)
 
     def status_name(self) -> str | None:
-        for cell in (self.record or {}).values():
-            if isinstance(cell, dict) and cell.get("type") == "STATUS":
-                value = cell.get("value")
-                return value if isinstance(value, str) else None
-        return None
+        record = self.record or {}
+        cell = record.get(DEFAULT_STATUS_CODE)  # one look before scanning every field (the receiver's hot path)
+        if not (isinstance(cell, dict) and cell.get("type") == "STATUS"):
+            cell = next((c for c in record.values() if isinstance(c, dict) and c.get("type") == "STATUS"), None)
+        value = cell.get("value") if cell is not None else None
+        return value if isinstance(value, str) else None
 
 
 @dataclass
