@@ -87,7 +87,7 @@ def run(orders: int, workers: int = 2, per_record: bool = False) -> dict:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(workers)]
     connection = redis_proc.client()
     try:
-        wait_for(lambda: connection.scard("rq:workers") >= workers, 60, "the workers to start")
+        wait_for(lambda: connection.scard("rq:workers") >= workers, 180, "the workers to start")
         settings = load_settings(connector_mode="fake", redis_url=redis_proc.url, bulk_min_records=bulk_from)
         live = LiveKintoneClient(server.url, {orders_id: [TOKENS["orders"]], clients_id: [TOKENS["clients"]]})
         start = time.perf_counter()

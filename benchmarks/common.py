@@ -82,7 +82,7 @@ class Gunicorn:
             [sys.executable, "-m", *gunicorn_args(f"127.0.0.1:{self.port}", workers, app)],  # python -m gunicorn --bind ...
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.url = f"http://127.0.0.1:{self.port}"
-        wait_for(self._up, 30, f"gunicorn {app}")
+        wait_for(self._up, 180, f"gunicorn {app}")  # a loaded machine imports slowly
         time.sleep(0.5)  # let every worker boot
 
     def _up(self) -> bool:

@@ -22,7 +22,18 @@ import time
 
 import requests
 
-from benchmarks.common import ROOT, TOKEN, Gunicorn, RedisProcess, base_env, children, median, memory_mb, percentile
+from benchmarks.common import (
+    ROOT,
+    TOKEN,
+    Gunicorn,
+    RedisProcess,
+    base_env,
+    children,
+    median,
+    memory_mb,
+    percentile,
+    wait_for,
+)
 
 # What live mode requires for the connectors this flow never calls (G-Staff, GMO Sign): loopback values.
 UNUSED_CONNECTORS = {"gstaff_base_url": "http://127.0.0.1:9", "gstaff_api_key": "bench-gstaff-key",
@@ -83,7 +94,9 @@ def run(events: int, rate: float, web_workers: int) -> dict:
     sampler.start()
     sent: dict[str, float] = {}
     try:
-        time.sleep(2.0)  # the worker starts and imports
+        connection = redis_proc.client()  # the worker is up (registered with RQ) before the first webhook
+        wait_for(lambda: connection.scard("rq:workers") >= 1, 180, "the worker to start")
+        time.sleep(0.5)  # its dispatcher thread starts right after the registration
         url = f"{receiver.url}/webhooks/kintone/{TOKEN}"
         start = time.perf_counter()
         with requests.Session() as session:
