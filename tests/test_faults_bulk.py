@@ -27,9 +27,9 @@ from tests.pii import API_TOKENS
 from tests.procs import start_worker, stop_process, wait_until, worker_env
 from tests.test_faults_worker_kill import _kill_midway
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(300)
 
-RECOVERY_BOUND = 40.0
+RECOVERY_BOUND = 120.0  # generous: a loaded CI machine; the wait ends as soon as the work is done
 WAITING = "上長承認待ち"
 
 
