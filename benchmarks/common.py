@@ -82,7 +82,11 @@ class Gunicorn:
             [sys.executable, "-m", *gunicorn_args(f"127.0.0.1:{self.port}", workers, app)],  # python -m gunicorn --bind ...
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.url = f"http://127.0.0.1:{self.port}"
-        wait_for(self._up, 180, f"gunicorn {app}")  # a loaded machine imports slowly
+        try:
+            wait_for(self._up, 180, f"gunicorn {app}")  # a loaded machine imports slowly
+        except RuntimeError:
+            self.stop()  # never leave a server behind
+            raise
         time.sleep(0.5)  # let every worker boot
 
     def _up(self) -> bool:

@@ -161,7 +161,11 @@ def run(seconds: int, web_workers: int, connections: int, rate: int, rate_second
             redis_proc = RedisProcess()
             env = base_env(redis_url=redis_proc.url, connector_mode="fake", webhook_token=TOKEN, log_level="INFO")
             env.update(extra(redis_proc.url))
-            servers[name] = (redis_proc, Gunicorn(app, env, web_workers))
+            try:
+                servers[name] = (redis_proc, Gunicorn(app, env, web_workers))
+            except RuntimeError:
+                redis_proc.stop()
+                raise
             fixed_rate(servers[name][1].url + path, template, 50, 1.0)  # warm up every worker
         runs: dict[str, list[dict]] = {name: [] for name in apps}
         for k in range(rounds):
