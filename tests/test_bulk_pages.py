@@ -117,7 +117,7 @@ def _fresh_ctx(mappings) -> tuple[FlowContext, FakeKintone, dict[str, list[str]]
 
 
 def _end_state(fake: FakeKintone) -> dict:
-    return {app: {rid: ({k: v for k, v in fake.record_values(app, rid).items() if k not in ("$revision", "更新日時")},
+    return {app: {rid: ({k: v for k, v in fake.record_values(app, rid).items() if k not in ("$revision", "更新日時", "作成日時")},
                         fake.comment_texts(app, rid))
                   for rid in fake.apps[app].records} for app in fake.apps}
 
