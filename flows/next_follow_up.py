@@ -19,7 +19,8 @@ When a follow-up gets its 実施日, in this order:
 Once: the next follow-up is found by its 前回フォロー (also after an add whose answer was lost), a
 Redis claim keeps two jobs from adding at once, and a record already 完了 is left alone.
 kintone calls: 5 when it opens a next follow-up (read, timeline, add or move, mark, comment), 1 when
-already done or not done yet, 2 when something is missing (read, comment).
+already done or not done yet, 2 when something is missing (read, comment); a renewal-intent check
+done: 3 (read, mark, its answer told on the contract, where the rep records the 更新結果).
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
         return "incomplete"
     if current.get("category") != settings.get("staff_follow_up", "スタッフフォロー"):
         _mark_done(ctx, follow_ups, current, settings, None)
+        if current.get("category") == settings.get("renewal_check", "更新意向確認"):
+            _tell_contract_intent(ctx, follow_ups, current)
         ctx.ledger.mark(handled, REMEMBER_SECONDS)
         return "done"
     target_id, how, due = open_next(ctx, follow_ups, current, settings)
@@ -147,6 +150,23 @@ def _mark_done(ctx: FlowContext, follow_ups: AppMapping, current: dict, settings
     if current.get("completion") == values["completion"] and current.get("carried_to") == values.get("carried_to"):
         return
     ctx.kintone.update_record(follow_ups.id, current["record_id"], follow_ups.write(values))
+
+
+def _tell_contract_intent(ctx: FlowContext, follow_ups: AppMapping, current: dict) -> None:
+    """A renewal-intent answer is put on the contract, where the rep records its 更新結果."""
+    contract_id = current.get("contract_record_id")
+    if contract_id is None or "contracts" not in ctx.mappings:
+        return
+    contracts = ctx.mappings["contracts"]
+    reason = (current.get("renewal_intent_reason") or "").strip()
+    why = f"（{follow_ups.field('renewal_intent_reason').display}：{reason}）" if reason else ""
+    tell(ctx, contracts, str(int(contract_id)),
+         f"{current.get('title') or '更新意向確認'}（レコード #{current['record_id']}）の結果："
+         f"「{follow_ups.field('renewal_intent').display}」{current.get('renewal_intent')}{why}\n"
+         f"スタッフさんと指揮命令者の意向がそろったら、「{contracts.field('renewal_outcome').display}」"
+         f"（延長・終了）を入力してください。終了の場合は「{contracts.field('end_reason').display}」も選んでください。",
+         current.get("owner"), once_as=f"renewal_intent_{current['record_id']}",
+         same_as=f"{current.get('renewal_intent')}|{reason}")
 
 
 def _request_to_issue_row(ctx: FlowContext, follow_ups: AppMapping, current: dict, settings: dict) -> bool:

@@ -57,7 +57,7 @@ def test_two_renewal_intent_checks_are_planned_before_the_dispatch_end(client, k
 
 
 def test_a_renewal_check_counts_as_done_only_with_its_answer_and_why(client, kintone, mappings, drain):
-    conclude(client, kintone, mappings, drain)
+    contract_id = conclude(client, kintone, mappings, drain)
     rid = follow_up(kintone, "更新意向確認（スタッフ）")["$id"]
 
     kintone.update_record(FOLLOW_UPS, rid, {"実施日": {"value": "2027-02-12"}})
@@ -74,6 +74,9 @@ def test_a_renewal_check_counts_as_done_only_with_its_answer_and_why(client, kin
     post(client, kintone, FOLLOW_UPS, rid, "UPDATE_RECORD", drain)
 
     assert kintone.record_values(FOLLOW_UPS, rid)["完了判定"] == "完了"
+    told = kintone.comment_texts(CONTRACTS, contract_id)[-1]  # where the rep records the 更新結果
+    assert f"更新意向確認（スタッフ）（レコード #{rid}）の結果：「更新意向」終了希望" in told
+    assert "4月から家族の介護で週3日勤務を希望" in told and "「更新結果」" in told
 
 
 def test_an_ended_contract_without_a_listed_reason_is_told_once(client, kintone, mappings, drain):
