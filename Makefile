@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install lint bench clean
+.PHONY: run test install lint bench clean lock
 
 $(BIN)/kgbridge: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -21,6 +21,15 @@ run: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
+
+## lock: pin the production dependencies (what the Dockerfile installs) in requirements.lock
+lock:
+	rm -rf .lock-venv && $(PY) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet .
+	( echo "# The production dependencies of kgbridge, pinned: \`make lock\` writes this file."; \
+	  .lock-venv/bin/pip freeze --exclude kgbridge --exclude pip --exclude setuptools --exclude wheel ) > requirements.lock
+	rm -rf .lock-venv
 
 bench: install
 	$(BIN)/python -m benchmarks
