@@ -8,7 +8,9 @@ Sections (about 11 minutes in all on a quiet 2-core machine; ``--quick`` for a s
 3. flow jobs per second per worker beside RQ running a no-op job; a backlog drained by two workers;
 4. kintone API calls per flow against the fewest the API allows;
 5. a backlog found in bulk (1,000 and 10,000 orders): kintone calls per app, wall time with two
-   workers against the loopback kintone, the share of the daily quota (``--only backlog``).
+   workers against the loopback kintone, the share of the daily quota (``--only backlog``);
+6. a business day of a branch at 50, 500 and 5,000 open records per app: kintone calls per app
+   and per periodic task against the 10,000-call daily quota (``--only day``).
 
 Needs redis-server and wrk on PATH (wrk: ``apt-get install -y wrk`` or ``brew install wrk``);
 ``--only calls`` runs section 4 alone, in a second, with neither.
@@ -25,11 +27,11 @@ import shutil
 import subprocess
 import sys
 
-from benchmarks import backlog, intake, jobs, kintone_calls, latency
+from benchmarks import backlog, day, intake, jobs, kintone_calls, latency
 from benchmarks.common import table
 from cli import DEFAULT_WEB_WORKERS
 
-SECTIONS = ("intake", "latency", "jobs", "calls", "backlog")
+SECTIONS = ("intake", "latency", "jobs", "calls", "backlog", "day")
 
 
 def machine() -> dict:
@@ -116,6 +118,13 @@ def main(argv: list[str] | None = None) -> int:
 
     if "backlog" in wanted:
         results["bulk_backlog"] = print_backlog(quick)
+
+    if "day" in wanted:
+        print("\n## 6. A business day of a branch (every periodic task in its slots; kintone calls per app)", flush=True)
+        results["day"] = day.run(sizes=(50, 500) if quick else day.SIZES)
+        print(day.render(results["day"]))
+        print("sweeps: measured with the fake kintone's call counter; flow calls: changes × the median calls of the "
+              "app's flows in section 4. Quota: 10,000 calls per app per day, shared with the company's people.")
 
     if args.json:
         with open(args.json, "w", encoding="utf-8") as out:
