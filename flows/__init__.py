@@ -16,6 +16,7 @@ FLOWS: dict[str, str] = {
     "follow_up": "flows.follow_up",
     "next_follow_up": "flows.next_follow_up",
     "client_lookup": "flows.client_lookup",
+    "inquiry_routing": "flows.inquiry_routing",
     "workflow": "flows.workflow",
     "contract_issuance": "flows.contract_issuance",
     "signature_status": "flows.signature_status",

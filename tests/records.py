@@ -31,3 +31,13 @@ def seed(kintone, mappings, app_key: str, status: str | None = None, **values) -
     if "created_at" in values:
         kintone.apps[mapping.id].records[rid]["作成日時"]["value"] = values["created_at"]
     return rid
+
+
+def without_flow(mappings, flow: str):
+    """The same mappings without the triggers of ``flow`` (for tests about another flow of the app)."""
+    from mappings import Mappings
+
+    apps = [m.model_copy(update={"triggers": [t for t in m.triggers if t.flow != flow]}) for m in mappings]
+    out = Mappings(apps)
+    out.deadlines = mappings.deadlines
+    return out

@@ -16,11 +16,18 @@ from flows import client_lookup
 from flows.client_lookup import RecordBusy
 from kgbridge.samples import notification
 from tests.conftest import WEBHOOK_TOKEN
+from tests.records import without_flow
 from webhooks import create_app
 
 CLIENTS, INQUIRIES = "1", "2"
 SATO = [{"code": "sato", "name": "佐藤 一郎"}]
 TODAY = datetime.fromisoformat("2026-11-24T10:00:00+09:00")
+
+
+@pytest.fixture
+def mappings(mappings):
+    """Only client_lookup runs on inquiries here; routing (tests/test_inquiry_routing.py) is tested on its own."""
+    return without_flow(mappings, "inquiry_routing")
 
 
 @pytest.fixture
@@ -70,7 +77,7 @@ def test_new_inquiry_for_a_known_client_ends_with_its_history_on_the_record_and_
         client, kintone, gstaff, drain):
     rid = known_inquiry(kintone)
 
-    assert post(client, kintone, INQUIRIES, rid)["jobs"] == 1
+    assert post(client, kintone, INQUIRIES, rid)["jobs"] == 2  # the receiver's mappings: + inquiry_routing
     drain()
 
     record = values(kintone, INQUIRIES, rid)
@@ -411,7 +418,7 @@ def test_the_sample_inquiry_webhooks_end_with_a_linked_and_a_registered_client(c
     for name in ("known", "new"):
         body = (SAMPLES / f"kintone-inquiry-{name}.json").read_bytes()
         assert client.post(f"/webhooks/kintone/{WEBHOOK_TOKEN}", data=body,
-                           content_type="application/json").get_json()["jobs"] == 1
+                           content_type="application/json").get_json()["jobs"] == 2  # + inquiry_routing
     drain()
 
     assert values(kintone, INQUIRIES, ids["inquiry_known"])["Gスタッフ顧客ID"] == "G-1001"

@@ -488,3 +488,18 @@ def test_the_api_key_appears_in_no_error_and_no_repr(gstaff, sleeps, answer):
 
     assert API_KEY not in _everything_printed_about(caught.value)
     assert API_KEY not in repr(client) + str(client)
+
+
+# -- reps (seed A-2) ---------------------------------------------------------------------------
+
+
+def test_rep_workloads_asks_once_per_fifty_codes_and_fills_unknown_reps_with_zeros(gstaff, client):
+    from connectors.gstaff.interface import RepWorkload
+
+    gstaff.get(f"{BASE}/reps/workload", json={"reps": [{"code": "sato", "current_staff": 12, "current_clients": 3}]},
+               match=[matchers.query_param_matcher({"codes": "sato,suzuki"})])
+
+    loads = client.rep_workloads(["sato", "suzuki", "sato"])
+
+    assert loads == {"sato": RepWorkload("sato", 12, 3), "suzuki": RepWorkload("suzuki", 0, 0)}
+    assert len(gstaff.calls) == 1

@@ -132,7 +132,7 @@ def test_a_real_worker_runs_each_periodic_job_against_the_fakes(settings, redis_
     for job_id in enqueued:
         assert Job.fetch(job_id, connection=redis_conn, serializer=queue.serializer).get_status() == "finished"
     assert kintone.record_values(ORDERS, order)["ステータス"] == "上長承認待ち"  # reconcile, then its flow job
-    [reminder] = [t for t in kintone.comment_texts(INQUIRIES, inquiry) if "初回連絡" in t]  # deadlines
+    [reminder] = [t for t in kintone.comment_texts(INQUIRIES, inquiry) if "が期限です" in t]  # deadlines
     assert "本日11月25日（水）が期限です" in reminder  # (client_lookup, found by the sweep, spoke too)
     [delay] = kintone.comment_texts(WORKFLOW, application)  # workflow_delays
     assert "「遅延理由」に遅れている理由を入力してください" in delay

@@ -20,6 +20,7 @@ from connectors.gstaff.interface import (  # noqa: F401
     GStaffClient,
     MatchKind,
     NewClient,
+    RepWorkload,
     SharedOrder,
     StaffMember,
     TroubleEntry,

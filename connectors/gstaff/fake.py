@@ -27,6 +27,7 @@ from connectors.gstaff.interface import (
     ClientSummary,
     EmploymentType,
     NewClient,
+    RepWorkload,
     SharedOrder,
     StaffMember,
     TroubleEntry,
@@ -44,6 +45,7 @@ class FakeGStaff:
         self.assignments: dict[str, list[Assignment]] = defaultdict(list)  # client id -> its dispatches
         self.orders: dict[str, tuple[str, SharedOrder]] = {}  # reference -> (order id, order)
         self.archives: dict[str, tuple[str, ArchivedContract]] = {}  # reference -> (archive id, contract)
+        self.workloads: dict[str, RepWorkload] = {}  # kintone login name -> load (tests set it)
         self.registrations: list[NewClient] = []  # clients actually created by register_client
         self.calls: Counter = Counter()
         self._failures: dict[str, list[Exception]] = defaultdict(list)
@@ -150,6 +152,11 @@ class FakeGStaff:
         self._enter("find_client_by_reference")
         with self._lock:
             return self._by_reference(reference)
+
+    def rep_workloads(self, codes: list[str]) -> dict[str, RepWorkload]:
+        self._enter("rep_workloads")
+        with self._lock:
+            return {code: self.workloads.get(code, RepWorkload(code)) for code in dict.fromkeys(codes) if code}
 
     def share_order(self, order: SharedOrder) -> str:
         self._enter("share_order")

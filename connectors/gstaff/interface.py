@@ -80,6 +80,15 @@ class SharedOrder:
 
 
 @dataclass(frozen=True)
+class RepWorkload:
+    """What G-Staff knows of one sales rep's load now (seed A-2)."""
+
+    code: str  # kintone login name
+    current_staff: int = 0  # 担当スタッフ数: staff dispatched now
+    current_clients: int = 0  # clients with staff dispatched now
+
+
+@dataclass(frozen=True)
 class ArchivedContract:
     reference: str  # e.g. kintone:contracts:7
     client_id: str
@@ -159,6 +168,9 @@ class GStaffClient(Protocol):
 
     def find_client_by_reference(self, reference: str) -> ClientSummary | None:
         """The client we registered under ``reference``, if any (check before registering again)."""
+
+    def rep_workloads(self, codes: list[str]) -> dict[str, RepWorkload]:
+        """Each rep's staff and clients now, by kintone login name (zeros for a rep G-Staff does not know)."""
 
     def share_order(self, order: SharedOrder) -> str:
         """Share an accepted order; return G-Staff's order id. Same reference → same id."""

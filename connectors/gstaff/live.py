@@ -43,6 +43,7 @@ from connectors.gstaff.interface import (
     EmploymentType,
     FormerEmployment,
     NewClient,
+    RepWorkload,
     SharedOrder,
     StaffMember,
     TroubleEntry,
@@ -156,6 +157,18 @@ class LiveGStaffClient:
         except GStaffNotFound:
             return None
         return _pick(answer, _client, "GET /clients/by-reference")
+
+    # -- reps ------------------------------------------------------------------------
+
+    def rep_workloads(self, codes: list[str]) -> dict[str, RepWorkload]:
+        wanted = list(dict.fromkeys(c for c in codes if c))
+        out: dict[str, RepWorkload] = {}
+        for start in range(0, len(wanted), 50):  # the contract takes at most 50 codes a call
+            chunk = wanted[start:start + 50]
+            body = self._call("GET", "/reps/workload", "GET /reps/workload", params={"codes": ",".join(chunk)})
+            for rep in _pick(body, lambda b: [_workload(item) for item in b["reps"]], "GET /reps/workload"):
+                out[rep.code] = rep
+        return {code: out.get(code, RepWorkload(code)) for code in wanted}
 
     # -- orders and contracts --------------------------------------------------------
 
@@ -291,6 +304,11 @@ def _client(item: Mapping[str, Any]) -> ClientSummary:
         address=_text(item.get("address")),
         reference=_text(item.get("reference")),
     )
+
+
+def _workload(item: Mapping[str, Any]) -> RepWorkload:
+    return RepWorkload(code=_text(item["code"]), current_staff=int(item["current_staff"]),
+                       current_clients=int(item["current_clients"]))
 
 
 def _history(body: Mapping[str, Any]) -> ClientHistory:
