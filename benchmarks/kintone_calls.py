@@ -128,6 +128,32 @@ def _inquiry_linked(fake, mappings, ctx):
     return app, rid
 
 
+# -- inquiry_routing (seed A-2) ----------------------------------------------------------------------
+
+
+def _inquiry_unassigned(fake, mappings, ctx):
+    return "inquiries", _inquiry(fake, mappings, 会社名="株式会社あおば物流", 業態="物流", 担当営業=[])
+
+
+def _inquiry_assigned_by_manager(fake, mappings, ctx):
+    from flows import inquiry_routing
+
+    app, rid = _inquiry_unassigned(fake, mappings, ctx)
+    inquiry_routing.run(ctx, app, rid)
+    fake.update_record(mappings[app].id, rid, {"担当営業": {"value": [{"code": "sato", "name": "佐藤 一郎"}]}})
+    fake.apps[mappings[app].id].records[rid]["更新者"] = {"type": "MODIFIER",
+                                                         "value": {"code": "tanaka", "name": "田中"}}
+    return app, rid
+
+
+def _inquiry_assignment_written_back(fake, mappings, ctx):
+    from flows import inquiry_routing
+
+    app, rid = _inquiry_assigned_by_manager(fake, mappings, ctx)
+    inquiry_routing.run(ctx, app, rid)  # what follows is the notification of our own write-back
+    return app, rid
+
+
 # -- workflow (稟議 06_1 / 06_2) ----------------------------------------------------------------------
 
 
@@ -358,6 +384,18 @@ SCENARIOS = [
              outcome="told_invalid_corporate_number"),
     Scenario("client_lookup", "our own write-back notified again", _inquiry_linked, 1,
              "read record to see it is linked already; no write",
+             outcome="nothing_to_do"),
+    # inquiry_routing: a new 問い合わせ nobody is assigned to, then the manager's assignment
+    Scenario("inquiry_routing", "new inquiry, nobody assigned: the manager told with ranked reps",
+             _inquiry_unassigned, 5,
+             "read record; one query counting the department's reps' clients in 顧客管理台帳; one query for "
+             "the client's 過去トラブル and 顧客評価 there; one comment; one write of 担当部署 and 部署責任者",
+             outcome="told_manager"),
+    Scenario("inquiry_routing", "the manager saved a 担当営業", _inquiry_assigned_by_manager, 3,
+             "read record (更新者 is who assigned); one comment to the rep; one write of 割当者 and 割当日時",
+             outcome="assignment_recorded"),
+    Scenario("inquiry_routing", "our own write-back notified again", _inquiry_assignment_written_back, 1,
+             "read record to see the assignment is recorded; no write",
              outcome="nothing_to_do"),
     # workflow: 稟議 status changes (06_1 credit_check, 06_2 trade_start)
     Scenario("workflow", "06_1 submitted, complete", _credit_submitted, 1,
