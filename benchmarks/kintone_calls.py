@@ -346,14 +346,15 @@ def _follow_up_done_again(fake, mappings, ctx):
 
 
 SCENARIOS = [
-    Scenario("order_registration", "complete order, client approved", _complete, 3,
-             "read order, read client's 与信状態, run 上長承認依頼",
+    Scenario("order_registration", "complete order, client approved", _complete, 4,
+             "read order, one query for the client's visits (completed one? seed A-3), read client's 与信状態, "
+             "run 上長承認依頼",
              outcome="sent_for_supervisor_approval"),
-    Scenario("order_registration", "incomplete order", _incomplete, 3,
-             "read order, read client, post one comment",
+    Scenario("order_registration", "incomplete order", _incomplete, 4,
+             "read order, the client's visits, read client, post one comment",
              outcome="told_rep_missing_items"),
-    Scenario("order_registration", "same incomplete order notified again", _incomplete_again, 2,
-             "read order and client to know nothing changed; no write",
+    Scenario("order_registration", "same incomplete order notified again", _incomplete_again, 3,
+             "read order, visits and client to know nothing changed; no write",
              outcome="already_told"),
     Scenario("order_registration", "order approved (受付済)", _accepted, 4,
              "read order; read client's Gスタッフ顧客ID for G-Staff (the order's lookup copy may predate "
@@ -362,12 +363,12 @@ SCENARIOS = [
     Scenario("order_registration", "order waiting for the supervisor", _awaiting, 1,
              "read order; nothing to do",
              outcome="nothing_to_do"),
-    Scenario("order_registration", "complete order, client never credit-checked", _never_checked, 6,
-             "read order and client; 06_1 look-before-create query and add; client 与信状態 → 審査中; "
+    Scenario("order_registration", "complete order, client never credit-checked", _never_checked, 7,
+             "read order, the client's visits and client; 06_1 look-before-create query and add; client 与信状態 → 審査中; "
              "one comment to the rep",
              outcome="told_rep_missing_items"),
-    Scenario("order_registration", "that held order notified again", _never_checked_again, 2,
-             "read order and client; the 06_1 named in the comment is still open: nothing new to say",
+    Scenario("order_registration", "that held order notified again", _never_checked_again, 3,
+             "read order, visits and client; the 06_1 named in the comment is still open: nothing new to say",
              outcome="already_told"),
     # client_lookup: a new 問い合わせ (or 顧客管理台帳) record, G-Staff asked first
     Scenario("client_lookup", "new inquiry, client known to G-Staff", _inquiry_known, 3,

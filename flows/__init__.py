@@ -17,6 +17,7 @@ FLOWS: dict[str, str] = {
     "next_follow_up": "flows.next_follow_up",
     "client_lookup": "flows.client_lookup",
     "inquiry_routing": "flows.inquiry_routing",
+    "visit_report": "flows.visit_report",
     "workflow": "flows.workflow",
     "contract_issuance": "flows.contract_issuance",
     "signature_status": "flows.signature_status",

@@ -30,7 +30,7 @@ from connectors.gstaff import SharedOrder
 from connectors.kintone import KintoneNotFound
 from connectors.kintone.interface import StatusAction
 from flows import applications as apps
-from flows import bulk, credit_check, order_legality, staff_proposal
+from flows import bulk, credit_check, order_legality, staff_proposal, visit_gate
 from flows.context import FlowContext
 from flows.decide import on_fresh_record
 from flows.notify import bullet_list, tell
@@ -79,10 +79,12 @@ class Decision:
 
 
 def decide(mappings, orders: AppMapping, order: dict, status: str | None, client,
-           application_id: str | None = None, *, today: date) -> Decision:
+           application_id: str | None = None, *, today: date,
+           visit: visit_gate.VisitProblem | None = None) -> Decision:
     """What the order needs now. ``client``: the client as read, None when the order names none,
     ``NOT_FOUND``; ``application_id``: the 06_1 just opened for a client that had none (or whose
-    approval lapsed); ``today``: the day a credit approval's validity is judged on."""
+    approval lapsed); ``today``: the day a credit approval's validity is judged on; ``visit``: why the
+    client's visits do not allow the order yet (``flows.visit_gate``), None when they do."""
     if status == "accepted":
         if not is_blank(order.get("accepted_on")):
             return Decision("nothing_to_do")
@@ -95,17 +97,21 @@ def decide(mappings, orders: AppMapping, order: dict, status: str | None, client
                         same_as="dispatch_law|" + "|".join(flags.keys), tell_supervisor=True,
                         detail="flagged (dispatch law): " + ", ".join(flags.keys))
     missing = missing_hearing_items(orders, order)
-    credit = credit_problem(mappings, orders, order, client, application_id, today=today)
+    # Seed A-3 「必ず訪問すること」: nothing goes on, not even the client's 06_1, before a completed visit.
+    credit = None if visit else credit_problem(mappings, orders, order, client, application_id, today=today)
     if credit is not None and credit.kind == "needs_application":
         return Decision("credit_application_opened", per_record=True)
-    if missing or credit:
+    if missing or credit or visit:
         # The same gaps are the same complaint, however the sentence reads: a client whose 06_1 we
         # just opened is 審査中 on the next run, and the rep has been told that already.
         return Decision("told_rep_missing_items",
-                        complaint=complaint_text(orders, order, missing, credit.text if credit else None),
-                        same_as="|".join([credit.kind if credit else "", *missing]),
+                        complaint=complaint_text(orders, order, missing, credit.text if credit else None,
+                                                 visit_problem=visit.text if visit else None),
+                        same_as="|".join([credit.kind if credit else "", *missing])
+                        + (f"|visit:{visit.kind}" if visit else ""),
                         detail="held: " + "; ".join(([f"missing {'、'.join(missing)}"] if missing else [])
-                                                    + ([f"credit {credit.kind}"] if credit else [])))
+                                                    + ([f"credit {credit.kind}"] if credit else [])
+                                                    + ([f"visit {visit.kind}"] if visit else [])))
     approval = orders.action("request_supervisor_approval")
     supervisor = order[approval.assignee][0].code if approval.assignee and order.get(approval.assignee) else None
     return Decision("sent_for_supervisor_approval", action=approval.name, assignee=supervisor,
@@ -115,10 +121,12 @@ def decide(mappings, orders: AppMapping, order: dict, status: str | None, client
 def register_order(ctx: FlowContext, orders: AppMapping, order: dict) -> str:
     """Send a complete order for the supervisor's approval, or tell the rep what is missing."""
     client = read_client(ctx, order)
-    decision = decide(ctx.mappings, orders, order, "unprocessed", client, today=ctx.now().date())
+    visit = visit_gate.problem(ctx, order.get("client_record_id"), _client_name(order, client))
+    decision = decide(ctx.mappings, orders, order, "unprocessed", client, today=ctx.now().date(), visit=visit)
     if decision.per_record:  # the client never applied for credit: its 06_1 is opened now
         application_id = credit_check.open_application(ctx, client, order)
-        decision = decide(ctx.mappings, orders, order, "unprocessed", client, application_id, today=ctx.now().date())
+        decision = decide(ctx.mappings, orders, order, "unprocessed", client, application_id, today=ctx.now().date(),
+                          visit=visit)
     if decision.action:
         ctx.kintone.update_status(orders.id, order["record_id"], decision.action, assignee=decision.assignee,
                                   revision=order["revision"])
@@ -150,12 +158,15 @@ def run_page(ctx: FlowContext, app_key: str, record_ids: list[str]) -> bulk.Page
     rows = bulk.read_records(ctx, orders, record_ids)
     page = [orders.read(row) for row in rows.values()]
     clients = read_clients(ctx, page)
+    visits = visit_gate.problems(ctx, {str(int(o["client_record_id"])): _client_name(o, clients.get(
+        str(int(o["client_record_id"])))) for o in page if o.get("client_record_id") is not None})
     actions = []
     for order in page:
         client = None if order.get("client_record_id") is None else clients.get(str(int(order["client_record_id"])),
                                                                                  NOT_FOUND)
+        visit = None if order.get("client_record_id") is None else visits.get(str(int(order["client_record_id"])))
         decision = decide(ctx.mappings, orders, order, orders.status_key(order.get("status")), client,
-                          today=ctx.now().date())
+                          today=ctx.now().date(), visit=visit)
         if decision.per_record:
             result.fallback.append(order["record_id"])
         elif decision.action:
@@ -176,6 +187,12 @@ def run_page(ctx: FlowContext, app_key: str, record_ids: list[str]) -> bulk.Page
     if missing:
         result.outcomes["not_found"] = missing  # deleted since: nothing to do
     return result
+
+
+def _client_name(order: dict, client) -> str:
+    if isinstance(client, dict) and client.get("company_name"):
+        return client["company_name"]
+    return order.get("client") or ""
 
 
 def read_clients(ctx: FlowContext, page: list[dict]) -> dict[str, dict]:
@@ -272,9 +289,12 @@ def credit_problem(mappings, orders: AppMapping, order: dict, client, applicatio
                          "顧客管理台帳の与信状態を確認し、上長にご相談ください。")
 
 
-def complaint_text(orders: AppMapping, order: dict, missing: list[str], credit_problem: str | None) -> str:
+def complaint_text(orders: AppMapping, order: dict, missing: list[str], credit_problem: str | None,
+                   *, visit_problem: str | None = None) -> str:
     title = order.get("title") or f"レコード番号 {order['record_id']}"
     parts = [f"オーダー「{title}」は、次の点が揃っていないため上長承認依頼に進めていません。"]
+    if visit_problem:
+        parts.append("【訪問】\n" + bullet_list([visit_problem]))
     if missing:
         parts.append("【未入力のオーダーヒアリング項目】\n" + bullet_list(missing))
     if credit_problem:

@@ -96,6 +96,29 @@ COMPLETE_CONTRACT = {
     "派遣先事業所": "東京物流センター",
 }
 
+# A completed visit (seed A-3 「必ず訪問すること」, the A-2 checklist, A-6 派遣の仕組み説明): orders of a
+# client are accepted only after one (flows/visit_gate.py).
+COMPLETED_VISIT = {
+    "訪問件名": "初回訪問・オーダーヒアリング",
+    "担当営業": [{"code": "sato", "name": "佐藤 一郎"}],
+    "上長": [{"code": "tanaka", "name": "田中 部長"}],
+    "訪問日時": "2026-11-20T01:00:00Z",
+    "訪問記録": "物流センターの入出荷現場を見学。繁忙期の増員ニーズをヒアリング（オーダーヒアリングシート記入済）。",
+    "安全衛生体制": "問題なし",
+    "教育実施": "問題なし",
+    "作業環境": "要改善（対応合意済）",
+    "雇用管理体制": "問題なし",
+    "個人情報取り扱い": "問題なし",
+    "派遣の仕組み説明": "説明済",
+}
+
+
+def seed_visit(kintone, mappings, client_record_id: str, **changes) -> str | None:
+    """A completed visit to the client (None when no Visits app is mapped)."""
+    if "visits" not in mappings:
+        return None
+    return kintone.seed(mappings["visits"].id, {**COMPLETED_VISIT, "顧客レコード番号": client_record_id, **changes})
+
 
 def seed_embedded(kintone, mappings) -> dict[str, str]:
     """Fill the fake kintone with sample clients and orders; return their ids by name."""
@@ -107,6 +130,8 @@ def seed_embedded(kintone, mappings) -> dict[str, str]:
     ids["client_new"] = kintone.seed(clients.id, {
         "会社名": "有限会社はじめて製作所", "電話番号": "06-0000-0000", "与信状態": "未申請",
         "担当営業": [{"code": "sato", "name": "佐藤 一郎"}]})
+    for client in ("client_approved", "client_new"):  # both were visited (seed A-3)
+        seed_visit(kintone, mappings, ids[client], 顧客=kintone.record_values(clients.id, ids[client])["会社名"])
     complete = dict(COMPLETE_ORDER, 顧客レコード番号=ids["client_approved"])
     ids["order_complete"] = kintone.seed(orders.id, complete)
     incomplete = {k: v for k, v in complete.items() if k not in ("募集背景", "請求単価", "残業時間")}

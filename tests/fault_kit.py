@@ -36,6 +36,7 @@ from tests.pii import (
     REP_EMAIL,
     SUPERVISOR_NAME,
 )
+from tests.records import visited
 
 ORDERS, CLIENTS, CONTRACTS = "3", "1", "5"
 REP = [{"code": "yamada", "name": PERSON_NAME}]
@@ -44,8 +45,10 @@ MISSING_ITEMS = ("募集背景", "請求単価")
 
 
 def seed_client(fake: FakeKintone, credit: str = "承認") -> str:
-    return fake.seed(CLIENTS, {"会社名": COMPANY_NAME, "電話番号": COMPANY_PHONE, "与信状態": credit,
-                               "担当営業": REP})
+    client = fake.seed(CLIENTS, {"会社名": COMPANY_NAME, "電話番号": COMPANY_PHONE, "与信状態": credit,
+                                 "担当営業": REP})
+    visited(fake, client)  # orders need a completed visit (seed A-3)
+    return client
 
 
 def seed_order(fake: FakeKintone, client_id: str, complete: bool = True) -> str:

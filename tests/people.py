@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from kgbridge.samples import COMPLETE_ORDER
+from tests.records import visited
 
 CLIENTS, ORDERS, WORKFLOW = "1", "3", "4"
 TUESDAY_MORNING = datetime.fromisoformat("2026-11-24T10:00:00+09:00")
@@ -28,7 +29,9 @@ CHECKED = {
 
 
 def new_client(kintone, name="有限会社はじめて製作所", credit="未申請", **values) -> str:
-    return kintone.seed(CLIENTS, {"会社名": name, "与信状態": credit, "電話番号": "06-0000-0000", **values})
+    client = kintone.seed(CLIENTS, {"会社名": name, "与信状態": credit, "電話番号": "06-0000-0000", **values})
+    visited(kintone, client)  # the first visit came before the order (seed A-3)
+    return client
 
 
 def held_order(kintone, client_id: str, **changes) -> str:

@@ -41,3 +41,13 @@ def without_flow(mappings, flow: str):
     out = Mappings(apps)
     out.deadlines = mappings.deadlines
     return out
+
+
+VISITS_APP = "6"
+
+
+def visited(kintone, client_id: str, **changes) -> str:
+    """A completed visit to the client (seed A-3): orders of a client need one (flows/visit_gate.py)."""
+    from kgbridge.samples import COMPLETED_VISIT
+
+    return kintone.seed(VISITS_APP, {**COMPLETED_VISIT, "顧客レコード番号": client_id, **changes})

@@ -134,7 +134,8 @@ def test_a_job_killed_midway_is_found_and_finished_exactly_once(case, dies, kint
     rid = seed_order(kintone, seed_client(kintone), complete=case.complete_order)
     with start_kintone(kintone, mappings) as server:
         held = server.hold(case.method, case.resource, after_effect=case.after_effect)
-        env = worker_env(redis_url, server.url, {"orders": _token("orders"), "clients": _token("clients")})
+        env = worker_env(redis_url, server.url, {"orders": _token("orders"), "clients": _token("clients"),
+                                                     "visits": _token("visits")})
         workers.append(start_worker(env, "worker-a"))
 
         response = post_webhook(app.test_client(), webhook_body(kintone, rid))

@@ -7,6 +7,7 @@ from datetime import datetime
 from connectors.kintone import KintoneRevisionConflict
 from flows import order_registration
 from kgbridge.samples import COMPLETE_ORDER, seed_embedded
+from tests.records import visited
 
 ORDERS, CLIENTS = "3", "1"
 
@@ -22,7 +23,9 @@ def _order(kintone, **changes) -> str:
 
 
 def _client(kintone, credit="承認", name="株式会社サンプル物流") -> str:
-    return kintone.seed(CLIENTS, {"会社名": name, "与信状態": credit})
+    client = kintone.seed(CLIENTS, {"会社名": name, "与信状態": credit})
+    visited(kintone, client)  # orders need a completed visit (seed A-3; tests/test_visits.py)
+    return client
 
 
 def test_complete_order_with_approved_client_goes_to_supervisor(ctx, kintone):
@@ -112,6 +115,7 @@ def test_client_under_review_and_rejected_get_their_own_explanation(ctx, kintone
 
 def test_order_pointing_at_a_missing_client_says_so(ctx, kintone):
     rid = _order(kintone, 顧客レコード番号="99")
+    visited(kintone, "99")  # visited, then the client record was deleted
 
     order_registration.run(ctx, "orders", rid)
 
@@ -156,20 +160,20 @@ def test_kintone_calls_per_decision_are_the_fewest_the_api_allows(ctx, kintone, 
     ids = seed_embedded(kintone, mappings)
     kintone.calls.clear()
     order_registration.run(ctx, "orders", ids["order_complete"])
-    assert sum(kintone.calls.values()) == 3  # order, client, action
+    assert sum(kintone.calls.values()) == 4  # order, the client's visits, client, action
 
     # The incomplete order's client never applied for credit: its 06_1 application is opened too.
     kintone.calls.clear()
     order_registration.run(ctx, "orders", ids["order_incomplete"])
-    # order, client, application query and add, client 審査中, order comment,
+    # order, the client's visits, client, application query and add, client 審査中, order comment,
     # + a comment on the application because this context has no G-Staff to prefill from.
-    assert sum(kintone.calls.values()) == 7
+    assert sum(kintone.calls.values()) == 8
 
     # Notified again: the client is now 審査中 because of the 06_1 we opened, which the rep was told
     # about already; the same gaps are the same complaint, so nothing is posted.
     kintone.calls.clear()
     assert order_registration.run(ctx, "orders", ids["order_incomplete"]) == "already_told"
-    assert sum(kintone.calls.values()) == 2  # order, client
+    assert sum(kintone.calls.values()) == 3  # order, the client's visits, client
 
 
 def test_without_a_workflow_app_the_rep_is_asked_to_apply_by_hand(ctx, kintone, mappings):
@@ -189,6 +193,7 @@ def test_accepted_order_is_shared_to_gstaff_once_with_its_number_on_the_record(c
     ctx.gstaff = FakeGStaff.with_samples()
     ctx.clock = lambda: datetime.fromisoformat("2026-11-24T10:00:00+09:00")
     client = kintone.seed(CLIENTS, {"会社名": "株式会社サンプル物流", "与信状態": "承認", "Gスタッフ顧客ID": "G-1001"})
+    visited(kintone, client)
     rid = _order(kintone, 顧客レコード番号=client)
     order_registration.run(ctx, "orders", rid)
     kintone.update_status(ORDERS, rid, "承認")

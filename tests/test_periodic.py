@@ -19,7 +19,7 @@ from connectors.kintone import KintoneAuthError
 from kgbridge import bootstrap, envelopes, periodic
 from kgbridge.jobs import make_queue
 from kgbridge.samples import COMPLETE_ORDER
-from tests.records import SATO, at, seed, utc
+from tests.records import SATO, at, seed, utc, visited
 
 CLIENTS, INQUIRIES, ORDERS, WORKFLOW, CONTRACTS = "1", "2", "3", "4", "5"
 HOUR = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)  # 10:00 in Tokyo, the start of an hour's slot
@@ -115,6 +115,7 @@ def test_a_real_worker_runs_each_periodic_job_against_the_fakes(settings, redis_
                                                                 kintone, mappings, drain):
     worker_context.clock = lambda: at(WEDNESDAY_MORNING)
     client = kintone.seed(CLIENTS, {"会社名": "株式会社サンプル物流", "法人番号": "9234567890123", "与信状態": "承認"})
+    visited(kintone, client)
     order = kintone.seed(ORDERS, dict(COMPLETE_ORDER, 顧客レコード番号=client))  # its webhook was lost
     inquiry = seed(kintone, mappings, "inquiries", channel="HP", received_at=utc("2026-11-24T19:30"),
                    company_name="株式会社サンプル物流", sales_rep=SATO)

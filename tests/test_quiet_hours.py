@@ -15,7 +15,7 @@ from kgbridge import bootstrap, periodic
 from kgbridge.ledger import Ledger
 from kgbridge.samples import COMPLETE_ORDER, notification
 from tests.conftest import WEBHOOK_TOKEN
-from tests.records import at
+from tests.records import at, visited
 from webhooks import create_app
 
 ORDERS, CLIENTS = "3", "1"
@@ -43,8 +43,9 @@ def post(client, body):
 
 
 def incomplete_order(kintone) -> str:
-    kintone.seed(CLIENTS, {"会社名": "株式会社サンプル物流", "与信状態": "承認"})
-    values = dict(COMPLETE_ORDER, 顧客レコード番号="1")
+    client = kintone.seed(CLIENTS, {"会社名": "株式会社サンプル物流", "与信状態": "承認"})
+    visited(kintone, client)
+    values = dict(COMPLETE_ORDER, 顧客レコード番号=client)
     values.pop("募集背景")
     return kintone.seed(ORDERS, values)
 
@@ -88,7 +89,7 @@ def test_a_saturday_night_webhook_holds_the_comment_and_monday_morning_posts_it_
 
 def test_the_record_itself_moves_at_once_at_night(ctx, client, kintone, drain):
     ctx.clock = lambda: at("2026-12-02T02:00")  # a Wednesday, 02:00
-    kintone.seed(CLIENTS, {"会社名": "株式会社サンプル物流", "与信状態": "承認"})
+    visited(kintone, kintone.seed(CLIENTS, {"会社名": "株式会社サンプル物流", "与信状態": "承認"}))
     rid = kintone.seed(ORDERS, dict(COMPLETE_ORDER, 顧客レコード番号="1"))
 
     post(client, notification(kintone, ORDERS, rid))
