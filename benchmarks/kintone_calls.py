@@ -154,6 +154,70 @@ def _inquiry_assignment_written_back(fake, mappings, ctx):
     return app, rid
 
 
+# -- contract_staffing (seed A-5) -----------------------------------------------------------------------
+
+
+def _staff_decided(fake, mappings, ctx):
+    from kgbridge.samples import COMPLETE_CONTRACT
+
+    contracts = mappings["contracts"]
+    rid = fake.seed(contracts.id, dict(COMPLETE_CONTRACT), status="作成中")
+    fake.update_status(contracts.id, rid, "マーケ発報依頼")
+    return "contracts", rid
+
+
+def _staff_decided_again(fake, mappings, ctx):
+    from flows import contract_staffing
+
+    app, rid = _staff_decided(fake, mappings, ctx)
+    contract_staffing.run(ctx, app, rid)
+    return app, rid
+
+
+def _shared_accepted(fake, mappings, ctx):
+    app, rid = _accepted(fake, mappings, ctx)
+    client = fake.record_values(mappings[app].id, rid)["顧客レコード番号"]
+    fake.update_record(mappings["clients"].id, client, {"Gスタッフ顧客ID": {"value": "G-1001"}})
+    return app, rid
+
+
+def _accepted_edited(fake, mappings, ctx):
+    from flows import order_registration
+
+    app, rid = _shared_accepted(fake, mappings, ctx)
+    order_registration.run(ctx, app, rid)  # acceptance recorded and shared
+    order_registration.run(ctx, app, rid)  # its write-back notified: the shared content remembered
+    fake.update_record(mappings[app].id, rid, {"請求単価": {"value": "2100"}})
+    return app, rid
+
+
+def _closed(fake, mappings, ctx):
+    from flows import order_registration
+
+    app, rid = _shared_accepted(fake, mappings, ctx)
+    order_registration.run(ctx, app, rid)
+    fake.update_status(mappings[app].id, rid, "終了")
+    return app, rid
+
+
+# -- visit_report (seed A-3) ---------------------------------------------------------------------------
+
+
+def _visit_saved(fake, mappings, ctx):
+    from kgbridge.samples import seed_embedded, seed_visit
+
+    client = seed_embedded(fake, mappings)["client_approved"]
+    return "visits", seed_visit(fake, mappings, client, 訪問日時="2026-11-24T00:00:00Z")
+
+
+def _visit_saved_again(fake, mappings, ctx):
+    from flows import visit_report
+
+    app, rid = _visit_saved(fake, mappings, ctx)
+    visit_report.run(ctx, app, rid)
+    return app, rid
+
+
 # -- workflow (稟議 06_1 / 06_2) ----------------------------------------------------------------------
 
 
@@ -398,6 +462,27 @@ SCENARIOS = [
     Scenario("inquiry_routing", "our own write-back notified again", _inquiry_assignment_written_back, 1,
              "read record to see the assignment is recorded; no write",
              outcome="nothing_to_do"),
+    Scenario("order_registration", "accepted order edited (A-7)", _accepted_edited, 2,
+             "read order; the change goes to G-Staff; one comment without mentions",
+             outcome="shared_changes"),
+    Scenario("order_registration", "order closed (終了)", _closed, 2,
+             "read order; closed in G-Staff; one comment without mentions",
+             outcome="closed_in_gstaff"),
+    # contract_staffing: the rep ran マーケ発報依頼 on an individual contract
+    Scenario("contract_staffing", "staff decided: G-Staff shared, marketing asked", _staff_decided, 3,
+             "read contract; one write of Gスタッフ個別契約ID; one comment to marketing",
+             outcome="issue_requested"),
+    Scenario("contract_staffing", "same request notified again", _staff_decided_again, 1,
+             "read contract; G-Staff answers the same id, nothing to write or say",
+             outcome="already_requested"),
+    # visit_report: a visit saved with its 訪問記録
+    Scenario("visit_report", "complete visit report saved", _visit_saved, 5,
+             "read visit; one comment to the 上長; read + write the client's 最終訪問日 and 訪問記録要約; one query "
+             "for the client's held orders (each released order is its own job)",
+             outcome="reported"),
+    Scenario("visit_report", "same report saved again", _visit_saved_again, 2,
+             "read visit; read the client to see the summary is written (the release is remembered: no query)",
+             outcome="already_reported"),
     # workflow: 稟議 status changes (06_1 credit_check, 06_2 trade_start)
     Scenario("workflow", "06_1 submitted, complete", _credit_submitted, 1,
              "read application; the manager acts next, nothing to write",

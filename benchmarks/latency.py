@@ -8,7 +8,7 @@ Resident memory of the receiver and the worker is sampled during the run.
 The worker runs with its periodic tasks off (``PERIODIC_OFF``): the reconcile sweep's first look-back
 is a day, so it would find the seeded orders and run them before their webhooks are sent, and the
 "latency" would be the sweep's (negative: the effect before the webhook). A latency below zero, an
-order whose effect came before its webhook, or a kintone request count other than 3 per order
+order whose effect came before its webhook, or a kintone request count other than 4 per order
 means the run measured something else: ``run`` raises ``MeasurementError`` instead of printing it.
 """
 
@@ -44,7 +44,7 @@ UNUSED_CONNECTORS = {"gstaff_base_url": "http://127.0.0.1:9", "gstaff_api_key": 
 # Every periodic task off in the measured worker (kgbridge/periodic.py: 0 turns a task off).
 PERIODIC_OFF = {"reconcile_interval_seconds": 0, "deadline_sweep_seconds": 0, "workflow_delay_sweep_seconds": 0,
                 "open_envelope_check_seconds": 0, "held_message_seconds": 0, "gmosign_lookup_seconds": 0}
-CALLS_PER_ORDER = 3  # read order, read client, 上長承認依頼 (docs/benchmarks.md §5)
+CALLS_PER_ORDER = 4  # read order, the client's visits (seed A-3), read client, 上長承認依頼 (docs/benchmarks.md §5)
 
 
 class MeasurementError(RuntimeError):
@@ -53,7 +53,7 @@ class MeasurementError(RuntimeError):
 
 def run(events: int, rate: float, web_workers: int) -> dict:
     from connectors.kintone.fake import FakeKintone
-    from kgbridge.samples import COMPLETE_ORDER, notification
+    from kgbridge.samples import COMPLETE_ORDER, notification, seed_visit
     from mappings import load_mappings
     from tests.kintone_server import KintoneServer
 
@@ -68,12 +68,13 @@ def run(events: int, rate: float, web_workers: int) -> dict:
     mappings = load_mappings(ROOT / "mappings" / "default")
     fake = TimedKintone.from_mappings(mappings)
     client_id = fake.seed("1", {"会社名": "株式会社サンプル物流", "与信状態": "承認"})
+    seed_visit(fake, mappings, client_id)  # orders need a completed visit (seed A-3)
     ids = [fake.seed("3", dict(COMPLETE_ORDER, 顧客レコード番号=client_id)) for _ in range(events)]
     bodies = [json.dumps(notification(fake, "3", rid), ensure_ascii=False).encode() for rid in ids]
-    tokens = {"orders": "benchOrdersToken0001", "clients": "benchClientsToken0001"}
+    tokens = {"orders": "benchOrdersToken0001", "clients": "benchClientsToken0001", "visits": "benchVisitsToken0001"}
 
     redis_proc = RedisProcess()
-    server = KintoneServer(fake, tokens={"3": tokens["orders"], "1": tokens["clients"]}).start()
+    server = KintoneServer(fake, tokens={"3": tokens["orders"], "1": tokens["clients"], "6": tokens["visits"]}).start()
     env = base_env(redis_url=redis_proc.url, connector_mode="live", kintone_base_url=server.url,
                    kintone_api_tokens=json.dumps(tokens), webhook_token=TOKEN, log_level="INFO", **UNUSED_CONNECTORS,
                    **PERIODIC_OFF)

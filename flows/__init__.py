@@ -20,6 +20,7 @@ FLOWS: dict[str, str] = {
     "visit_report": "flows.visit_report",
     "workflow": "flows.workflow",
     "contract_issuance": "flows.contract_issuance",
+    "contract_staffing": "flows.contract_staffing",
     "signature_status": "flows.signature_status",
 }
 

@@ -23,6 +23,11 @@ def japanese_date(day: date, today: date | None = None) -> str:
     return f"{year}{day.month}月{day.day}日（{WEEKDAYS[day.weekday()]}）"
 
 
+def full_date(day: date) -> str:
+    """``2026年12月1日（火）``: the date with its year and weekday, for texts that must not be ambiguous."""
+    return f"{day.year}年{day.month}月{day.day}日（{WEEKDAYS[day.weekday()]}）"
+
+
 def japanese_moment(value: date | datetime, today: date) -> str:
     if isinstance(value, datetime):
         local = value.astimezone(TOKYO)

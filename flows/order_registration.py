@@ -13,6 +13,10 @@ A client that never applied for credit (与信状態 未申請) gets its 06_1 ap
 (``flows.credit_check``), and the comment names it; when that application is approved, the held
 order comes back here by itself.
 
+Before any of that, the client must have been visited (seed A-3, ``flows.visit_gate``): without a
+completed visit the comment says so and no 06_1 is opened; each decision reads the client's visits
+(one more call than the counts below).
+
 kintone calls: complete order 3 (order, client, action); incomplete 2–3 (order, client when
 linked, one comment); a client without a credit application, or whose approval lapsed
 (past its 与信有効期限: held as if never approved), adds 3 (application query and
@@ -30,8 +34,9 @@ from connectors.gstaff import SharedOrder
 from connectors.kintone import KintoneNotFound
 from connectors.kintone.interface import StatusAction
 from flows import applications as apps
-from flows import bulk, credit_check, order_legality, staff_proposal, visit_gate
+from flows import bulk, credit_check, order_legality, order_sync, staff_proposal, visit_gate
 from flows.context import FlowContext
+from flows.deadline_texts import full_date
 from flows.decide import on_fresh_record
 from flows.notify import bullet_list, tell
 from mappings import AppMapping
@@ -39,6 +44,7 @@ from mappings.credit import has_lapsed, jp_date
 from mappings.fields import is_blank
 
 FLOW = "order_registration"
+ITEMS_BUSINESS_DAYS = 2  # seed A-5: 個別契約に必要な項目をメールにて派遣先に確認する…2日以内に収集する
 
 
 def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
@@ -49,8 +55,15 @@ def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
             return register_order(ctx, orders, order)
         if status == "accepted":
             outcome = record_acceptance(ctx, orders, order)
+            if outcome != "nothing_to_do":
+                return outcome
             # staff proposed later (提案スタッフID): 法第40条の9 (flows/staff_proposal.py)
-            return staff_proposal.check_proposal(ctx, orders, order) if outcome == "nothing_to_do" else outcome
+            checked = staff_proposal.check_proposal(ctx, orders, order)
+            # an edit of the accepted order reaches G-Staff once per change (A-7, flows/order_sync.py)
+            shared = order_sync.share_changes(ctx, orders, order)
+            return shared if shared != "nothing_to_do" else checked
+        if status == "closed":
+            return order_sync.close(ctx, orders, order)
         return "nothing_to_do"
 
     return on_fresh_record(ctx, orders, record_id, FLOW, decide)
@@ -85,10 +98,14 @@ def decide(mappings, orders: AppMapping, order: dict, status: str | None, client
     ``NOT_FOUND``; ``application_id``: the 06_1 just opened for a client that had none (or whose
     approval lapsed); ``today``: the day a credit approval's validity is judged on; ``visit``: why the
     client's visits do not allow the order yet (``flows.visit_gate``), None when they do."""
+    shared = not is_blank(order.get("gstaff_order_id"))
     if status == "accepted":
         if not is_blank(order.get("accepted_on")):
-            return Decision("nothing_to_do")
+            # A shared order's edit goes to G-Staff (flows/order_sync.py), by the ordinary job.
+            return Decision("nothing_to_do", per_record=shared)
         return Decision("acceptance_recorded", per_record=True)  # G-Staff and a comment, per record
+    if status == "closed" and shared:
+        return Decision("nothing_to_do", per_record=True)  # 終了 closes it in G-Staff, by the ordinary job
     if status != "unprocessed":
         return Decision("nothing_to_do")
     flags = order_legality.intake_flags(orders, order)  # 禁止業務, 日雇派遣: before any visit or credit work
@@ -317,9 +334,8 @@ def record_acceptance(ctx: FlowContext, orders: AppMapping, order: dict) -> str:
         values["gstaff_order_id"] = gstaff_order_id
     ctx.kintone.update_record(orders.id, order["record_id"], orders.write(values), revision=order["revision"])
     tell(ctx, orders, order["record_id"],
-         f"オーダー「{title}」が上長に承認され、受付済になりました（受付日：{today:%Y年%m月%d日}）。"
-         f"{note}人選と契約準備を進めてください。",
-         order.get("sales_rep"), once_as="accepted")
+         f"オーダー「{title}」が上長に承認され、受付済になりました（受付日：{full_date(today)}）。{note}\n"
+         + next_steps_text(ctx, today), order.get("sales_rep"), once_as="accepted")
     return "acceptance_recorded"
 
 
@@ -339,3 +355,13 @@ def share_to_gstaff(ctx: FlowContext, orders: AppMapping, order: dict, title: st
         billing_rate=order.get("billing_rate"))
     order_id = ctx.gstaff.share_order(shared)
     return order_id, f"Gスタッフにオーダーを共有しました（Gスタッフオーダー番号：{order_id}）。"
+
+
+def next_steps_text(ctx: FlowContext, today) -> str:
+    """What the rep does after acceptance (seed A-7 オーダー受付, A-5 契約締結チェック)."""
+    items_due = ctx.calendar.add_business_days(today, ITEMS_BUSINESS_DAYS)
+    return ("【次の手順】\n"
+            "1. 基本契約書ひな形を依頼企業へ送付してください（基本契約が未締結の場合）。\n"
+            "2. 個別契約に必要な項目（就業場所、業務内容、賃金、休憩、派遣期間、指揮命令者、苦情窓口等）を"
+            f"派遣先にメールで確認し、{full_date(items_due)}までに揃えてください。\n"
+            "3. 人選を進め、スタッフさんが決まったら契約管理アプリで個別契約を作成し「マーケ発報依頼」を実行してください。")

@@ -22,6 +22,7 @@ from kgbridge.ops.env import OpsEnv
 from kgbridge.samples import COMPLETE_ORDER, notification
 from mappings import load_mappings
 from tests.conftest import ROOT, dispatch_inbox
+from tests.records import VISITS_APP, visited
 from webhooks.intake import accept_kintone, parse_kintone
 
 CLIENTS, INQUIRIES, ORDERS, WORKFLOW, CONTRACTS = "1", "2", "3", "4", "5"
@@ -34,6 +35,8 @@ def queue(redis_conn, settings):
 
 def seed_orders(kintone, count: int, **changes) -> list[str]:
     client = kintone.seed(CLIENTS, {"会社名": "株式会社サンプル物流", "法人番号": "9234567890123", "与信状態": "承認"})
+    if not kintone.apps[VISITS_APP].records:
+        visited(kintone, client)  # orders need a completed visit (seed A-3)
     values = dict(COMPLETE_ORDER, 顧客レコード番号=client, **changes)
     return [kintone.seed(ORDERS, values) for _ in range(count)]
 
@@ -101,18 +104,24 @@ def test_an_idle_sweep_costs_exactly_one_call_per_app_with_record_triggers(cli, 
     first = json.loads(cli("reconcile", "--json").stdout)["apps"]
     drain()
     assert sorted(job for r in first for job in r["enqueued"]) == sorted(
-        ["client_lookup-clients-1-r1", *(f"order_registration-orders-{r}-r1" for r in orders)])
+        ["client_lookup-clients-1-r1", "visit_report-visits-1-r1", *(f"order_registration-orders-{r}-r1" for r in orders)])
     assert len(FailedJobRegistry(queue=queue)) == 0
-    assert kintone.record_values(CLIENTS, "1")["$revision"] == "2"  # the flows wrote: new revisions to ignore
+    assert kintone.record_values(CLIENTS, "1")["$revision"] == "3"  # the flows wrote: new revisions to ignore
+    # Two flows wrote the client (client_lookup, visit_report's 最終訪問日): the revision one wrote last
+    # is new to the other flow, which runs once more there and changes nothing.
+    cli("reconcile")
+    drain()
+    assert kintone.record_values(CLIENTS, "1")["$revision"] == "3"
     kintone.calls.clear()
 
     result = cli("reconcile")
 
     swept = swept_apps(mappings)
-    assert {m.key for m in swept} == {"clients", "inquiries", "orders", "workflow", "contracts", "follow_ups"}
+    assert {m.key for m in swept} == {"clients", "inquiries", "orders", "workflow", "contracts", "follow_ups",
+                                      "visits"}
     assert result.exit_code == 0
     assert f"0 lost record job(s) enqueued; kintone calls: {len(swept)}." in result.stdout
-    assert kintone.calls == {("get_records", m.id): 1 for m in swept}  # visits: no triggers, no call
+    assert kintone.calls == {("get_records", m.id): 1 for m in swept}
     assert len(queue) == 0
 
 
@@ -137,7 +146,9 @@ def test_the_query_asks_only_for_what_routing_needs(cli, kintone, ops_env, monke
         INQUIRIES: (since + order, routing, 500),
         "7": (since + order, routing, 500),  # follow-ups: next_follow_up runs on any edit
         # Every Contracts trigger names its statuses: only contracts in one of them are read.
-        CONTRACTS: (since + ' and ステータス in ("取消", "発報処理中", "締結済")' + order, [*routing, "ステータス"], 500),
+        CONTRACTS: (since + ' and ステータス in ("取消", "発報処理中", "発報待ち", "締結済")' + order,
+                    [*routing, "ステータス"], 500),
+        VISITS_APP: (since + order, routing, 500),  # visit_report runs on any edit
         # One Workflow trigger runs on any status change, the other only in some: all, with the status.
         WORKFLOW: (since + order, [*routing, "ステータス"], 500),
     }

@@ -503,3 +503,42 @@ def test_rep_workloads_asks_once_per_fifty_codes_and_fills_unknown_reps_with_zer
 
     assert loads == {"sato": RepWorkload("sato", 12, 3), "suzuki": RepWorkload("suzuki", 0, 0)}
     assert len(gstaff.calls) == 1
+
+
+# -- the order's life (seed) ------------------------------------------------------------
+
+
+def test_update_order_puts_the_new_content_with_its_change_key(gstaff, client):
+    gstaff.put(f"{BASE}/orders/O-77", json={"order_id": "O-77", "reference": "kintone:orders:5"})
+
+    client.update_order("O-77", SharedOrder("kintone:orders:5", "G-1001", "入出荷スタッフ", "検品",
+                                            date(2026, 12, 7), Decimal("2000")), "0123abcd")
+
+    assert sent_json(gstaff.calls[0]) == {"reference": "kintone:orders:5", "change_key": "0123abcd",
+                                          "title": "入出荷スタッフ", "job_description": "検品",
+                                          "start_on": "2026-12-07", "billing_rate": "2000"}
+
+
+def test_close_order_posts_the_closing_date(gstaff, client):
+    gstaff.post(f"{BASE}/orders/O-77/close", json={"order_id": "O-77", "reference": "kintone:orders:5"})
+
+    client.close_order("O-77", "kintone:orders:5", date(2027, 3, 31))
+
+    assert sent_json(gstaff.calls[0]) == {"reference": "kintone:orders:5", "closed_on": "2027-03-31"}
+
+
+def test_share_individual_contract_sends_the_contract_data_and_returns_its_id(gstaff, client):
+    from connectors.gstaff.interface import SharedIndividualContract
+
+    gstaff.post(f"{BASE}/individual-contracts", status=201,
+                json={"contract_id": "C-5", "reference": "kintone:contracts:7:0123abcd"})
+
+    contract_id = client.share_individual_contract(SharedIndividualContract(
+        "kintone:contracts:7:0123abcd", "G-1001", "派遣 太郎", date(2026, 12, 1), date(2027, 3, 31),
+        order_id="O-77", work_location="東京物流センター", wage="時給1,500円"))
+
+    assert contract_id == "C-5"
+    assert sent_json(gstaff.calls[0]) == {
+        "reference": "kintone:contracts:7:0123abcd", "client_id": "G-1001", "staff_name": "派遣 太郎",
+        "dispatch_start": "2026-12-01", "dispatch_end": "2027-03-31", "order_id": "O-77",
+        "work_location": "東京物流センター", "wage": "時給1,500円"}

@@ -21,6 +21,7 @@ from connectors.gstaff.interface import (  # noqa: F401
     MatchKind,
     NewClient,
     RepWorkload,
+    SharedIndividualContract,
     SharedOrder,
     StaffMember,
     TroubleEntry,

@@ -28,6 +28,7 @@ from connectors.gstaff.interface import (
     EmploymentType,
     NewClient,
     RepWorkload,
+    SharedIndividualContract,
     SharedOrder,
     StaffMember,
     TroubleEntry,
@@ -45,6 +46,9 @@ class FakeGStaff:
         self.assignments: dict[str, list[Assignment]] = defaultdict(list)  # client id -> its dispatches
         self.orders: dict[str, tuple[str, SharedOrder]] = {}  # reference -> (order id, order)
         self.archives: dict[str, tuple[str, ArchivedContract]] = {}  # reference -> (archive id, contract)
+        self.order_updates: dict[str, list[tuple[str, SharedOrder]]] = defaultdict(list)  # order id -> changes
+        self.closed_orders: dict[str, date] = {}  # order id -> closed_on
+        self.individual_contracts: dict[str, tuple[str, SharedIndividualContract]] = {}  # reference -> (id, data)
         self.workloads: dict[str, RepWorkload] = {}  # kintone login name -> load (tests set it)
         self.registrations: list[NewClient] = []  # clients actually created by register_client
         self.calls: Counter = Counter()
@@ -169,6 +173,33 @@ class FakeGStaff:
         self._maybe_lose("share_order")
         return order_id
 
+    def update_order(self, order_id: str, order: SharedOrder, change_key: str) -> None:
+        self._enter("update_order")
+        with self._lock:
+            self._order(order_id)
+            updates = self.order_updates[order_id]
+            if not updates or updates[-1][0] != change_key:
+                updates.append((change_key, order))
+        self._maybe_lose("update_order")
+
+    def close_order(self, order_id: str, reference: str, closed_on: date) -> None:
+        self._enter("close_order")
+        with self._lock:
+            self._order(order_id)
+            self.closed_orders.setdefault(order_id, closed_on)
+        self._maybe_lose("close_order")
+
+    def share_individual_contract(self, contract: SharedIndividualContract) -> str:
+        self._enter("share_individual_contract")
+        with self._lock:
+            if contract.client_id not in self.clients:
+                raise GStaffNotFound(f"client {contract.client_id} not found", status=404)
+            if contract.reference not in self.individual_contracts:
+                self.individual_contracts[contract.reference] = (f"C-{next(self._ids)}", contract)
+            contract_id = self.individual_contracts[contract.reference][0]
+        self._maybe_lose("share_individual_contract")
+        return contract_id
+
     def archive_contract(self, contract: ArchivedContract) -> str:
         self._enter("archive_contract")
         with self._lock:
@@ -181,6 +212,12 @@ class FakeGStaff:
         return archive_id
 
     # -- internals -------------------------------------------------------------------
+
+    def _order(self, order_id: str) -> SharedOrder:
+        found = next((order for oid, order in self.orders.values() if oid == order_id), None)
+        if found is None:
+            raise GStaffNotFound(f"order {order_id} not found", status=404)
+        return found
 
     def _new_client_id(self) -> str:
         while (client_id := f"G-{next(self._ids)}") in self.clients:

@@ -80,6 +80,22 @@ class SharedOrder:
 
 
 @dataclass(frozen=True)
+class SharedIndividualContract:
+    """An individual contract's data once its staff are decided (seed A-5)."""
+
+    reference: str  # kintone:contracts:<id>:<content digest>
+    client_id: str
+    staff_name: str
+    dispatch_start: date
+    dispatch_end: date
+    order_id: str = ""
+    work_location: str = ""
+    job_description: str = ""
+    wage: str = ""
+    commander: str = ""
+
+
+@dataclass(frozen=True)
 class RepWorkload:
     """What G-Staff knows of one sales rep's load now (seed A-2)."""
 
@@ -174,6 +190,15 @@ class GStaffClient(Protocol):
 
     def share_order(self, order: SharedOrder) -> str:
         """Share an accepted order; return G-Staff's order id. Same reference → same id."""
+
+    def update_order(self, order_id: str, order: SharedOrder, change_key: str) -> None:
+        """Replace a shared order's content after an edit; the same ``change_key`` again changes nothing."""
+
+    def close_order(self, order_id: str, reference: str, closed_on: date) -> None:
+        """Close a shared order (終了); closing it again changes nothing."""
+
+    def share_individual_contract(self, contract: SharedIndividualContract) -> str:
+        """Share an individual contract's data; return G-Staff's id. Same reference → same id."""
 
     def archive_contract(self, contract: ArchivedContract) -> str:
         """Store a signed contract with its retention date; return the archive id.

@@ -44,6 +44,7 @@ from connectors.gstaff.interface import (
     FormerEmployment,
     NewClient,
     RepWorkload,
+    SharedIndividualContract,
     SharedOrder,
     StaffMember,
     TroubleEntry,
@@ -182,6 +183,37 @@ class LiveGStaffClient:
             body["billing_rate"] = format(Decimal(order.billing_rate), "f")
         answer = self._call("POST", "/orders", "POST /orders", json=body, idempotent=False)
         return _pick(answer, lambda b: _text(b["order_id"]), "POST /orders")
+
+    def update_order(self, order_id: str, order: SharedOrder, change_key: str) -> None:
+        body: dict[str, Any] = {"reference": order.reference, "change_key": change_key, "title": order.title}
+        if order.job_description:
+            body["job_description"] = order.job_description
+        if order.start_on is not None:
+            body["start_on"] = order.start_on.isoformat()
+        if order.billing_rate is not None:
+            body["billing_rate"] = format(Decimal(order.billing_rate), "f")
+        what = "PUT /orders/{id}"
+        # A PUT is idempotent (same change_key, same content): safe to repeat after a lost answer.
+        answer = self._call("PUT", f"/orders/{quote(order_id, safe='')}", what, json=body)
+        _pick(answer, lambda b: _text(b["order_id"]), what)
+
+    def close_order(self, order_id: str, reference: str, closed_on: date) -> None:
+        what = "POST /orders/{id}/close"
+        answer = self._call("POST", f"/orders/{quote(order_id, safe='')}/close", what,
+                            json={"reference": reference, "closed_on": closed_on.isoformat()})
+        _pick(answer, lambda b: _text(b["order_id"]), what)
+
+    def share_individual_contract(self, contract: SharedIndividualContract) -> str:
+        body: dict[str, Any] = {"reference": contract.reference, "client_id": contract.client_id,
+                                "staff_name": contract.staff_name,
+                                "dispatch_start": contract.dispatch_start.isoformat(),
+                                "dispatch_end": contract.dispatch_end.isoformat()}
+        for name in ("order_id", "work_location", "job_description", "wage", "commander"):
+            if getattr(contract, name):
+                body[name] = getattr(contract, name)
+        answer = self._call("POST", "/individual-contracts", "POST /individual-contracts", json=body,
+                            idempotent=False)
+        return _pick(answer, lambda b: _text(b["contract_id"]), "POST /individual-contracts")
 
     def archive_contract(self, contract: ArchivedContract) -> str:
         body: dict[str, Any] = {
