@@ -32,6 +32,7 @@ from tests.people import (
     status_of,
     submit,
 )
+from tests.records import VISITS_APP
 
 WAITING = "上長承認待ち"
 
@@ -73,9 +74,10 @@ def test_a_reconciled_backlog_is_one_page_job_of_three_kintone_calls(worker_ctx,
     supervisor = COMPLETE_ORDER["上長"][0]["code"]  # the assignee the order names, as its own job sets it
     assert {kintone.record_values(ORDERS, r)["作業者"][0]["code"] for r in ids} == {supervisor}
     assert {kintone.record_values(ORDERS, r)["$revision"] for r in ids} == {"3"}  # one action each
-    # one read of the orders, one of their client, one bulkRequest of 2 × PUT records/status.json
+    # one read of the orders, one of their client, one of its visits (seed A-3), one bulkRequest of
+    # 2 × PUT records/status.json
     assert kintone.calls == Counter({("get_records", ORDERS): 1, ("get_records", CLIENTS): 1,
-                                     ("bulk_request", ORDERS): 1})
+                                     ("get_records", VISITS_APP): 1, ("bulk_request", ORDERS): 1})
     assert sweep_orders(settings, mappings, kintone, redis_conn).enqueued == []
 
 
@@ -199,7 +201,8 @@ def test_held_orders_released_by_a_credit_approval_are_one_page_job(worker_ctx, 
 
     assert {status_of(kintone, ORDERS, r) for r in held} == {WAITING}
     assert status_of(kintone, ORDERS, incomplete) == "未処理"
-    # one read of the 30 orders, one of their client, one PUT records/status.json (30 ≤ 100: no bulkRequest)
+    # one read of the 30 orders, one of their client, one of its visits, one PUT records/status.json
+    # (30 ≤ 100: no bulkRequest)
     assert kintone.calls == Counter({("get_records", ORDERS): 1, ("get_records", CLIENTS): 1,
-                                     ("update_statuses", ORDERS): 1})
+                                     ("get_records", VISITS_APP): 1, ("update_statuses", ORDERS): 1})
     assert workflow.run(worker_ctx, "workflow", application) == "nothing_to_do"

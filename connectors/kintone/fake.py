@@ -299,7 +299,8 @@ class FakeKintone:
         self._enter("get_form_fields", app)
         a = self._app(app)
         # kintone lists the system fields too; these are the ones this fake's records carry.
-        system = {"レコード番号": "RECORD_NUMBER", "作成日時": "CREATED_TIME", "更新日時": "UPDATED_TIME"}
+        system = {"レコード番号": "RECORD_NUMBER", "作成者": "CREATOR", "作成日時": "CREATED_TIME", "更新者": "MODIFIER",
+                  "更新日時": "UPDATED_TIME"}
         if a.status_field:
             system.update({a.status_field: "STATUS", "作業者": "STATUS_ASSIGNEE"})
         fields = {code: {"type": t, "code": code, "label": code} for code, t in {**system, **a.fields}.items()}
