@@ -71,7 +71,8 @@ def told_once(fake, ids: list[str]) -> None:
 
 
 def env_for(redis_url, server):
-    return worker_env(redis_url, server.url, {"orders": API_TOKENS["orders"], "clients": API_TOKENS["clients"]})
+    return worker_env(redis_url, server.url, {"orders": API_TOKENS["orders"], "clients": API_TOKENS["clients"],
+                                              "visits": API_TOKENS["visits"]})  # the clients' visits (seed A-3)
 
 
 @pytest.mark.parametrize(("case", "dies"), [
