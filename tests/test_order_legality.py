@@ -7,6 +7,7 @@ import pytest
 
 from flows import order_registration
 from kgbridge.samples import COMPLETE_ORDER
+from tests.records import visited
 
 ORDERS, CLIENTS = "3", "1"
 
@@ -23,12 +24,16 @@ def _order(kintone, **changes) -> str:
 
 @pytest.fixture
 def approved(kintone) -> str:
-    return kintone.seed(CLIENTS, {"会社名": "株式会社サンプル物流", "与信状態": "承認"})
+    client = kintone.seed(CLIENTS, {"会社名": "株式会社サンプル物流", "与信状態": "承認"})
+    visited(kintone, client)  # orders need a completed visit (seed A-3, flows/visit_gate.py)
+    return client
 
 
 @pytest.fixture
 def never_applied(kintone) -> str:
-    return kintone.seed(CLIENTS, {"会社名": "株式会社サンプル物流", "与信状態": "未申請"})
+    client = kintone.seed(CLIENTS, {"会社名": "株式会社サンプル物流", "与信状態": "未申請"})
+    visited(kintone, client)
+    return client
 
 
 def only_comment(kintone, rid):
