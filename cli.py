@@ -125,24 +125,34 @@ def embedded(host: str, port: int) -> None:
 # domain and one worker answers hundreds a second (docs/benchmarks.md); two keep one free while the
 # other answers, and keep receiver + worker under the 150 MB memory target.
 DEFAULT_WEB_WORKERS = 2
+# Threads per web worker (webhooks/serving.py): a slow or stalled client holds one for at most
+# KGBRIDGE_WEB_REQUEST_SECONDS, so 2 x 64 leave the receiver answering with a hundred such clients
+# connected at once. Idle threads cost a little memory each, created only when needed.
+DEFAULT_WEB_THREADS = 64
 
 
-def gunicorn_args(bind: str, workers: int, app: str = "webhooks:create_app()") -> list[str]:
+def gunicorn_args(bind: str, workers: int, app: str = "webhooks:create_app()",
+                  threads: int = DEFAULT_WEB_THREADS) -> list[str]:
     """The gunicorn command line of `kgbridge serve` (the benchmarks and tests run the same).
 
     ``--preload``: the master builds the app once and the workers share its memory (about 25 MB
     less for two workers; the app opens no connection before a request). A bad setting stops the
     master at once instead of every worker in turn. New code needs a restart, not a HUP.
+    The worker is gunicorn's gthread with a deadline per request (webhooks.serving.ReceiverWorker):
+    slow clients cannot hold the receiver (issue 16).
     """
-    return ["gunicorn", "--bind", bind, "--workers", str(workers), "--access-logfile", "-",
-            "--timeout", "30", "--no-control-socket", "--preload",
+    return ["gunicorn", "--bind", bind, "--workers", str(workers),
+            "--worker-class", "webhooks.serving.ReceiverWorker", "--threads", str(threads),
+            "--access-logfile", "-", "--timeout", "30", "--no-control-socket", "--preload",
             "--logger-class", "kgbridge.gunicorn_logging.Logger", app]
 
 
 @main.command()
 @click.option("--bind", default="127.0.0.1:8000", show_default=True, envvar="KGBRIDGE_BIND")
 @click.option("--workers", default=DEFAULT_WEB_WORKERS, show_default=True, type=int, envvar="KGBRIDGE_WEB_WORKERS")
-def serve(bind: str, workers: int) -> None:
+@click.option("--threads", default=DEFAULT_WEB_THREADS, show_default=True, type=click.IntRange(1, 1000),
+              envvar="KGBRIDGE_WEB_THREADS")
+def serve(bind: str, workers: int, threads: int) -> None:
     """Run the webhook receiver under gunicorn (settings from KGBRIDGE_* variables).
 
     Settings and mappings are checked here first, so a bad start is one line and exit 2, not a
@@ -153,7 +163,7 @@ def serve(bind: str, workers: int) -> None:
 
     settings = _check_settings()
     load_mappings(settings.mapping_dir)
-    args = [sys.executable, "-m", *gunicorn_args(bind, workers)]
+    args = [sys.executable, "-m", *gunicorn_args(bind, workers, threads=threads)]
     os.execv(sys.executable, args)
 
 

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     webhook_token: SecretStr | None = None
     webhook_token_next: SecretStr | None = None
     max_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
+    # Seconds a client has to send one whole request to `kgbridge serve` and take its answer; a slow
+    # or stalled client is cut off then, so it holds one thread at most that long (webhooks/serving.py).
+    web_request_seconds: float = Field(default=10.0, gt=0, le=300)
     # How long a notification id is remembered (kintone may deliver twice; replays). At least an
     # hour: a shorter memory would let a late duplicate through.
     dedupe_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=3600)
@@ -364,9 +367,9 @@ class Settings(BaseSettings):
 # the test suite's own. Any other KGBRIDGE_* name is a typo (a misspelt KGBRIDGE_WEBHOOK_TOKEN_NEXT
 # would silently break a token rotation), so the start is refused.
 OTHER_VARIABLES = frozenset({
-    "KGBRIDGE_BIND", "KGBRIDGE_WEB_WORKERS",
+    "KGBRIDGE_BIND", "KGBRIDGE_WEB_WORKERS", "KGBRIDGE_WEB_THREADS",
     "KGBRIDGE_CONSOLE_BIND",  # `kgbridge console --bind`
-    "KGBRIDGE_TEST_REDIS_URL", "KGBRIDGE_TEST_KEEP_LOGS",
+    "KGBRIDGE_TEST_REDIS_URL", "KGBRIDGE_TEST_KEEP_LOGS", "KGBRIDGE_TEST_FUZZ_SEED", "KGBRIDGE_TEST_FUZZ_BODIES",
 })
 
 

@@ -30,15 +30,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until(condition: Callable[[], object], timeout: float, what: str, every: float = 0.02):
-    """Poll ``condition`` until it returns something true; fail after ``timeout`` seconds."""
+def wait_until(condition: Callable[[], object], timeout: float, what, every: float = 0.02):
+    """Poll ``condition`` until it returns something true; fail after ``timeout`` seconds, saying
+    ``what`` it waited for (a string, or a function that describes the state then)."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() >= deadline:
-            raise AssertionError(f"gave up after {timeout} s waiting for {what}")
+            raise AssertionError(f"gave up after {timeout} s waiting for {what() if callable(what) else what}")
         time.sleep(every)
 
 
