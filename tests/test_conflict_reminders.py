@@ -18,7 +18,8 @@ def sweep_at(ctx, text: str) -> str:
 
 
 def texts(kintone, rid: str) -> list[str]:
-    return [c.text for c in kintone.apps[CONTRACTS].comments[rid]]
+    """The 抵触日 reminders on the contract (other rules, e.g. the renewal decision, remind it too)."""
+    return [c.text for c in kintone.apps[CONTRACTS].comments[rid] if "抵触日" in c.text]
 
 
 def concluded(kintone, mappings, **values) -> str:
