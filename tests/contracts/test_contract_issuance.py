@@ -298,6 +298,10 @@ def test_send_timed_out_where_gmo_sign_cannot_be_asked_stops_for_an_operator_and
     [job_id] = failed.get_job_ids()
     reason = failed.get_queue().fetch_job(job_id).meta["reason"]
     assert "IssuanceNeedsOperator" in reason and reference(rid) in reason
+    # marketing is told which id to enter, exactly as GMO Sign's screens name it (issue 15)
+    [told] = [t for t in kintone.comment_texts(CONTRACTS, rid) if "結果を確認できませんでした" in t]
+    assert "「トランザクションID」を、GMOサインの画面に表示されているとおり" in told
+    assert "書類ごとの「文書ID」ではありません" in told and "「GMOサイン文書ID」に入力" in told
     assert values(kintone, rid)["ステータス"] == "発報処理中"
     [text] = kintone.comment_texts(CONTRACTS, rid)
     assert reference(rid) in text and "自動での再送信は行いません" in text
