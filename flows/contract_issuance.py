@@ -43,7 +43,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, replace
 from dataclasses import fields as dataclass_fields
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from connectors.errors import Permanent, RetryLater
 from connectors.gmosign import (
@@ -91,6 +91,7 @@ class Claim:
     document_ids: list[str] = field(default_factory=list)
     job: str = ""  # the RQ job that took the claim ("" outside a worker)
     signers: int = 0  # how many signers the envelope has (what a signed PDF must carry; 0: not known)
+    personal_conflict_date: str = ""  # ISO 個人単位 抵触日 judged before the send, written back with the id
 
     def dumps(self) -> str:
         return json.dumps(asdict(self))
@@ -148,7 +149,8 @@ def issue_contract(ctx: FlowContext, contracts: AppMapping, contract: dict) -> s
         if problems:
             return send_back(ctx, contracts, contract, incomplete_text(contracts, contract, problems))
         try:
-            claim = send_contract(ctx, contracts, settings, contract, key, printed=law.merge_fields)
+            claim = send_contract(ctx, contracts, settings, contract, key, printed=law.merge_fields,
+                                  personal_conflict_date=law.personal_conflict_date)
         except GmoSignDataError as exc:
             text = (f"GMOサインが契約書の送信を受け付けませんでした（{exc.message}）。"
                     "署名者・担当営業のメールアドレスなど、入力内容を確認してください。")
@@ -179,12 +181,13 @@ def trade_not_ready(ctx: FlowContext, settings: IssuanceSettings, contract: dict
 
 
 def send_contract(ctx: FlowContext, contracts: AppMapping, settings: IssuanceSettings, contract: dict,
-                  key: str, printed: dict[str, str] | None = None) -> Claim:
+                  key: str, printed: dict[str, str] | None = None, personal_conflict_date: date | None = None) -> Claim:
     """Claim the reference, send from the kind's template, and remember the envelope."""
     gmosign = gmosign_of(ctx)
     request = template_send(contracts, settings, contract, printed)
     ttl = settings.claim_ttl_days * 86400
-    claim = Claim("sending", ctx.now().isoformat(timespec="seconds"), job=ctx.job_id)
+    claim = Claim("sending", ctx.now().isoformat(timespec="seconds"), job=ctx.job_id,
+                  personal_conflict_date=personal_conflict_date.isoformat() if personal_conflict_date else "")
     if not ctx.ledger.claim(key, ttl, claim.dumps()):
         raise IssuanceInProgress(f"contract {contract['record_id']} is claimed by another job")
     try:
@@ -249,6 +252,9 @@ def write_back(ctx: FlowContext, contracts: AppMapping, settings: IssuanceSettin
     }
     if claim.document_ids:
         values["gmosign_document_ids"] = ",".join(claim.document_ids)
+    if "personal_conflict_date" in contracts.fields:  # reminded by the deadline rules (issue 11)
+        values["personal_conflict_date"] = (date.fromisoformat(claim.personal_conflict_date)
+                                            if claim.personal_conflict_date else None)
     envelopes.remember(ctx.ledger.redis, claim.envelope_id, contracts.key, contract["record_id"])
     revision = ctx.kintone.update_record(contracts.id, contract["record_id"], contracts.write(values),
                                          revision=contract["revision"])

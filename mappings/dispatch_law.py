@@ -179,6 +179,11 @@ class Verdict:
     limits: dict[str, date] = field(default_factory=dict)  # "site" / staff id -> 抵触日 applied
     merge_fields: dict[str, str] = field(default_factory=dict)  # GMO Sign item -> text printed
 
+    @property
+    def personal_conflict_date(self) -> date | None:
+        """The earliest 個人単位 抵触日 of the contract's workers (None: no worker, or exempt)."""
+        return min((day for key, day in self.limits.items() if key != "site"), default=None)
+
 
 def judge(rules: DispatchLawSettings, mapping: AppMapping, contract: dict, facts: Facts,
           text_of=str) -> Verdict:
