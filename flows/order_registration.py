@@ -8,7 +8,8 @@ Complete: the action 上長承認依頼 with the supervisor as assignee. When th
 shares it once), the acceptance date and G-Staff's order number are recorded, and the rep is told.
 Before anything else, the dispatch-law intake check (``flows.order_legality``): an order for
 prohibited work or 日雇派遣 is flagged to the rep and the 上長 and goes no further (no 06_1, no
-上長承認依頼). A hearing item marked 「訪問時確認」 does not hold the order.
+上長承認依頼). A hearing item marked 「訪問時確認」 does not hold the order before the client's visit;
+once the visit is complete it is required like any other item, and the rep is told which.
 A client that never applied for credit (与信状態 未申請) gets its 06_1 application opened here
 (``flows.credit_check``), and the comment names it; when that application is approved, the held
 order comes back here by itself.
@@ -114,19 +115,25 @@ def decide(mappings, orders: AppMapping, order: dict, status: str | None, client
                         same_as="dispatch_law|" + "|".join(flags.keys), tell_supervisor=True,
                         detail="flagged (dispatch law): " + ", ".join(flags.keys))
     missing = missing_hearing_items(orders, order)
+    # 「訪問時確認」 items wait for the visit only: once the client's visit is complete they are due.
+    unconfirmed = [] if waiting_for_visit(visit) else unconfirmed_visit_items(orders, order)
     # Seed A-3 「必ず訪問すること」: nothing goes on, not even the client's 06_1, before a completed visit.
     credit = None if visit else credit_problem(mappings, orders, order, client, application_id, today=today)
     if credit is not None and credit.kind == "needs_application":
         return Decision("credit_application_opened", per_record=True)
-    if missing or credit or visit:
+    if missing or unconfirmed or credit or visit:
         # The same gaps are the same complaint, however the sentence reads: a client whose 06_1 we
         # just opened is 審査中 on the next run, and the rep has been told that already.
         return Decision("told_rep_missing_items",
                         complaint=complaint_text(orders, order, missing, credit.text if credit else None,
-                                                 visit_problem=visit.text if visit else None),
+                                                 visit_problem=visit.text if visit else None,
+                                                 unconfirmed=unconfirmed),
                         same_as="|".join([credit.kind if credit else "", *missing])
-                        + (f"|visit:{visit.kind}" if visit else ""),
+                        + (f"|visit:{visit.kind}" if visit else "")
+                        + "".join(f"|after_visit:{label}" for label in unconfirmed),
                         detail="held: " + "; ".join(([f"missing {'、'.join(missing)}"] if missing else [])
+                                                    + ([f"unconfirmed after the visit {'、'.join(unconfirmed)}"]
+                                                       if unconfirmed else [])
                                                     + ([f"credit {credit.kind}"] if credit else [])
                                                     + ([f"visit {visit.kind}"] if visit else [])))
     approval = orders.action("request_supervisor_approval")
@@ -229,15 +236,31 @@ def hearing_item_names(orders: AppMapping) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def missing_hearing_items(orders: AppMapping, order: dict) -> list[str]:
-    """The Japanese labels of required hearing items that are still empty, in form order."""
+def empty_hearing_items(orders: AppMapping, order: dict) -> list[str]:
+    """Required hearing items (domain names) that are still empty, in form order."""
     settings = orders.settings(FLOW)
-    missing = [name for name in settings.get("required_items", []) if is_blank(order.get(name))]
+    empty = [name for name in settings.get("required_items", []) if is_blank(order.get(name))]
     for rule in settings.get("conditional_items", []):
         if order.get(rule["when"]) == rule["equals"] and is_blank(order.get(rule["item"])):
-            missing.append(rule["item"])
+            empty.append(rule["item"])
+    return empty
+
+
+def missing_hearing_items(orders: AppMapping, order: dict) -> list[str]:
+    """The Japanese labels of required hearing items that are still empty and not left for the visit."""
     later = order_legality.confirmed_at_visit(orders, order)  # marked 「訪問時確認」 (seed A-1)
-    return [orders.field(name).display for name in missing if name not in later]
+    return [orders.field(name).display for name in empty_hearing_items(orders, order) if name not in later]
+
+
+def unconfirmed_visit_items(orders: AppMapping, order: dict) -> list[str]:
+    """The labels of empty items marked 「訪問時確認」: due once the client's visit is complete."""
+    later = order_legality.confirmed_at_visit(orders, order)
+    return [orders.field(name).display for name in empty_hearing_items(orders, order) if name in later]
+
+
+def waiting_for_visit(visit: visit_gate.VisitProblem | None) -> bool:
+    """The client has no completed visit yet (a visit with a 問題あり answer is complete)."""
+    return visit is not None and visit.kind in ("no_visit", "incomplete")
 
 
 @dataclass(frozen=True)
@@ -307,16 +330,20 @@ def credit_problem(mappings, orders: AppMapping, order: dict, client, applicatio
 
 
 def complaint_text(orders: AppMapping, order: dict, missing: list[str], credit_problem: str | None,
-                   *, visit_problem: str | None = None) -> str:
+                   *, visit_problem: str | None = None, unconfirmed: list[str] | None = None) -> str:
     title = order.get("title") or f"レコード番号 {order['record_id']}"
     parts = [f"オーダー「{title}」は、次の点が揃っていないため上長承認依頼に進めていません。"]
     if visit_problem:
         parts.append("【訪問】\n" + bullet_list([visit_problem]))
     if missing:
         parts.append("【未入力のオーダーヒアリング項目】\n" + bullet_list(missing))
+    if unconfirmed:
+        mark = orders.field("confirm_at_visit").display
+        parts.append(f"【「{mark}」にした項目】\n顧客への訪問が完了したため、「{mark}」にしていた次の項目も"
+                     "受付の前に入力が必要です。訪問で確認した内容を入力してください。\n" + bullet_list(unconfirmed))
     if credit_problem:
         parts.append("【与信】\n" + bullet_list([credit_problem]))
-    if missing:
+    if missing or unconfirmed:
         parts.append("上記の項目を入力してレコードを保存してください。保存すると自動で再チェックし、"
                      "揃っていれば上長承認依頼に進めます。")
     return "\n\n".join(parts)

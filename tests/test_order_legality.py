@@ -7,7 +7,7 @@ import pytest
 
 from flows import order_registration
 from kgbridge.samples import COMPLETE_ORDER
-from tests.records import visited
+from tests.records import utc, visited
 
 ORDERS, CLIENTS = "3", "1"
 
@@ -122,13 +122,44 @@ def test_the_hearing_asks_for_work_category_location_period_and_qualifications(c
         assert f"・{label}" in text
 
 
-def test_an_item_marked_for_the_visit_does_not_hold_the_order(ctx, kintone, approved):
-    deferred = _order(kintone, 就業場所=None, 必要資格=None, 訪問時確認=["就業場所", "必要資格"])
-    not_deferrable = _order(kintone, 業務区分=None, 訪問時確認=["業務区分"])  # must be known before a visit
+def test_an_item_marked_for_the_visit_does_not_hold_the_order_before_the_visit(ctx, kintone):
+    client = kintone.seed(CLIENTS, {"会社名": "株式会社サンプル物流", "与信状態": "承認"})  # not visited yet
+    deferred = _order(kintone, 顧客レコード番号=client, 就業場所=None, 必要資格=None, 訪問時確認=["就業場所", "必要資格"])
+    not_deferrable = _order(kintone, 顧客レコード番号=client, 業務区分=None, 訪問時確認=["業務区分"])  # known before a visit
 
-    assert order_registration.run(ctx, "orders", deferred) == "sent_for_supervisor_approval"
+    assert order_registration.run(ctx, "orders", deferred) == "told_rep_missing_items"
+    text = only_comment(kintone, deferred).text
+    assert "【訪問】" in text and "就業場所" not in text and "必要資格" not in text  # only the visit holds it
     assert order_registration.run(ctx, "orders", not_deferrable) == "told_rep_missing_items"
     assert "・業務区分" in only_comment(kintone, not_deferrable).text
+
+
+def test_once_the_client_was_visited_the_items_marked_for_the_visit_are_required(ctx, kintone, approved):
+    rid = _order(kintone, 就業場所=None, 必要資格=None, 訪問時確認=["就業場所", "必要資格"])
+
+    assert order_registration.run(ctx, "orders", rid) == "told_rep_missing_items"
+    text = only_comment(kintone, rid).text
+    assert "【「訪問時確認」にした項目】\n顧客への訪問が完了したため、「訪問時確認」にしていた次の項目も受付の前に入力が必要です。" in text
+    assert "\n・就業場所\n・必要資格" in text and "【未入力のオーダーヒアリング項目】" not in text
+    assert kintone.record_values(ORDERS, rid)["ステータス"] == "未処理"
+
+    kintone.update_record(ORDERS, rid, {"就業場所": {"value": "東京物流センター"}, "必要資格": {"value": "フォークリフト"}})
+    assert order_registration.run(ctx, "orders", rid) == "sent_for_supervisor_approval"
+
+
+@pytest.mark.parametrize(("visited_at", "items_due"), [
+    ("2026-12-01T10:00", True),    # the visit's time has come (now): the items are due
+    ("2026-12-01T10:01", False),   # still ahead: the visit holds the order, not the items
+])
+def test_a_visit_counts_from_its_time(ctx, kintone, visited_at, items_due):
+    client = kintone.seed(CLIENTS, {"会社名": "株式会社サンプル物流", "与信状態": "承認"})
+    visited(kintone, client, 訪問日時=utc(visited_at))
+    rid = _order(kintone, 顧客レコード番号=client, 必要資格=None, 訪問時確認=["必要資格"])
+
+    assert order_registration.run(ctx, "orders", rid) == "told_rep_missing_items"
+    text = only_comment(kintone, rid).text
+    assert ("・必要資格" in text) is items_due
+    assert ("【訪問】" in text) is not items_due
 
 
 def test_the_mapping_names_every_category_and_exception_as_an_option_and_cites_each_article(mappings):

@@ -137,3 +137,26 @@ def test_a_checklist_naming_an_unknown_field_is_refused(mappings):
     broken = visits.model_copy(update={"visit_check": {**visits.settings("visit_check"), "checklist": ["nope"]}})
     with pytest.raises(MappingError, match="nope"):
         VisitCheck.of(broken)
+
+
+def test_items_left_for_the_visit_are_asked_for_once_the_visit_is_saved(client, kintone, drain):
+    customer = new_client(kintone)
+    rid = kintone.seed(ORDERS, dict(COMPLETE_ORDER, 顧客レコード番号=customer, 就業場所="", 訪問時確認=["就業場所"]))
+    post(client, kintone, ORDERS, rid)
+    drain()
+    [before] = kintone.comment_texts(ORDERS, rid)
+    assert "訪問記録がありません" in before and "就業場所" not in before  # waits for the visit, not for the item
+
+    visit = visited(kintone, customer, 顧客="株式会社サンプル物流", 上長=TANAKA)
+    post(client, kintone, VISITS_APP, visit)
+    drain()
+
+    [_, after] = kintone.comment_texts(ORDERS, rid)
+    assert "顧客への訪問が完了したため、「訪問時確認」にしていた次の項目も受付の前に入力が必要です。" in after
+    assert "・就業場所" in after and "【訪問】" not in after
+    assert kintone.record_values(ORDERS, rid)["ステータス"] == "未処理"
+
+    kintone.update_record(ORDERS, rid, {"就業場所": {"value": "東京物流センター（東京都江東区）"}})
+    post(client, kintone, ORDERS, rid, "UPDATE_RECORD")
+    drain()
+    assert kintone.record_values(ORDERS, rid)["ステータス"] == "上長承認待ち"
