@@ -42,6 +42,7 @@ from flows.decide import on_fresh_record
 from flows.notify import bullet_list, tell
 from mappings import AppMapping
 from mappings.credit import has_lapsed, jp_date
+from mappings.dispatch_law import staff_ids
 from mappings.fields import is_blank
 
 FLOW = "order_registration"
@@ -102,8 +103,10 @@ def decide(mappings, orders: AppMapping, order: dict, status: str | None, client
     shared = not is_blank(order.get("gstaff_order_id"))
     if status == "accepted":
         if not is_blank(order.get("accepted_on")):
-            # A shared order's edit goes to G-Staff (flows/order_sync.py), by the ordinary job.
-            return Decision("nothing_to_do", per_record=shared)
+            # By the ordinary job: a shared order's edit goes to G-Staff (flows/order_sync.py), and proposed
+            # staff are checked against 法第40条の9 with G-Staff (flows/staff_proposal.py).
+            proposed = bool(staff_ids(order.get("proposed_staff_ids")))
+            return Decision("nothing_to_do", per_record=shared or proposed)
         return Decision("acceptance_recorded", per_record=True)  # G-Staff and a comment, per record
     if status == "closed" and shared:
         return Decision("nothing_to_do", per_record=True)  # 終了 closes it in G-Staff, by the ordinary job
@@ -174,8 +177,8 @@ def run_page(ctx: FlowContext, app_key: str, record_ids: list[str]) -> bulk.Page
     its own job would, then every 上長承認依頼 of the page in bulk (``flows.bulk``: 2,000 per call,
     each with the revision it was decided on). A complaint is one comment per order (kintone has
     no bulk comment), said once as the ordinary job says it. Outcomes only the ordinary job can
-    carry out (a 06_1 to open, an acceptance to share with G-Staff), and records a bulk call
-    refused, go to that order's ordinary job.
+    carry out (a 06_1 to open, an acceptance to share with G-Staff, proposed staff to check against
+    法第40条の9 in G-Staff), and records a bulk call refused, go to that order's ordinary job.
     """
     orders = ctx.mappings[app_key]
     result = bulk.PageResult()

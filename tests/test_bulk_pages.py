@@ -9,6 +9,7 @@ as bootstrap wires them) and a real RQ worker drains them.
 from __future__ import annotations
 
 from collections import Counter
+from datetime import date
 
 import fakeredis
 import pytest
@@ -206,3 +207,38 @@ def test_held_orders_released_by_a_credit_approval_are_one_page_job(worker_ctx, 
     assert kintone.calls == Counter({("get_records", ORDERS): 1, ("get_records", CLIENTS): 1,
                                      ("get_records", VISITS_APP): 1, ("update_statuses", ORDERS): 1})
     assert workflow.run(worker_ctx, "workflow", application) == "nothing_to_do"
+
+
+def test_a_page_flags_a_proposed_worker_who_left_the_client_within_a_year_as_the_orders_own_job_does(mappings):
+    """法第40条の9 on the page path: the accepted order goes to its ordinary job (G-Staff per worker), so a
+    page and one job per order end the same, with the same comment to the rep and the 上長."""
+    from connectors.gstaff import EmploymentType, FormerEmployment, StaffMember
+    from connectors.gstaff.fake import FakeGStaff
+
+    def world() -> tuple[FlowContext, FakeKintone, dict[str, str]]:
+        fake, gstaff = FakeKintone.from_mappings(mappings), FakeGStaff.with_samples()
+        gstaff.add_staff(StaffMember("S-5001", EmploymentType.FIXED_TERM, date(1990, 1, 1),
+                                     [FormerEmployment("G-1001", date(2025, 12, 2))]))  # < 1 year before 12-01
+        client = new_client(fake, name="株式会社サンプル物流", credit="承認", Gスタッフ顧客ID="G-1001")
+        accepted = dict(COMPLETE_ORDER, 顧客レコード番号=client, 受付日="2026-11-20", 開始時期="2026-12-01")
+        ids = {"former": fake.seed(ORDERS, dict(accepted, 提案スタッフID="S-5001"), status="受付済"),
+               "fine": fake.seed(ORDERS, dict(accepted, 提案スタッフID="S-2001"), status="受付済"),
+               "new": complete_orders(fake, client, 1)[0]}
+        ctx = FlowContext(kintone=fake, mappings=mappings, ledger=Ledger(fakeredis.FakeRedis()),
+                          clock=lambda: TUESDAY_MORNING)
+        ctx.gstaff = gstaff
+        return ctx, fake, ids
+
+    one_by_one, fake_a, ids = world()
+    outcomes = {name: order_registration.run(one_by_one, "orders", rid) for name, rid in ids.items()}
+    assert outcomes == {"former": "flagged_former_employee", "fine": "proposal_ok",
+                        "new": "sent_for_supervisor_approval"}
+
+    paged, fake_b, _ = world()
+    result = order_registration.run_page(paged, "orders", list(ids.values()))  # fallbacks run inline here
+
+    assert sorted(result.fallback) == sorted([ids["former"], ids["fine"]])
+    assert _end_state(fake_b) == _end_state(fake_a)
+    [comment] = fake_b.apps[ORDERS].comments[ids["former"]]
+    assert "離職後1年以内の受入れ禁止（労働者派遣法第40条の9）：スタッフ S-5001" in comment.text
+    assert [m.code for m in comment.mentions] == ["sato", "tanaka"]
