@@ -4,10 +4,16 @@ Supports what our flows send: ``field op value`` with = != > < >= <= like, ``in 
 ``not in (...)``, ``is empty``, ``is not empty``, ``and``/``or`` with parentheses,
 ``order by f asc|desc, ...``, ``limit n`` and ``offset n``. Values compare as numbers when
 both sides are numeric, else as strings (ISO dates and datetimes order correctly as strings).
+
+A parsed query also knows the floors its condition implies (``更新日時 > "t"`` anywhere every
+match must pass, e.g. the reconcile sweep's keyset condition): ``Query.may_match`` checks them on
+the raw cells, cheaply, so the fake evaluates the whole condition only on records that can match.
+It never decides a match, it only skips records the condition would refuse.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +35,65 @@ class Query:
     order_by: list[tuple[str, bool]]  # (field code, descending)
     limit: int | None
     offset: int
+    floors: "Floors"  # what every match meets, for a cheap first look (may_match)
+
+    def may_match(self, record: dict) -> bool:
+        """False only for a record ``predicate`` refuses (it fails a floor); True says nothing."""
+        return self.floors.admits(record)
+
+
+@dataclass(frozen=True)
+class Floors:
+    """Lower bounds every record matching a condition meets, by field code.
+
+    ``text``: code -> s where the condition compares the field to a non-numeric s with > or >=,
+    so a matching record's value is a non-empty string >= s (the comparison is a string one).
+    ``number``: code -> n (an integer) where it compares with > or >= to n, so a matching record
+    whose value is a plain integer has value >= n. Cells of other shapes (absent, a table column,
+    a list, a number of another form) are never judged here.
+    """
+
+    text: tuple[tuple[str, str], ...] = ()
+    number: tuple[tuple[str, int], ...] = ()
+
+    @staticmethod
+    def of(code: str, op: str, value: str) -> "Floors":
+        if op not in (">", ">="):
+            return Floors()
+        if _num(value) is None:
+            return Floors(text=((code, value),))
+        if value.isascii() and value.isdigit():
+            return Floors(number=((code, int(value)),))
+        return Floors()
+
+    def both(self, other: "Floors") -> "Floors":
+        """Both conditions hold: every floor of each, the higher where they share a field."""
+        return Floors(_merge(self.text, other.text, max, keep_all=True),
+                      _merge(self.number, other.number, max, keep_all=True))
+
+    def either(self, other: "Floors") -> "Floors":
+        """One of the conditions holds: only the fields both bound, at the lower floor."""
+        return Floors(_merge(self.text, other.text, min, keep_all=False),
+                      _merge(self.number, other.number, min, keep_all=False))
+
+    def admits(self, record: dict) -> bool:
+        for code, floor in self.text:
+            cell = record.get(code)
+            value = cell.get("value") if isinstance(cell, dict) else None
+            if isinstance(value, str) and (value == "" or value < floor):
+                return False
+        for code, floor in self.number:
+            cell = record.get(code)
+            value = cell.get("value") if isinstance(cell, dict) else None
+            if isinstance(value, str) and value.isascii() and value.isdigit() and int(value) < floor:
+                return False
+        return True
+
+
+def _merge(a: tuple, b: tuple, pick, keep_all: bool) -> tuple:
+    left, right = dict(a), dict(b)
+    codes = (left.keys() | right.keys()) if keep_all else (left.keys() & right.keys())
+    return tuple(sorted((c, pick(v for v in (left.get(c), right.get(c)) if v is not None)) for c in codes))
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -123,21 +188,25 @@ class _Parser:
         kind, value = self.peek(k)
         return kind == "word" and value.lower() == w
 
+    # Each parse_* returns (predicate, the Floors every record it matches meets).
+
     def parse_or(self):
-        left = self.parse_and()
+        left, floors = self.parse_and()
         while self.word("or"):
             self.take()
-            right = self.parse_and()
+            right, more = self.parse_and()
             left = (lambda a, b: lambda r: a(r) or b(r))(left, right)
-        return left
+            floors = floors.either(more)
+        return left, floors
 
     def parse_and(self):
-        left = self.parse_atom()
+        left, floors = self.parse_atom()
         while self.word("and"):
             self.take()
-            right = self.parse_atom()
+            right, more = self.parse_atom()
             left = (lambda a, b: lambda r: a(r) and b(r))(left, right)
-        return left
+            floors = floors.both(more)
+        return left, floors
 
     def parse_atom(self):
         kind, value = self.peek()
@@ -147,6 +216,10 @@ class _Parser:
             if self.take() != ("punct", ")"):
                 raise QueryError("missing )")
             return inner
+        return self.parse_comparison()
+
+    def parse_comparison(self):
+        """One ``field op value`` (or is empty / in / like); floors only from > and >=."""
         kind, field = self.take()
         if kind not in ("word", "str"):
             raise QueryError(f"expected a field code, got {field!r}")
@@ -158,30 +231,30 @@ class _Parser:
             if not self.word("empty"):
                 raise QueryError("expected 'empty'")
             self.take()
-            return lambda r: (_empty(_scalar(r, field)) != negate)
+            return (lambda r: (_empty(_scalar(r, field)) != negate)), Floors()
         if self.word("not") and self.word("in", 1):
             self.take()
             self.take()
             values = self.parse_list()
-            return lambda r: not _in(_scalar(r, field), values)
+            return (lambda r: not _in(_scalar(r, field), values)), Floors()
         if self.word("in"):
             self.take()
             values = self.parse_list()
-            return lambda r: _in(_scalar(r, field), values)
+            return (lambda r: _in(_scalar(r, field), values)), Floors()
         if self.word("like") or (self.word("not") and self.word("like", 1)):
             negate = self.word("not")
             if negate:
                 self.take()
             self.take()
             _, needle = self.take()
-            return lambda r: (needle.lower() in str(_scalar(r, field) or "").lower()) != negate
+            return (lambda r: (needle.lower() in str(_scalar(r, field) or "").lower()) != negate), Floors()
         kind, op = self.take()
         if kind != "op":
             raise QueryError(f"expected an operator after {field}")
         kind, value = self.take()
         if kind not in ("str", "word"):
             raise QueryError(f"expected a value after {field} {op}")
-        return lambda r: _compare(_scalar(r, field), op, value)
+        return (lambda r: _compare(_scalar(r, field), op, value)), Floors.of(field, op, value)
 
     def parse_list(self) -> list[str]:
         if self.take() != ("punct", "("):
@@ -206,7 +279,9 @@ def _in(v, values) -> bool:
     return str(v if v is not None else "") in values
 
 
+@functools.lru_cache(maxsize=512)
 def parse(text: str) -> Query:
+    """The parsed query (cached: a Query is never changed after parsing, and sweeps repeat theirs)."""
     tokens = _tokens(text or "")
     # Split off "order by", "limit", "offset" (they come last).
     cut = len(tokens)
@@ -216,10 +291,10 @@ def parse(text: str) -> Query:
                 cut = idx
                 break
     cond, tail = tokens[:cut], tokens[cut:]
-    predicate = (lambda r: True)
+    predicate, floors = (lambda r: True), Floors()
     if cond:
         parser = _Parser(cond)
-        predicate = parser.parse_or()
+        predicate, floors = parser.parse_or()
         if parser.i != len(cond):
             raise QueryError(f"unexpected {cond[parser.i][1]!r} in query")
     order_by, limit, offset, i = [], None, 0, 0
@@ -249,7 +324,7 @@ def parse(text: str) -> Query:
         raise QueryError("limit must be 500 or less")
     if offset > 10000:
         raise QueryError("offset must be 10,000 or less")
-    return Query(predicate, order_by, limit, offset)
+    return Query(predicate, order_by, limit, offset, floors)
 
 
 def sort_key(record: dict, code: str):
