@@ -375,6 +375,42 @@ def _concluded_basic(fake, mappings, ctx):
     return app, rid
 
 
+def _master_and_individual(fake, mappings, ctx) -> tuple[str, str]:
+    """A concluded 基本契約 archived in G-Staff, and an individual contract kept a year longer."""
+    from connectors.gstaff import ArchivedContract
+    from tests.records import seed
+
+    rep = [{"code": "sato", "name": "佐藤 一郎"}]
+    master = seed(fake, mappings, "contracts", status="締結済", contract_kind="基本契約", client_record_id="1",
+                  client="株式会社サンプル物流", sales_rep=rep, concluded_on="2026-11-24",
+                  retention_until="2034-05-31")
+    archive_id = ctx.gstaff.archive_contract(ArchivedContract(f"kintone:contracts:{master}", "G-1001", "基本契約書.pdf",
+                                                              b"%PDF", datetime(2034, 5, 31).date(), "基本契約"))
+    fake.update_record(mappings["contracts"].id, master, {"Gスタッフ保管ID": {"value": archive_id}})
+    individual = seed(fake, mappings, "contracts", status="締結済", contract_kind="個別契約", client_record_id="1",
+                      client="株式会社サンプル物流", sales_rep=rep, concluded_on="2027-04-01",
+                      retention_until="2035-05-31")
+    return master, individual
+
+
+def _individual_outlasting_master(fake, mappings, ctx):
+    return "contracts", _master_and_individual(fake, mappings, ctx)[1]
+
+
+def _individual_outlasting_master_again(fake, mappings, ctx):
+    from flows import master_retention
+
+    _master, individual = _master_and_individual(fake, mappings, ctx)
+    master_retention.run(ctx, "contracts", individual)
+    return "contracts", individual
+
+
+def _master_trade_ended(fake, mappings, ctx):
+    master, _individual = _master_and_individual(fake, mappings, ctx)
+    fake.update_record(mappings["contracts"].id, master, {"取引終了日": {"value": "2030-03-31"}})
+    return "contracts", master
+
+
 def _follow_up_done(fake, mappings, ctx):
     from tests.records import seed
 
@@ -547,6 +583,17 @@ SCENARIOS = [
     Scenario("follow_up", "concluded 基本契約 (no staff to follow)", _concluded_basic, 1,
              "read contract; nothing to do",
              outcome="not_individual_contract"),
+    # master_retention: a contract reached 締結済, or a 基本契約's 取引終了日 was entered
+    Scenario("master_retention", "concluded 個別契約 kept longer than its 基本契約", _individual_outlasting_master, 3,
+             "read contract; one query for the client's 基本契約 in force; one write of its 保管期限 (after "
+             "G-Staff's archive is extended)",
+             outcome="master_extended"),
+    Scenario("master_retention", "same contract notified again", _individual_outlasting_master_again, 1,
+             "read contract; the ledger knows its 保管期限 is covered: no query",
+             outcome="already_covered"),
+    Scenario("master_retention", "取引終了日 entered on the 基本契約", _master_trade_ended, 4,
+             "read contract; one query for the individual contracts under it; one write of 保管期限; one comment",
+             outcome="retention_fixed"),
     # next_follow_up: a follow-up saved as done with its 次回フォロー日
     Scenario("next_follow_up", "follow-up done with a next date", _follow_up_done, 5,
              "read follow-up; one query for the staff's open and linked follow-ups; add the next one (linked, "

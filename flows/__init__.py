@@ -22,6 +22,7 @@ FLOWS: dict[str, str] = {
     "contract_issuance": "flows.contract_issuance",
     "contract_staffing": "flows.contract_staffing",
     "signature_status": "flows.signature_status",
+    "master_retention": "flows.master_retention",
 }
 
 

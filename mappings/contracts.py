@@ -278,3 +278,15 @@ def retention_until(rule: RetentionSettings, concluded_on: date, dispatch_end: d
     if rule.rule == "tax" or ledger is None:
         return tax
     return max(ledger, tax)
+
+
+def master_retention_until(rule: RetentionSettings, concluded_on: date, trade_ended_on: date | None,
+                           individual_untils: list[date]) -> date:
+    """保管期限 of a 基本契約: it governs every individual contract while trading lasts, so the rule
+    runs from the day trading ended (取引終了日, as both 締結日 and 派遣終了日; before that from its own
+    締結日), and it is never shorter than any individual contract under it."""
+    if trade_ended_on is None:
+        base = retention_until(rule, concluded_on, None)
+    else:
+        base = retention_until(rule, max(trade_ended_on, concluded_on), trade_ended_on)
+    return max([base, *individual_untils])

@@ -321,7 +321,8 @@ def test_contracts_are_read_only_in_a_trigger_status_and_each_flow_runs_once(cli
     assert sorted(found["enqueued"]) == sorted([f"contract_issuance-contracts-{issuing}-r1",
                                                 f"contract_issuance-contracts-{cancelled}-r1",
                                                 f"follow_up-contracts-{cancelled}-r1",  # stops its follow-ups
-                                                f"follow_up-contracts-{concluded}-r1"])
+                                                f"follow_up-contracts-{concluded}-r1",
+                                                f"master_retention-contracts-{concluded}-r1"])  # 基本契約 kept
     assert kintone.record_values(CONTRACTS, issuing)["ステータス"] == "署名依頼中"
     assert every_connector.gmosign.calls["send_from_template"] == 1
     follow_ups = len(kintone.apps["7"].records)
@@ -331,7 +332,8 @@ def test_contracts_are_read_only_in_a_trigger_status_and_each_flow_runs_once(cli
     again = sweep_json(cli, app="contracts")
     drain()
 
-    assert again["enqueued"] == [f"follow_up-contracts-{concluded}-r2"]  # the issued one left the query
+    assert sorted(again["enqueued"]) == [f"follow_up-contracts-{concluded}-r2",  # the issued one left the query
+                                         f"master_retention-contracts-{concluded}-r2"]
     assert len(kintone.apps["7"].records) == follow_ups  # the schedule exists: nothing added
     assert every_connector.gmosign.calls["send_from_template"] == 1
     assert sweep_json(cli, app="contracts")["enqueued"] == []

@@ -33,7 +33,7 @@ def concluded(kintone, mappings, **values) -> str:
 def conclude_by_webhook(client, kintone, rid: str, drain) -> None:
     body = json.dumps(notification(kintone, CONTRACTS, rid, "UPDATE_STATUS"), ensure_ascii=False)
     response = client.post(f"/webhooks/kintone/{WEBHOOK_TOKEN}", data=body, content_type="application/json")
-    assert response.status_code == 200 and response.get_json()["jobs"] == 1
+    assert response.status_code == 200 and response.get_json()["jobs"] == 2  # + master_retention (基本契約)
     drain()
 
 

@@ -343,6 +343,26 @@ def test_an_archived_contract_carries_the_search_keys_of_the_electronic_books_ac
     assert second["amount"] is None
 
 
+def test_extend_retention_puts_the_wanted_date_and_returns_the_date_the_archive_keeps(gstaff, client):
+    gstaff.put(f"{BASE}/contracts/A-10/retention",
+               json={"archive_id": "A-10", "reference": "kintone:contracts:8", "retention_until": "2035-05-31"})
+
+    kept = client.extend_retention("A-10", "kintone:contracts:8", date(2034, 5, 31))
+
+    assert kept == date(2035, 5, 31)  # the service keeps its later date: never shortened
+    assert sent_json(gstaff.calls[0]) == {"reference": "kintone:contracts:8", "retention_until": "2034-05-31"}
+
+
+def test_extending_another_references_archive_is_a_data_error(gstaff, client, sleeps):
+    gstaff.put(f"{BASE}/contracts/A-10/retention", status=409,
+               json={"code": "conflict", "message": "reference does not name this archive"})
+
+    with pytest.raises(GStaffDataError) as caught:
+        client.extend_retention("A-10", "kintone:contracts:9", date(2034, 5, 31))
+
+    assert (caught.value.status, len(gstaff.calls), sleeps) == (409, 1, [])
+
+
 # -- errors and retries ------------------------------------------------------------------------
 
 

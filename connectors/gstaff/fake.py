@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import Counter, defaultdict
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -210,6 +211,19 @@ class FakeGStaff:
             archive_id = self.archives[contract.reference][0]
         self._maybe_lose("archive_contract")
         return archive_id
+
+    def extend_retention(self, archive_id: str, reference: str, retention_until: date) -> date:
+        self._enter("extend_retention")
+        with self._lock:
+            found = next(((ref, c) for ref, (aid, c) in self.archives.items() if aid == archive_id), None)
+            if found is None:
+                raise GStaffNotFound(f"archive {archive_id} not found", status=404)
+            if found[0] != reference:
+                raise GStaffDataError(f"archive {archive_id} belongs to another reference", status=409)
+            kept = max(found[1].retention_until, retention_until)
+            self.archives[reference] = (archive_id, replace(found[1], retention_until=kept))
+        self._maybe_lose("extend_retention")
+        return kept
 
     # -- internals -------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """What the flows may ask of G-Staff (seed A-1, A-5, A-6): find a client and its history,
-register a client, share an accepted order, archive a signed contract with its retention date,
+register a client, share an accepted order, archive a signed contract with its retention date
+(and extend that date),
 and, for the dispatch-law checks (法第40条の2, 第40条の3), a dispatch worker's employment and
 birth date and the client's assignment history.
 
@@ -203,3 +204,7 @@ class GStaffClient(Protocol):
     def archive_contract(self, contract: ArchivedContract) -> str:
         """Store a signed contract with its retention date; return the archive id.
         Same reference → the same archive, never a second copy."""
+
+    def extend_retention(self, archive_id: str, reference: str, retention_until: date) -> date:
+        """Keep an archived contract at least until ``retention_until``; return the 保管期限 it holds
+        now (the later of both: never shortened). Repeating it changes nothing."""

@@ -236,6 +236,13 @@ class LiveGStaffClient:
         answer = self._call("POST", "/contracts", "POST /contracts", json=body, idempotent=False)
         return _pick(answer, lambda b: _text(b["archive_id"]), "POST /contracts")
 
+    def extend_retention(self, archive_id: str, reference: str, retention_until: date) -> date:
+        what = "PUT /contracts/{id}/retention"
+        # A PUT keeping the later date: safe to repeat after a lost answer.
+        answer = self._call("PUT", f"/contracts/{quote(archive_id, safe='')}/retention", what,
+                            json={"reference": reference, "retention_until": retention_until.isoformat()})
+        return _pick(answer, lambda b: date.fromisoformat(b["retention_until"]), what)
+
     # -- plumbing --------------------------------------------------------------------
 
     def _call(self, method: str, path: str, what: str, *, params: Mapping[str, str] | None = None,
