@@ -18,7 +18,7 @@ keep. A 基本契約 not archived yet only gets the new date in kintone (its arc
 Nothing ever shortens a 保管期限.
 
 kintone calls: an individual contract 2 (itself, the 基本契約), +1 write when extended; 1 when
-already covered (remembered). A 基本契約 with 取引終了日 2 (itself, its individual contracts),
+already covered (remembered). A 基本契約 with 取引終了日 2 (itself, its longest-kept individual contract),
 +1 write and +1 comment when the date changes.
 """
 
@@ -85,12 +85,14 @@ def fix_at_trade_end(ctx: FlowContext, contracts: AppMapping, settings: dict, ma
     concluded_on = master.get("concluded_on")
     if concluded_on is None:
         return "nothing_to_do"
+    until = contracts.field("retention_until").code
     query = (_of_client(contracts, settings["individual_kind"], master["client_record_id"])
-             + f' and {contracts.field("concluded_on").code} >= "{concluded_on.isoformat()}" order by $id asc')
-    individual = [contracts.read(row).get("retention_until")
-                  for row in ctx.kintone.get_records(contracts.id, query, fields=_codes(contracts), limit=500)]
+             + f' and {contracts.field("concluded_on").code} >= "{concluded_on.isoformat()}"'
+             + f' and {until} != "" order by {until} desc, $id desc')  # the longest kept one decides
+    longest = [contracts.read(row)["retention_until"]
+               for row in ctx.kintone.get_records(contracts.id, query, fields=_codes(contracts), limit=1)]
     rule = StatusSettings.of(contracts).retention
-    final = master_retention_until(rule, concluded_on, master["trade_ended_on"], [d for d in individual if d])
+    final = master_retention_until(rule, concluded_on, master["trade_ended_on"], longest)
     current = master.get("retention_until")
     if current is not None and current >= final:
         final = current  # never shortened: a later date stays

@@ -149,6 +149,7 @@ def test_trade_end_fixes_the_master_contracts_retention_and_tells_the_rep(client
 def test_trade_end_never_makes_it_shorter_than_an_individual_contract_under_it(cctx, kintone, gstaff):
     basic = master(kintone, gstaff)
     individual(kintone, "2028-04-03", "2036-05-31")  # concluded after the 基本契約, kept longest
+    individual(kintone, "2027-04-01", "2035-05-31")  # a newer record kept shorter
     individual(kintone, "2019-05-01", "2040-05-31")  # before the 基本契約: another one's
 
     kintone.update_record(CONTRACTS, basic, {"取引終了日": {"value": "2026-12-31"}})  # alone: 2034-05-31
