@@ -11,6 +11,7 @@ from decimal import Decimal
 from connectors.gstaff.interface import ClientHistory, ClientSummary, MatchKind
 from flows.notify import bullet_list
 from mappings import AppMapping
+from mappings.japanese_dates import full_date
 from mappings.normalize import company_core_name
 
 NO_TROUBLE = "なし"
@@ -38,10 +39,6 @@ class RiskRules:
     def of(cls, settings: dict) -> "RiskRules":
         return cls(Decimal(str(settings.get("turnover_threshold_percent", 15))),
                    int(settings.get("conflict_horizon_months", 6)))
-
-
-def jp_date(day: date) -> str:
-    return f"{day.year}年{day.month}月{day.day}日"
 
 
 def add_months(day: date, months: int) -> date:
@@ -75,7 +72,7 @@ def trouble_text(history: ClientHistory) -> str:
     if not history.troubles:
         return NO_TROUBLE
     entries = sorted(history.troubles, key=lambda t: t.occurred_on, reverse=True)
-    return "\n".join(f"{jp_date(t.occurred_on)} {t.category}：{t.summary}".rstrip("：") for t in entries)
+    return "\n".join(f"{full_date(t.occurred_on)} {t.category}：{t.summary}".rstrip("：") for t in entries)
 
 
 def history_values(history: ClientHistory, today: date) -> dict:
@@ -92,16 +89,16 @@ def risk_lines(history: ClientHistory, today: date, rules: RiskRules) -> list[st
     lines = []
     if history.troubles:
         latest = max(history.troubles, key=lambda t: t.occurred_on)
-        lines.append(f"過去トラブルあり：{len(history.troubles)}件（直近 {jp_date(latest.occurred_on)} {latest.category}）")
+        lines.append(f"過去トラブルあり：{len(history.troubles)}件（直近 {full_date(latest.occurred_on)} {latest.category}）")
     horizon = add_months(today, rules.conflict_horizon_months)
     sites = sorted((s for s in history.work_sites if s.conflict_date), key=lambda s: s.conflict_date)
     passed = [s for s in sites if s.conflict_date < today]
     soon = [s for s in sites if today <= s.conflict_date <= horizon]
     if soon:
-        named = "、".join(f"{s.name} {jp_date(s.conflict_date)}" for s in soon[:MAX_LISTED])
+        named = "、".join(f"{s.name} {full_date(s.conflict_date)}" for s in soon[:MAX_LISTED])
         lines.append(f"抵触日が{rules.conflict_horizon_months}か月以内：{named}")
     if passed:
-        named = "、".join(f"{s.name} {jp_date(s.conflict_date)}" for s in passed[-MAX_LISTED:])
+        named = "、".join(f"{s.name} {full_date(s.conflict_date)}" for s in passed[-MAX_LISTED:])
         lines.append(f"抵触日を過ぎた就業場所あり：{named}")
     percent = turnover_percent(history)
     if percent is not None and percent > rules.turnover_threshold_percent:

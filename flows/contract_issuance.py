@@ -68,9 +68,9 @@ from mappings.contracts import (
     IssuanceSettings,
     StatusSettings,
     contract_problems,
-    jp_date,
     merge_fields,
 )
+from mappings.japanese_dates import full_date
 
 FLOW = "contract_issuance"
 
@@ -268,7 +268,7 @@ def mark_sent(ctx: FlowContext, contracts: AppMapping, contract: dict, claim: Cl
     deadline = contract.get("signing_deadline")
     tell(ctx, contracts, contract["record_id"],
          f"GMOサインで契約書を送信しました（GMOサイン文書ID：{claim.envelope_id}"
-         + (f"、署名期限：{jp_date(deadline)}" if deadline else "") + "）。\n"
+         + (f"、署名期限：{full_date(deadline)}" if deadline else "") + "）。\n"
          "担当営業の方は、GMOサインから届く承認依頼の内容を確認して承認してください。"
          f"承認されると、{contract.get('signer_name') or 'クライアントの署名者'}様へ署名依頼が送られます。",
          contract.get("sales_rep"), once_as=f"sent-{claim.envelope_id}")

@@ -23,11 +23,11 @@ import hashlib
 from connectors.gstaff import SharedIndividualContract
 from connectors.gstaff.errors import GStaffConfigError
 from flows.context import FlowContext
-from flows.deadline_texts import full_date
 from flows.decide import on_fresh_record
 from flows.notify import bullet_list, tell
 from mappings import AppMapping, User
 from mappings.fields import is_blank
+from mappings.japanese_dates import full_date
 
 FLOW = "contract_staffing"
 SHARED_FIELDS = ("staff_name", "work_location", "job_description", "wage", "commander", "dispatch_start",

@@ -32,7 +32,8 @@ from flows import trade_start
 from flows.context import FlowContext
 from flows.notify import bullet_list, tell
 from mappings import AppMapping
-from mappings.credit import CreditRules, Screening, jp_date, recheck_opens_on, screen, valid_until
+from mappings.credit import CreditRules, Screening, recheck_opens_on, screen, valid_until
+from mappings.japanese_dates import full_date
 
 KIND = "credit_check"
 NOT_IN_GSTAFF = "Gスタッフに登録なし（取引実績なし）"
@@ -116,7 +117,7 @@ def labour_risk_from_gstaff(ctx: FlowContext, wf: AppMapping, client: dict) -> t
         return [t for t in history.troubles if any(c in t.category for c in categories)]
 
     def lines(entries: list) -> str:
-        return "\n".join(f"{t.occurred_on:%Y年%m月%d日} {t.category}：{t.summary}" for t in entries) or NO_RECORD
+        return "\n".join(f"{full_date(t.occurred_on)} {t.category}：{t.summary}" for t in entries) or NO_RECORD
 
     unpaid = hits(settings.get("unpaid_categories", ["未払"]))
     troubles = hits(settings.get("labour_trouble_categories", ["労務"]))
@@ -183,7 +184,7 @@ def on_approved(ctx: FlowContext, wf: AppMapping, application: dict) -> str:
     name = client.get("company_name") or application.get("client") or ""
     until = approval_dates(ctx, wf)["credit_valid_until"]
     parts = [f"顧客「{name}」の反社・与信チェックが承認されました。顧客管理台帳の与信状態を「承認」、"
-             f"与信有効期限を{jp_date(until)}にしました。"]
+             f"与信有効期限を{full_date(until)}にしました。"]
     if released:
         parts.append(f"保留中だったオーダー {released} 件を上長承認依頼に進めます。")
     if client.get("trade_status") != clients.settings("trade").get("ready", "取引可"):  # not a re-check
@@ -277,7 +278,7 @@ def open_recheck(ctx: FlowContext, wf: AppMapping, client: dict, until) -> bool:
                                source_order_id=None, applicant=rep, supervisor=[])
     name = client.get("company_name") or ""
     tell(ctx, wf, record_id,
-         f"顧客「{name}」の与信承認の有効期限は{jp_date(until)}です。期限までに再審査を受けるため、この稟議に"
+         f"顧客「{name}」の与信承認の有効期限は{full_date(until)}です。期限までに再審査を受けるため、この稟議に"
          f"「{wf.field('supervisor').display}」、信用調査機関の評価とチェック項目を入力し、「{wf.action('submit').name}」を"
          "実行してください。期限を過ぎると、再審査が承認されるまでこの顧客の新しいオーダーは受付できません。",
          rep, once_as=f"recheck:{until.isoformat()}")

@@ -8,39 +8,20 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from flows.business_calendar import TOKYO
 from flows.notify import bullet_list
 from mappings import AppMapping
 from mappings.deadlines import Rule
+from mappings.japanese_dates import full_date, full_moment
 
-WEEKDAYS = "月火水木金土日"
 MAX_QUOTED_CHARS = 200
 
 
-def japanese_date(day: date, today: date | None = None) -> str:
-    """``10月13日（火）``, with the year when it is not this year's."""
-    year = f"{day.year}年" if today is not None and day.year != today.year else ""
-    return f"{year}{day.month}月{day.day}日（{WEEKDAYS[day.weekday()]}）"
-
-
-def full_date(day: date) -> str:
-    """``2026年12月1日（火）``: the date with its year and weekday, for texts that must not be ambiguous."""
-    return f"{day.year}年{day.month}月{day.day}日（{WEEKDAYS[day.weekday()]}）"
-
-
-def japanese_moment(value: date | datetime, today: date) -> str:
-    if isinstance(value, datetime):
-        local = value.astimezone(TOKYO)
-        return f"{japanese_date(local.date(), today)}{local:%H:%M}"
-    return japanese_date(value, today)
-
-
 def due_phrase(due_at: datetime, whole_days: bool, today: date) -> str:
-    """How the due time reads: ``本日10月13日（火）`` or ``10月14日（水）14:00``."""
+    """How the due time reads: ``本日2026年10月13日（火）`` or ``2026年10月14日（水）14:00``."""
     if not whole_days:
-        return japanese_moment(due_at, today)
+        return full_moment(due_at)
     day = (due_at - timedelta(days=1)).date()  # due_at is the first moment after the due day
-    return ("本日" if day == today else "") + japanese_date(day, today)
+    return ("本日" if day == today else "") + full_date(day)
 
 
 def fill(template: str, mapping: AppMapping) -> str:
@@ -56,7 +37,7 @@ def _record_name(rule: Rule, mapping: AppMapping, values: dict) -> str:
 
 def _head(rule: Rule, mapping: AppMapping, values: dict, today: date) -> tuple[str, str]:
     start_spec = mapping.field(rule.start)
-    started = f"（{start_spec.display}：{japanese_moment(values[rule.start], today)}）"
+    started = f"（{start_spec.display}：{full_moment(values[rule.start])}）"
     return f"{rule.subject}「{_record_name(rule, mapping, values)}」", started
 
 

@@ -31,12 +31,12 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from flows.context import FlowContext
-from flows.deadline_texts import japanese_date
 from flows.notify import bullet_list, tell
 from flows.timeline import carry_in
 from mappings import AppMapping, MappingError, User
 from mappings.dispatch_law import staff_ids
 from mappings.fields import is_blank
+from mappings.japanese_dates import full_date
 
 FLOW = "follow_up"
 FOLLOW_UP_APP = "follow_ups"
@@ -240,7 +240,7 @@ def stop_schedule(ctx: FlowContext, contracts: AppMapping, follow_ups: AppMappin
     if after is None:
         reason = settings.get("stop_reason_cancelled", "契約取消")
     else:
-        reason = settings.get("stop_reason_ended_early", "中途終了（{date}）").format(date=japanese_date(after, today))
+        reason = settings.get("stop_reason_ended_early", "中途終了（{date}）").format(date=full_date(after))
     stop = [r for r in contract_follow_ups(ctx, follow_ups, contract["record_id"])
             if is_blank(r.get("done_on")) and r.get("completion") != stopped_value
             and (after is None or (r.get("due_on") is not None and r["due_on"] > after))]
@@ -248,7 +248,7 @@ def stop_schedule(ctx: FlowContext, contracts: AppMapping, follow_ups: AppMappin
         ctx.kintone.update_record(follow_ups.id, r["record_id"], follow_ups.write(
             {"completion": stopped_value, "stop_reason": reason}))
     if stop:
-        lines = [f"{r.get('title') or '#' + r['record_id']}（{japanese_date(r['due_on'], today)}）"
+        lines = [f"{r.get('title') or '#' + r['record_id']}（{full_date(r['due_on'])}）"
                  for r in sorted(stop, key=lambda r: r.get("due_on") or today) if r.get("due_on")]
         tell(ctx, contracts, contract["record_id"],
              f"【スタッフフォロー予定の中止】\n{reason}のため、次のフォロー予定を「{follow_ups.field('completion').display}」"
@@ -264,13 +264,12 @@ def _managers(planned: list[Planned]) -> list[User]:
 
 
 def schedule_text(ctx: FlowContext, follow_ups: AppMapping, contract: dict, planned: list[Planned]) -> str:
-    today = ctx.now().date()
     app = follow_ups.app.label or "スタッフフォロー"
     facts, issues, next_date = (follow_ups.field(n).display for n in ("facts", "issues", "next_follow_up"))
     staff = contract.get("staff_name")
     who = f"{staff}さん" if not is_blank(staff) else "派遣スタッフ"
     client = contract.get("client") or "（派遣先未入力）"
-    lines = [f"{p.title}：{japanese_date(p.due_on, today)}" + ("（上長の方から）" if p.thank_you_call else "")
+    lines = [f"{p.title}：{full_date(p.due_on)}" + ("（上長の方から）" if p.thank_you_call else "")
              for p in planned]
     parts = [f"【スタッフフォロー予定の作成】\n{who}（派遣先：{client}）のフォロー予定を、{app}アプリに登録しました。",
              bullet_list(lines),

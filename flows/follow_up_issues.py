@@ -13,10 +13,10 @@ the next follow-up of the staff's timeline (flows/timeline.py) are chased on tha
 from __future__ import annotations
 
 from flows.context import FlowContext
-from flows.deadline_texts import japanese_date
 from flows.deadlines import fetch_all
 from flows.notify import bullet_list, tell
 from mappings.fields import is_blank
+from mappings.japanese_dates import full_date
 
 FLOW = "follow_up_issues"
 APP = "follow_ups"
@@ -44,7 +44,7 @@ def remind_overdue_issues(ctx: FlowContext) -> str:
         if not overdue:
             continue
         lines = [f"{(row.get('issue') or '（相談内容未入力）').strip()}（{table.fields['issue_due'].display}："
-                 f"{japanese_date(row['issue_due'], today)}"
+                 f"{full_date(row['issue_due'])}"
                  + (f"、{table.fields['report_how'].display}：{row['report_how']}" if row.get("report_how") else "")
                  + "）" for row in overdue]
         staff = f"（{values['staff_name']}さん）" if values.get("staff_name") else ""

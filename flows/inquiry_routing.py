@@ -29,11 +29,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from connectors.gstaff.errors import GStaffConfigError
 from flows.context import FlowContext
-from flows.deadline_texts import japanese_moment
 from flows.decide import on_fresh_record
 from flows.notify import tell
 from mappings import AppMapping, MappingError, User
 from mappings.fields import is_blank
+from mappings.japanese_dates import full_moment
 
 FLOW = "inquiry_routing"
 ASSIGNED_REMEMBER_SECONDS = 400 * 24 * 3600
@@ -255,7 +255,7 @@ def _about(mapping: AppMapping, record: dict, today) -> str:
     if record.get("business_type"):
         parts.append(f"{mapping.field('business_type').display}：{record['business_type']}")
     if record.get("received_at"):
-        parts.append(f"{mapping.field('received_at').display}：{japanese_moment(record['received_at'], today)}")
+        parts.append(f"{mapping.field('received_at').display}：{full_moment(record['received_at'])}")
     return "／".join(parts)
 
 
@@ -287,7 +287,7 @@ def manager_text(ctx: FlowContext, mapping: AppMapping, rules: RoutingRules, dep
 
 
 def rep_text(mapping: AppMapping, record: dict, by: User | None, at, today) -> str:
-    who = f"（割当：{by.name or by.code}、{japanese_moment(at, today)}）" if by and by.code else ""
+    who = f"（割当：{by.name or by.code}、{full_moment(at)}）" if by and by.code else ""
     text = f"このお問い合わせの{mapping.field('sales_rep').display}になりました{who}。"
     if record.get("channel") == "HP":
         text += (f"HPからのお問い合わせは、1営業日以内に一度ご連絡するルールです。"

@@ -28,11 +28,11 @@ from datetime import date
 
 from connectors.gstaff.errors import GStaffConfigError, GStaffProtocolError
 from flows.context import FlowContext
-from flows.deadline_texts import full_date
 from flows.decide import on_fresh_record
 from flows.notify import tell
 from mappings import AppMapping
 from mappings.contracts import StatusSettings, master_retention_until
+from mappings.japanese_dates import full_date
 
 FLOW = "master_retention"
 REMEMBER_SECONDS = 400 * 86400  # "this individual contract is covered": longer than any retry horizon

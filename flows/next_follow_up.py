@@ -28,11 +28,11 @@ from __future__ import annotations
 from connectors.errors import RetryLater
 from flows import follow_up_gate
 from flows.context import FlowContext
-from flows.deadline_texts import japanese_date
 from flows.notify import REMEMBER_SECONDS, bullet_list, tell
 from flows.timeline import carry_in, fetch_timeline, is_open
 from mappings import AppMapping
 from mappings.fields import is_blank
+from mappings.japanese_dates import full_date
 
 FLOW = "next_follow_up"
 CLAIM_SECONDS = 120
@@ -129,7 +129,7 @@ def _add_next(ctx: FlowContext, follow_ups: AppMapping, current: dict, settings:
     try:
         new_id, _ = ctx.kintone.add_record(follow_ups.id, follow_ups.write({
             "schedule_key": key,
-            "title": f"次回フォロー（{due.month}月{due.day}日）",
+            "title": f"次回フォロー {full_date(due)}",
             "category": settings.get("staff_follow_up", "スタッフフォロー"),
             **{name: current[name] for name in ("contract_record_id", "client", "staff_name", "commander",
                                                 "staff_id", "dispatch_end") if not is_blank(current.get(name))},
@@ -200,19 +200,19 @@ def done_text(follow_ups: AppMapping, current: dict, target_id, how: str, due, t
     facts = follow_ups.field("previous_facts").display
     carry = f"この記録の「{follow_ups.field('facts').display}」は「{facts}」に、未対応の「{issues}」も引き継ぎました。"
     if how == "moved":
-        return (f"予定していたフォロー（レコード #{target_id}）を、スタッフさんと決めた{japanese_date(due, today)}に"
+        return (f"予定していたフォロー（レコード #{target_id}）を、スタッフさんと決めた{full_date(due)}に"
                 f"移しました（同じ時期に二重の予定は作りません）。{carry}")
     if how == "created":
         moved = "" if due == current.get("next_follow_up") else \
-            f"（{japanese_date(current['next_follow_up'], today)}は休業日のため翌営業日）"
-        return (f"次回フォローを{japanese_date(due, today)}{moved}で登録しました（レコード #{target_id}）。{carry}"
+            f"（{full_date(current['next_follow_up'])}は休業日のため翌営業日）"
+        return (f"次回フォローを{full_date(due)}{moved}で登録しました（レコード #{target_id}）。{carry}"
                 f"当日は、前回の記録を見ながら「{issues}」の対応状況から確認してください。")
     if how == "planned":
         return f"次のフォロー（レコード #{target_id}）に記録を引き継ぎました。{carry}"
     end = follow_ups.field("dispatch_end").display
     if how == "after_end":
-        text = (f"「{follow_ups.field('next_follow_up').display}」（{japanese_date(due, today)}）が"
-                f"「{end}」（{japanese_date(current['dispatch_end'], today)}）より後のため、次回フォローは登録していません。")
+        text = (f"「{follow_ups.field('next_follow_up').display}」（{full_date(due)}）が"
+                f"「{end}」（{full_date(current['dispatch_end'])}）より後のため、次回フォローは登録していません。")
         if target_id:
             return text + f"更新後のフォロー（レコード #{target_id}）に記録を引き継ぎました。{carry}"
         return text + "更新が決まった場合は、更新後の契約のフォロー予定に引き継がれます。"

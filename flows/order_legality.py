@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mappings import AppMapping, MappingError
+from mappings.japanese_dates import full_date
 from mappings.normalize import nfkc
 
 # Every order field the check reads (a bulk read of held orders asks kintone for these too).
@@ -96,7 +97,7 @@ def intake_flags(orders: AppMapping, order: dict) -> IntakeFlags:
     if daily and start and end and end >= start and (end - start).days + 1 <= daily.max_days \
             and category not in daily.exempt_categories and exception not in daily.exempt_workers:
         days = (end - start).days + 1
-        flags.lines.append(f"派遣期間が{days}日間（{_jp(start)}〜{_jp(end)}）です。{daily.max_days}日以内の雇用で"
+        flags.lines.append(f"派遣期間が{days}日間（{full_date(start)}〜{full_date(end)}）です。{daily.max_days}日以内の雇用で"
                            f"派遣する日雇派遣は原則禁止です（{daily.article}）。派遣期間を{daily.max_days + 1}日以上にするか、"
                            f"例外（政令で定める業務、または{'・'.join(daily.exempt_workers)}の方に限る派遣）に当たる場合は"
                            f"{label('work_category')}または{label('work_exception')}を選んでください。")
@@ -119,7 +120,3 @@ def flag_text(orders: AppMapping, order: dict, flags: IntakeFlags) -> str:
             "訪問・与信の手続きに進めていません。\n\n【派遣法の確認事項】\n"
             + "\n".join(f"・{line}" for line in flags.lines)
             + "\n\n内容を直してレコードを保存すると、自動で再チェックします。")
-
-
-def _jp(day) -> str:
-    return f"{day.year}年{day.month}月{day.day}日"

@@ -37,13 +37,13 @@ from connectors.kintone.interface import StatusAction
 from flows import applications as apps
 from flows import bulk, credit_check, order_legality, order_sync, staff_proposal, visit_gate
 from flows.context import FlowContext
-from flows.deadline_texts import full_date
 from flows.decide import on_fresh_record
 from flows.notify import bullet_list, tell
 from mappings import AppMapping
-from mappings.credit import has_lapsed, jp_date
+from mappings.credit import has_lapsed
 from mappings.dispatch_law import staff_ids
 from mappings.fields import is_blank
+from mappings.japanese_dates import full_date
 
 FLOW = "order_registration"
 ITEMS_BUSINESS_DAYS = 2  # seed A-5: 個別契約に必要な項目をメールにて派遣先に確認する…2日以内に収集する
@@ -305,7 +305,7 @@ def credit_problem(mappings, orders: AppMapping, order: dict, client, applicatio
         if not has_lapsed(until, today):
             return None
         # A lapsed approval holds the order as if never approved (workflow.toml [credit_check.validity]).
-        expired = f"顧客「{name}」の与信承認は{jp_date(until)}で有効期限が切れています。"
+        expired = f"顧客「{name}」の与信承認は{full_date(until)}で有効期限が切れています。"
         if "workflow" not in mappings:
             return CreditProblem("not_applied", expired + "稟議「06_1 反社・与信チェック申請」で再審査を申請してください。")
         if application_id is None:

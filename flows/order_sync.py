@@ -17,9 +17,9 @@ from datetime import date
 
 from connectors.gstaff import SharedOrder
 from flows.context import FlowContext
-from flows.deadline_texts import japanese_date
 from flows.notify import tell
 from mappings import AppMapping
+from mappings.japanese_dates import full_date
 
 FLOW = "order_sync"
 REMEMBER_SECONDS = 800 * 24 * 3600  # an order lives for months; remember longer
@@ -55,7 +55,7 @@ def share_changes(ctx: FlowContext, orders: AppMapping, order: dict) -> str:
     ctx.ledger.mark(memory, REMEMBER_SECONDS, key)
     tell(ctx, orders, order["record_id"],
          f"オーダー「{shared.title}」の変更をGスタッフに反映しました（Gスタッフオーダー番号：{order_id}、"
-         f"{japanese_date(ctx.now().date())}）。", [], once_as="gstaff_updated", same_as=key)
+         f"{full_date(ctx.now().date())}）。", [], once_as="gstaff_updated", same_as=key)
     return "shared_changes"
 
 
@@ -73,6 +73,6 @@ def close(ctx: FlowContext, orders: AppMapping, order: dict) -> str:
     title = order.get("title") or f"レコード番号 {order['record_id']}"
     tell(ctx, orders, order["record_id"],
          f"オーダー「{title}」を終了したため、Gスタッフのオーダー（{order_id}）も終了にしました"
-         f"（{japanese_date(today)}）。", [], once_as="gstaff_closed")
+         f"（{full_date(today)}）。", [], once_as="gstaff_closed")
     return "closed_in_gstaff"
 

@@ -42,8 +42,9 @@ from flows.contract_issuance import Claim, claim_key, gmosign_of, run_action
 from flows.notify import tell
 from flows.signature_proof import prove_signed
 from mappings import AppMapping
-from mappings.contracts import StatusSettings, jp_date, retention_until
+from mappings.contracts import StatusSettings, retention_until
 from mappings.fields import is_blank
+from mappings.japanese_dates import full_date
 
 FLOW = "signature_status"
 MAX_DECISIONS = 3
@@ -398,7 +399,7 @@ def flag_overdue(ctx: FlowContext, contracts: AppMapping, contract: dict, deadli
     """Tell the rep once per deadline that the contract is past it and still unsigned."""
     deadline_label = contracts.field("signing_deadline").display
     return tell(ctx, contracts, contract["record_id"],
-                f"{deadline_label}（{jp_date(deadline)}）を過ぎましたが、GMOサインでの締結完了を確認できていません"
+                f"{deadline_label}（{full_date(deadline)}）を過ぎましたが、GMOサインでの締結完了を確認できていません"
                 f"（GMOサイン文書ID：{contract.get('gmosign_envelope_id') or '未登録'}）。\n"
                 "GMOサインの文書管理で状況を確認してください。署名再依頼をした場合は新しい期限を"
                 f"「{deadline_label}」に入力し、期限切れ・辞退の場合はステータスを進めてください。",

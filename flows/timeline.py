@@ -16,6 +16,7 @@ from datetime import date
 
 from mappings import AppMapping
 from mappings.fields import is_blank
+from mappings.japanese_dates import full_date
 
 # What a flow reads of a timeline's follow-ups.
 TIMELINE_FIELDS = ("title", "category", "due_on", "done_on", "completion", "previous", "issues", "staff_id",
@@ -75,7 +76,7 @@ def carry_in(previous: dict, target: dict | None) -> dict:
 def _facts(previous: dict) -> str:
     facts = (previous.get("facts") or "").strip()
     done_on = previous.get("done_on")
-    when = f"{done_on.month}月{done_on.day}日" if isinstance(done_on, date) else "前回"
+    when = full_date(done_on) if isinstance(done_on, date) else "前回"
     title = previous.get("title") or "フォロー"
     return f"{when}の{title}（#{previous['record_id']}）より：\n{facts}" if facts else ""
 

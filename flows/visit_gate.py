@@ -19,9 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from flows.business_calendar import TOKYO
 from flows.context import FlowContext
-from flows.deadline_texts import japanese_date
 from mappings import AppMapping, MappingError
 from mappings.fields import is_blank
+from mappings.japanese_dates import full_date
 
 VISITS_LOOKED_AT = 20  # the client's newest visits considered
 
@@ -148,4 +148,4 @@ def judge(visits: AppMapping, check: VisitCheck, found: list[dict], now, client_
 
 def _day(visit: dict) -> str:
     moment = visit.get("visited_at")
-    return japanese_date(moment.astimezone(TOKYO).date()) if moment else "日時未入力"
+    return full_date(moment.astimezone(TOKYO).date()) if moment else "日時未入力"

@@ -24,12 +24,12 @@ from flows import applications as apps
 from flows.business_calendar import TOKYO
 from flows.context import FlowContext
 from flows.credit_check import held_orders
-from flows.deadline_texts import japanese_date, japanese_moment
 from flows.decide import on_fresh_record
 from flows.notify import bullet_list, tell
 from flows.visit_gate import VisitCheck, blocking_items, gaps
 from mappings import AppMapping, User
 from mappings.fields import is_blank
+from mappings.japanese_dates import full_date, full_moment
 
 FLOW = "visit_report"
 ORDER_FLOW = "order_registration"
@@ -110,8 +110,7 @@ def _answers(visits: AppMapping, check: VisitCheck, visit: dict) -> list[str]:
 
 
 def supervisor_text(ctx: FlowContext, visits: AppMapping, check: VisitCheck, visit: dict, missing: list[str]) -> str:
-    today = ctx.now().date()
-    when = japanese_moment(visit["visited_at"], today) if visit.get("visited_at") else "訪問日時未入力"
+    when = full_moment(visit["visited_at"]) if visit.get("visited_at") else "訪問日時未入力"
     title = visit.get("title") or f"レコード番号{visit['record_id']}"
     rep = "、".join(u.name or u.code for u in visit.get("sales_rep") or []) or "担当営業"
     parts = [f"{rep}さんから訪問記録の報告です。内容をご確認ください。\n"
@@ -139,5 +138,5 @@ def summary(visits: AppMapping, check: VisitCheck, visit: dict, day) -> str:
     rep = "、".join(u.name or u.code for u in visit.get("sales_rep") or [])
     report = visit["report"].strip()
     cut = report if len(report) <= check.summary_chars else report[:check.summary_chars] + "…"
-    return (f"{japanese_date(day)} {rep}（{visits.app.label or '営業訪問'} #{visit['record_id']}）\n{cut}\n"
+    return (f"{full_date(day)} {rep}（{visits.app.label or '営業訪問'} #{visit['record_id']}）\n{cut}\n"
             + " ／ ".join(_answers(visits, check, visit)))

@@ -40,6 +40,7 @@ from flows.context import FlowContext
 from flows.decide import on_fresh_record
 from flows.notify import bullet_list, tell
 from mappings import AppMapping
+from mappings.japanese_dates import full_date
 
 FLOW = "workflow"
 KINDS = {credit_check.KIND: credit_check, trade_start.KIND: trade_start}
@@ -203,13 +204,13 @@ def remind_delay(ctx: FlowContext, wf: AppMapping, application: dict, days: int)
     reason = (application.get("delay_reason") or "").strip()
     if not reason:
         told = tell(ctx, wf, application["record_id"],
-             f"稟議「{title}」は申請日（{applied:%Y年%m月%d日}）から{days}営業日を過ぎても決裁されていません。"
+             f"稟議「{title}」は申請日（{full_date(applied)}）から{days}営業日を過ぎても決裁されていません。"
              f"申請者は「{wf.field('delay_reason').display}」に遅れている理由を入力してください。"
              "入力された理由は上長に報告します。",
              application.get("applicant"), once_as="delay_reason_requested")
         return "asked" if told else "already_told"
     told = tell(ctx, wf, application["record_id"],
-         f"稟議「{title}」は申請日（{applied:%Y年%m月%d日}）から{days}営業日を過ぎても決裁されていません。"
+         f"稟議「{title}」は申請日（{full_date(applied)}）から{days}営業日を過ぎても決裁されていません。"
          f"申請者が記録した遅延理由を報告します。\n\n{reason}\n\n対応をご確認ください。",
          application.get("supervisor"), once_as="delay_reported")
     return "reported" if told else "already_told"

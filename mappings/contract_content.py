@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field
 
 from mappings.fields import is_blank
+from mappings.japanese_dates import full_date
 from mappings.normalize import nfkc
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -126,11 +127,7 @@ def document_problems(documents: list[DatedDocument], label, contract: dict,
         if lacking:
             missing.append(f"{doc.name}（{'・'.join(lacking)}）")
         elif created is not None and received < created:
-            stale.append(f"{doc.name}の「{label(doc.received_on)}」（{_jp(received)}）が、この契約レコードの作成日"
-                         f"（{_jp(created)}）より前です（{doc.article}）。{doc.name}は契約・更新のたびに受け取る必要があり、"
+            stale.append(f"{doc.name}の「{label(doc.received_on)}」（{full_date(received)}）が、この契約レコードの作成日"
+                         f"（{full_date(created)}）より前です（{doc.article}）。{doc.name}は契約・更新のたびに受け取る必要があり、"
                          "コピーしたレコードの受領は引き継げません。この契約のために受け取った書類を添付し、受領日を入力してください。")
     return missing, stale
-
-
-def _jp(day: date) -> str:
-    return f"{day.year}年{day.month}月{day.day}日"

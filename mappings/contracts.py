@@ -26,6 +26,7 @@ from mappings.contract_content import (
 )
 from mappings.contract_content import field_names as content_field_names
 from mappings.fields import User, is_blank
+from mappings.japanese_dates import full_date
 
 _EMAIL_SHAPE = ("@", ".")
 
@@ -203,15 +204,17 @@ def _period_problems(mapping: AppMapping, contract: dict) -> list[str]:
     start, end = contract.get("dispatch_start"), contract.get("dispatch_end")
     label = mapping.field
     if start and end and end < start:
-        return [f"「{label('dispatch_end').display}」（{jp_date(end)}）が「{label('dispatch_start').display}」"
-                f"（{jp_date(start)}）より前になっています。"]
+        return [f"「{label('dispatch_end').display}」（{full_date(end)}）が「{label('dispatch_start').display}」"
+                f"（{full_date(start)}）より前になっています。"]
     return []
 
 
 # -- merge fields ------------------------------------------------------------------------------
 
 
-def jp_date(value: date) -> str:
+def document_date(value: date) -> str:
+    """A date as a contract document prints it (``2026年12月1日``, no weekday); comments use
+    mappings.japanese_dates.full_date."""
     return f"{value.year}年{value.month}月{value.day}日"
 
 
@@ -220,9 +223,9 @@ def merge_text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return jp_date(value.date())
+        return document_date(value.date())
     if isinstance(value, date):
-        return jp_date(value)
+        return document_date(value)
     if isinstance(value, Decimal):
         return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
     if isinstance(value, User):

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mappings.app import AppMapping, MappingError
 from mappings.fields import is_blank
+from mappings.japanese_dates import full_date
 
 
 class Criterion(BaseModel):
@@ -87,10 +88,6 @@ class Screening:
         return not self.reject and not self.director
 
 
-def jp_date(day: date) -> str:
-    return f"{day.year}年{day.month}月{day.day}日"
-
-
 def add_months(day: date, months: int) -> date:
     years, month0 = divmod(day.month - 1 + months, 12)
     year, month = day.year + years, month0 + 1
@@ -136,7 +133,7 @@ def labour_risks(wf: AppMapping, risk: LabourRisk, application: dict, today: dat
         found.append(f"「{wf.field(risk.unpaid_item).display}」が「{unpaid}」のため、取締役の確認が必要です。")
     trouble_on = application.get(risk.trouble_item)
     if isinstance(trouble_on, date) and trouble_on > add_months(today, -12 * risk.trouble_within_years):
-        found.append(f"「{wf.field(risk.trouble_item).display}」（{jp_date(trouble_on)}）が"
+        found.append(f"「{wf.field(risk.trouble_item).display}」（{full_date(trouble_on)}）が"
                      f"直近{risk.trouble_within_years}年以内のため、取締役の確認が必要です。")
     turnover = application.get(risk.turnover_item)
     if not is_blank(turnover) and Decimal(str(turnover)) > risk.turnover_above_percent:

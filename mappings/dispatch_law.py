@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mappings.app import AppMapping, MappingError
 from mappings.fields import is_blank
+from mappings.japanese_dates import full_date
 from mappings.normalize import nfkc
 
 if TYPE_CHECKING:  # the facts come from G-Staff; this module only reads them
@@ -153,10 +154,6 @@ def staff_ids(value: str | None) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def jp_date(value: date) -> str:
-    return f"{value.year}年{value.month}月{value.day}日"
-
-
 # -- judging a contract ------------------------------------------------------------------------
 
 
@@ -238,7 +235,7 @@ def former_employee_problems(rules: DispatchLawSettings, staff: dict, client_id:
                     and age_on(member.birth_date, job.left_on) >= rule.exempt_min_age:
                 continue
             out.append(f"離職後1年以内の受入れ禁止（{rule.article}）：スタッフ {staff_id} はこの派遣先を離職してから"
-                       f"{rule.years}年を経過していません。派遣開始は{jp_date(add_years(job.left_on, rule.years))}以降に"
+                       f"{rule.years}年を経過していません。派遣開始は{full_date(add_years(job.left_on, rule.years))}以降に"
                        f"してください（{rule.exempt_min_age}歳以上で定年により離職した方は例外：{rule.exempt_article}）。")
             break
     return out
@@ -278,7 +275,7 @@ def _proof_problems(rules: DispatchLawSettings, rule: ExemptionRule, claimed: st
                                "Gスタッフに生年月日を登録してください。")
                 elif age_on(member.birth_date, start) < rule.min_age:
                     out.append(why + f"スタッフ {staff_id} には当たりません（{label('dispatch_start')}"
-                               f"（{jp_date(start)}）の時点で{rule.min_age}歳未満です）。"
+                               f"（{full_date(start)}）の時点で{rule.min_age}歳未満です）。"
                                f"{rule.min_age}歳に達した後の日から始まる契約にするか、例外の選択をやめてください。")
     elif rule.proof == "project":
         project_end, what = contract.get("project_end"), contract.get("project_description")
@@ -286,8 +283,8 @@ def _proof_problems(rules: DispatchLawSettings, rule: ExemptionRule, claimed: st
             out.append(why + f"プロジェクトの内容と終了予定日が決まっている場合に限り認められます。"
                        f"{label('project_description')}と{label('project_end')}を入力してください。")
         elif end > project_end:
-            out.append(why + f"{label('dispatch_end')}（{jp_date(end)}）がプロジェクトの終了予定日"
-                       f"（{jp_date(project_end)}）より後のため認められません。派遣期間をプロジェクトの期間内にしてください。")
+            out.append(why + f"{label('dispatch_end')}（{full_date(end)}）がプロジェクトの終了予定日"
+                       f"（{full_date(project_end)}）より後のため認められません。派遣期間をプロジェクトの期間内にしてください。")
     elif rule.proof == "limited_days":
         days, ordinary = contract.get("monthly_work_days"), contract.get("client_monthly_days")
         if days is None or not ordinary:
@@ -304,8 +301,8 @@ def _proof_problems(rules: DispatchLawSettings, rule: ExemptionRule, claimed: st
         if is_blank(kind) or not leave_start or not leave_end:
             out.append(why + f"{label('leave_kind')}、{label('leave_start')}、{label('leave_end')}を入力してください。")
         elif start < leave_start or end > leave_end:
-            out.append(why + f"派遣期間（{jp_date(start)}〜{jp_date(end)}）が休業期間（{jp_date(leave_start)}〜"
-                       f"{jp_date(leave_end)}）の中にないため認められません。派遣期間を休業期間の中にしてください。")
+            out.append(why + f"派遣期間（{full_date(start)}〜{full_date(end)}）が休業期間（{full_date(leave_start)}〜"
+                       f"{full_date(leave_end)}）の中にないため認められません。派遣期間を休業期間の中にしてください。")
     return out
 
 
@@ -345,9 +342,9 @@ def _limit_problems(limit: PeriodLimit, mapping: AppMapping, contract: dict, ids
         site_date, source = notified, "派遣先の抵触日通知の抵触日"
     verdict.limits["site"] = site_date
     if end >= site_date:
-        out.append(f"事業所単位の期間制限（{limit.site_article}）：{label('dispatch_end')}（{jp_date(end)}）が"
-                   f"派遣先事業所「{site}」の抵触日（{jp_date(site_date)}、{source}）以降です。"
-                   f"派遣期間を{jp_date(site_date - timedelta(days=1))}までにしてください。派遣先が意見聴取で"
+        out.append(f"事業所単位の期間制限（{limit.site_article}）：{label('dispatch_end')}（{full_date(end)}）が"
+                   f"派遣先事業所「{site}」の抵触日（{full_date(site_date)}、{source}）以降です。"
+                   f"派遣期間を{full_date(site_date - timedelta(days=1))}までにしてください。派遣先が意見聴取で"
                    "派遣可能期間を延長した場合は、延長後の抵触日通知を受け取り、抵触日をGスタッフとこの契約に入力してください。")
 
     unit = contract.get("organization_unit") or ""
@@ -359,8 +356,8 @@ def _limit_problems(limit: PeriodLimit, mapping: AppMapping, contract: dict, ids
         if end >= personal:
             first = run_start(periods, start, limit.cooling_off_months)
             out.append(f"個人単位の期間制限（{limit.individual_article}）：スタッフ {staff_id} は"
-                       f"「{site}」の組織単位「{unit}」で{jp_date(first)}から派遣されており、抵触日は"
-                       f"{jp_date(personal)}です。派遣期間を{jp_date(personal - timedelta(days=1))}までにするか、"
+                       f"「{site}」の組織単位「{unit}」で{full_date(first)}から派遣されており、抵触日は"
+                       f"{full_date(personal)}です。派遣期間を{full_date(personal - timedelta(days=1))}までにするか、"
                        "別の組織単位・別の方での派遣を検討してください。")
     return out
 

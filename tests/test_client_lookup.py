@@ -82,14 +82,14 @@ def test_new_inquiry_for_a_known_client_ends_with_its_history_on_the_record_and_
 
     record = values(kintone, INQUIRIES, rid)
     assert record["Gスタッフ顧客ID"] == "G-1001"
-    assert record["過去トラブル"] == "2024年6月10日 労務トラブル：残業時間の認識相違"
+    assert record["過去トラブル"] == "2024年6月10日（月） 労務トラブル：残業時間の認識相違"
     assert record["抵触日"] == "2027-04-01"
     assert record["離職率"] == "18.0"
     [comment] = kintone.apps[INQUIRIES].comments[rid]
     assert [m.code for m in comment.mentions] == ["sato"]
     assert "G-1001" in comment.text and "法人番号で照合" in comment.text
-    assert "・過去トラブルあり：1件（直近 2024年6月10日 労務トラブル）" in comment.text
-    assert "・抵触日が6か月以内：東京物流センター 2027年4月1日" in comment.text
+    assert "・過去トラブルあり：1件（直近 2024年6月10日（月） 労務トラブル）" in comment.text
+    assert "・抵触日が6か月以内：東京物流センター 2027年4月1日（木）" in comment.text
     assert "・離職率 18%（基準の15%を上回っています）" in comment.text
     assert "現在 4名、過去 12名" in comment.text
     assert gstaff.registrations == []
@@ -379,7 +379,7 @@ def test_a_conflict_date_exactly_at_the_horizon_is_called_out_and_a_day_later_is
     at = ClientHistory("G", work_sites=[WorkSite("本社", date(2027, 2, 28))])  # 31 Aug + 6 months
     after = ClientHistory("G", work_sites=[WorkSite("本社", date(2027, 3, 1))])
 
-    assert risk_lines(at, today, rules) == ["抵触日が6か月以内：本社 2027年2月28日"]
+    assert risk_lines(at, today, rules) == ["抵触日が6か月以内：本社 2027年2月28日（日）"]
     assert risk_lines(after, today, rules) == []
 
 
@@ -402,7 +402,7 @@ def test_a_passed_conflict_date_is_called_out_and_shown_when_none_is_to_come():
 
     history = ClientHistory("G", work_sites=[WorkSite("旧工場", date(2025, 4, 1)), WorkSite("本社", None)])
 
-    assert risk_lines(history, date(2026, 1, 1), RiskRules()) == ["抵触日を過ぎた就業場所あり：旧工場 2025年4月1日"]
+    assert risk_lines(history, date(2026, 1, 1), RiskRules()) == ["抵触日を過ぎた就業場所あり：旧工場 2025年4月1日（火）"]
     assert history_values(history, date(2026, 1, 1))["conflict_date"] == date(2025, 4, 1)
 
 

@@ -38,7 +38,7 @@ def test_three_months_before_the_conflict_date_the_rep_is_asked_for_the_clients_
     sweep_at(ctx, "2027-01-04T10:00")  # the first business day from three months before
     [reminder] = texts(kintone, rid)
     assert "個別契約の抵触日「株式会社サンプル物流」の抵触日への対応方針" in reminder
-    assert "3月1日（月）が期限です" in reminder  # one month before the 抵触日
+    assert "2027年3月1日（月）が期限です" in reminder  # one month before the 抵触日
     assert "意見聴取" in reminder and "【未入力の項目】\n・抵触日への対応方針\n・対応方針を派遣先に確認した日" in reminder
 
     sweep_at(ctx, "2027-01-05T10:00")
@@ -64,7 +64,7 @@ def test_one_month_before_the_client_and_the_worker_must_be_told_each_with_its_d
     assert texts(kintone, rid) == []
     sweep_at(ctx, "2027-03-01T10:00")
     [reminder] = texts(kintone, rid)
-    assert "派遣先と派遣スタッフへの抵触日の通知は、3月31日（水）が期限です" in reminder
+    assert "派遣先と派遣スタッフへの抵触日の通知は、2027年3月31日（水）が期限です" in reminder
     assert "・派遣先へ抵触日到来を通知した日\n・派遣スタッフへ抵触日到来を通知した日" in reminder
 
     kintone.update_record(CONTRACTS, rid, {"抵触日到来通知日派遣先": {"value": "2027-03-02"}})

@@ -94,8 +94,8 @@ def test_application_is_prefilled_with_labour_risk_from_gstaff(ctx, kintone):
     _client, _order, application_id = _open_for_one_order(ctx, kintone, Gスタッフ顧客ID="G-2001")
 
     application = kintone.record_values(WORKFLOW, application_id)
-    assert application["過去の未払い"] == "2023年03月31日 賃金未払い：残業代の一部未払い（精算済）"
-    assert application["労務トラブル"] == "2024年06月10日 労務トラブル：休憩時間の認識相違"
+    assert application["過去の未払い"] == "2023年3月31日（金） 賃金未払い：残業代の一部未払い（精算済）"
+    assert application["労務トラブル"] == "2024年6月10日（月） 労務トラブル：休憩時間の認識相違"
     assert application["離職率"] == "18.3"
     assert kintone.comment_texts(WORKFLOW, application_id) == []
 
@@ -444,7 +444,7 @@ def test_an_unclear_antisocial_answer_approved_by_the_director_is_recorded_as_su
     ({"離職率": "15.1"}, "「労務リスク：離職率（%）」（15.1%）が基準（15%）を超える"),
     ({"離職率": "15"}, None),
     # 3 years before Tuesday 2026-11-24: the day after that is within, that day itself is not.
-    ({"直近労務トラブル日": "2023-11-25"}, "（2023年11月25日）が直近3年以内"),
+    ({"直近労務トラブル日": "2023-11-25"}, "（2023年11月25日（土））が直近3年以内"),
     ({"直近労務トラブル日": "2023-11-24"}, None),
 ])
 def test_labour_risk_over_its_threshold_needs_the_director(ctx, kintone, values, director):
@@ -479,7 +479,7 @@ def test_labour_risk_from_gstaff_is_judged_and_shown_to_the_manager_at_submissio
 
     [shown] = kintone.apps[WORKFLOW].comments[application_id][-1:]
     assert [m.code for m in shown.mentions] == ["tanaka", "sato"]
-    for reason in ("「労務リスク：未払いの記録」が「あり」", "（2024年6月10日）が直近3年以内", "（18.3%）が基準（15%）を超える"):
+    for reason in ("「労務リスク：未払いの記録」が「あり」", "（2024年6月10日（月））が直近3年以内", "（18.3%）が基準（15%）を超える"):
         assert reason in shown.text
     approve_as_manager(kintone, application_id)
     assert workflow.run(ctx, "workflow", application_id) == "sent_to_director"

@@ -78,7 +78,7 @@ def test_an_order_on_the_first_lapsed_day_is_held_and_opens_the_re_check(kintone
     assert application["顧客レコード番号"] == client and application["起票元オーダー"] == order
     assert kintone.record_values(CLIENTS, client)["与信状態"] == "審査中"
     [comment] = kintone.apps[ORDERS].comments[order]
-    assert "与信承認は2026年11月23日で有効期限が切れています" in comment.text
+    assert "与信承認は2026年11月23日（月）で有効期限が切れています" in comment.text
     assert f"再審査の稟議（稟議 #{application['$id']}）が承認されるまで" in comment.text
     assert [m.code for m in comment.mentions] == ["sato"]
 
@@ -103,7 +103,7 @@ def test_the_approved_re_check_renews_the_validity_and_releases_the_held_order(c
     assert record["与信承認日"] == "2026-11-24" and record["与信有効期限"] == "2027-11-23"
     assert status_of(kintone, ORDERS, order) == "上長承認待ち"
     assert applications(kintone, "06_2") == []  # already 取引可: no second contract application
-    assert "与信有効期限を2027年11月23日にしました" in kintone.comment_texts(WORKFLOW, application["$id"])[-1]
+    assert "与信有効期限を2027年11月23日（火）にしました" in kintone.comment_texts(WORKFLOW, application["$id"])[-1]
 
 
 def test_a_first_approval_records_its_validity_from_the_day_of_approval(ctx, kintone, notify):
@@ -143,7 +143,7 @@ def test_the_re_check_is_opened_on_its_lead_day_once(ctx, kintone, mappings):
     assert application["顧客レコード番号"] == due and application["ステータス"] == "作成中"
     assert [u["code"] for u in application["申請者"]] == ["sato"]
     [comment] = [c for c in kintone.apps[WORKFLOW].comments[application["$id"]] if "再審査" in c.text]
-    assert "有効期限は2026年12月24日です" in comment.text and [m.code for m in comment.mentions] == ["sato"]
+    assert "有効期限は2026年12月24日（木）です" in comment.text and [m.code for m in comment.mentions] == ["sato"]
     assert kintone.record_values(CLIENTS, due)["与信状態"] == "承認"  # still valid until it lapses
     assert kintone.record_values(CLIENTS, later)["与信状態"] == "承認"
     assert sum(kintone.calls.values()) - calls == 1  # the second sweep: its query only

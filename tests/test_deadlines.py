@@ -48,8 +48,8 @@ def test_hp_inquiry_from_friday_evening_before_a_holiday_monday_is_reminded_on_t
     assert sweep_at(ctx, "2026-10-13T09:00") == "swept"
     [reminder] = comments(kintone, INQUIRIES, rid)
     assert mentioned(reminder) == ["sato"]
-    assert "HPからのお問い合わせ「株式会社サンプル物流」の初回連絡は、本日10月13日（火）が期限です" in reminder.text
-    assert "受付日時：10月9日（金）19:30" in reminder.text
+    assert "HPからのお問い合わせ「株式会社サンプル物流」の初回連絡は、本日2026年10月13日（火）が期限です" in reminder.text
+    assert "受付日時：2026年10月9日（金）19:30" in reminder.text
     assert "「初回連絡日時」を入力してください" in reminder.text
 
 
@@ -64,7 +64,7 @@ def test_an_unanswered_hp_inquiry_escalates_to_the_supervisor_once_the_next_busi
     assert "【初回連絡のお願い】" in reminder.text
     assert mentioned(escalation) == ["sato", "tanaka"]
     assert "【初回連絡の期限超過】" in escalation.text
-    assert "期限（10月13日（火））を過ぎています" in escalation.text
+    assert "期限（2026年10月13日（火））を過ぎています" in escalation.text
     assert "上長の方は、状況のご確認をお願いします。" in escalation.text
 
 
@@ -96,7 +96,7 @@ def test_an_inquiry_first_seen_after_its_deadline_gets_only_the_escalation(ctx, 
     sweep_at(ctx, "2026-10-08T11:00")
 
     [escalation] = comments(kintone, INQUIRIES, rid)
-    assert "期限（10月6日（火））を過ぎています" in escalation.text
+    assert "期限（2026年10月6日（火））を過ぎています" in escalation.text
 
 
 def test_a_moved_start_gets_fresh_reminders_for_its_new_deadline(ctx, kintone, mappings):
@@ -108,7 +108,7 @@ def test_a_moved_start_gets_fresh_reminders_for_its_new_deadline(ctx, kintone, m
     sweep_at(ctx, "2026-10-14T09:00")
 
     texts = [c.text for c in comments(kintone, INQUIRIES, rid)]
-    assert len(texts) == 2 and "本日10月14日（水）が期限です" in texts[1]
+    assert len(texts) == 2 and "本日2026年10月14日（水）が期限です" in texts[1]
 
 
 def test_company_holidays_from_the_settings_move_the_deadline(ctx, kintone, mappings, redis_url, monkeypatch):
@@ -120,7 +120,7 @@ def test_company_holidays_from_the_settings_move_the_deadline(ctx, kintone, mapp
     sweep_at(ctx, "2026-10-14T09:00")
 
     [reminder] = comments(kintone, INQUIRIES, rid)
-    assert "本日10月14日（水）が期限です" in reminder.text
+    assert "本日2026年10月14日（水）が期限です" in reminder.text
 
 
 # -- visits: the record within 24 hours (of business days) ----------------------------------
@@ -136,7 +136,7 @@ def test_a_friday_visit_record_is_due_monday_and_escalates_to_the_supervisor_on_
     sweep_at(ctx, "2026-10-19T15:10")
 
     reminder, escalation = comments(kintone, VISITS, rid)
-    assert mentioned(reminder) == ["sato"] and "10月19日（月）15:00が期限です" in reminder.text
+    assert mentioned(reminder) == ["sato"] and "2026年10月19日（月）15:00が期限です" in reminder.text
     assert "「訪問記録」に" in reminder.text
     assert mentioned(escalation) == ["sato", "suzuki"]
 
@@ -164,7 +164,7 @@ def test_missing_contract_items_are_listed_on_day_one_and_escalated_after_day_tw
     sweep_at(ctx, "2026-10-22T09:00")
 
     reminder, escalation = comments(kintone, CONTRACTS, rid)
-    assert "本日10月21日（水）が期限です" not in reminder.text and "10月21日（水）が期限です" in reminder.text
+    assert "本日2026年10月21日（水）が期限です" not in reminder.text and "2026年10月21日（水）が期限です" in reminder.text
     assert "【未入力の項目】\n・賃金\n・指揮命令者" in reminder.text
     assert mentioned(escalation) == ["sato", "tanaka"]
     assert "・賃金\n・指揮命令者" in escalation.text
@@ -182,7 +182,7 @@ def test_a_late_contract_without_a_delay_reason_is_asked_for_one_and_the_reason_
     sweep_at(ctx, "2026-11-02T11:00")
 
     reminder, asked, reported = comments(kintone, CONTRACTS, rid)
-    assert "【契約締結のお願い】" in reminder.text and "10月30日（金）が期限です" in reminder.text
+    assert "【契約締結のお願い】" in reminder.text and "2026年10月30日（金）が期限です" in reminder.text
     assert mentioned(asked) == ["sato", "tanaka"]
     assert "遅れている理由を「遅延理由」に記入してください" in asked.text
     assert mentioned(reported) == ["tanaka"]

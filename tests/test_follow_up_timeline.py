@@ -84,7 +84,7 @@ def test_a_next_date_near_a_planned_milestone_moves_it_and_carries_the_record_in
     done = kintone.record_values(FOLLOW_UPS, week_1["$id"])
     assert done["完了判定"] == "完了" and done["引継ぎ先"] == month_1["$id"]
     [text] = kintone.comment_texts(FOLLOW_UPS, week_1["$id"])
-    assert f"#{month_1['$id']}" in text and "10月29日（木）に移しました" in text
+    assert f"#{month_1['$id']}" in text and "2026年10月29日（木）に移しました" in text
 
 
 def test_a_next_date_away_from_milestones_opens_a_new_linked_follow_up(client, kintone, mappings, drain):
@@ -94,7 +94,7 @@ def test_a_next_date_away_from_milestones_opens_a_new_linked_follow_up(client, k
     save_done(client, kintone, drain, month_1["$id"], "2026-11-02", "2026-11-16", facts="残業は月5時間程度",
               rows=[row("通勤経路の変更", "2026-11-13")])
 
-    new = by_title(kintone, "次回フォロー（11月16日）")
+    new = by_title(kintone, "次回フォロー 2026年11月16日（月）")
     assert new["予定日"] == "2026-11-16" and new["スタッフID"] == STAFF and new["派遣終了日"] == "2027-03-31"
     assert new["前回フォロー"] == month_1["$id"] and "残業は月5時間程度" in new["前回の確認事項"]
     assert [r["value"]["相談内容"]["value"] for r in new["相談・課題"]] == ["通勤経路の変更"]
@@ -135,7 +135,7 @@ def test_an_unsettled_follow_up_is_chased_until_fixed_then_opens_the_next(client
               rows=[row("シフトの相談", "2026-11-10")])
 
     assert kintone.record_values(FOLLOW_UPS, month_1["$id"])["完了判定"] == "完了"
-    assert by_title(kintone, "次回フォロー（11月16日）")["前回フォロー"] == month_1["$id"]
+    assert by_title(kintone, "次回フォロー 2026年11月16日（月）")["前回フォロー"] == month_1["$id"]
 
 
 def test_the_schedule_stops_at_the_dispatch_end(client, kintone, mappings, drain):
@@ -150,7 +150,7 @@ def test_the_schedule_stops_at_the_dispatch_end(client, kintone, mappings, drain
 
     assert len(records(kintone)) == 6
     text = kintone.comment_texts(FOLLOW_UPS, month_1["$id"])[-1]
-    assert "「派遣終了日」（11月30日（月））より後のため、次回フォローは登録していません" in text
+    assert "「派遣終了日」（2026年11月30日（月））より後のため、次回フォローは登録していません" in text
 
 
 def test_a_contract_ended_early_stops_the_follow_ups_after_that_day(client, kintone, mappings, drain, ctx):
@@ -162,13 +162,13 @@ def test_a_contract_ended_early_stops_the_follow_ups_after_that_day(client, kint
 
     state = {r["フォロー名"]: (r["完了判定"], r["中止理由"]) for r in records(kintone)}
     assert state["1ヶ月フォロー"] == (None, "")
-    assert state["2ヶ月フォロー"] == ("中止", "中途終了（11月13日（金））")
-    assert state["3ヶ月フォロー"] == ("中止", "中途終了（11月13日（金））")
+    assert state["2ヶ月フォロー"] == ("中止", "中途終了（2026年11月13日（金））")
+    assert state["3ヶ月フォロー"] == ("中止", "中途終了（2026年11月13日（金））")
     texts = kintone.comment_texts(CONTRACTS, rid)
     [stopped] = [t for t in texts if "【スタッフフォロー予定の中止】" in t]
     assert len(texts) == 3  # the schedule, the stop, and a request to choose the 終了理由
     assert any("「終了理由」が未選択です" in t for t in texts)
-    assert "2ヶ月フォロー（12月1日（火））" in stopped and "3ヶ月フォロー" in stopped
+    assert "2ヶ月フォロー（2026年12月1日（火））" in stopped and "3ヶ月フォロー" in stopped
 
     # A stopped follow-up is never chased.
     month_3 = by_title(kintone, "3ヶ月フォロー")

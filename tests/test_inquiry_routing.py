@@ -82,7 +82,7 @@ def test_a_new_hp_inquiry_tells_the_departments_manager_with_reps_ranked(client,
     [comment] = kintone.apps[INQUIRIES].comments[rid]
     assert [m.code for m in comment.mentions] == ["tanaka"]
     assert "東京営業部に新しいお問い合わせ（HP）が入りました。担当者を決めて「担当営業」に入力してください。" in comment.text
-    assert "会社名：株式会社あおば物流／業態：物流／受付日時：12月1日（火）09:40" in comment.text
+    assert "会社名：株式会社あおば物流／業態：物流／受付日時：2026年12月1日（火）09:40" in comment.text
     # ito: 0 clients, 0 staff, knows 物流 (-3); suzuki: 1 client (+1); sato: 3 clients, 12 staff, knows 物流 (+3)
     ranking = comment.text.split("【担当候補】")[1]
     assert ranking.index("伊藤 健") < ranking.index("鈴木 花子") < ranking.index("佐藤 一郎")
@@ -93,7 +93,7 @@ def test_a_new_hp_inquiry_tells_the_departments_manager_with_reps_ranked(client,
 
 def test_a_risky_client_puts_experienced_reps_first(client, kintone, gstaff, drain):
     clients_of(kintone, sato=3, suzuki=1)
-    kintone.seed(CLIENTS, {"会社名": "株式会社あおば物流", "顧客評価": "C", "過去トラブル": "2025年2月3日 未払い"})
+    kintone.seed(CLIENTS, {"会社名": "株式会社あおば物流", "顧客評価": "C", "過去トラブル": "2025年2月3日（月） 未払い"})
     rid = inquiry(kintone)
 
     post(client, kintone, rid)
@@ -145,7 +145,7 @@ def test_the_assignment_is_recorded_once_and_the_rep_is_told(client, kintone, gs
     assert record["割当日時"] == "2026-12-01T01:30:00Z"
     told = kintone.apps[INQUIRIES].comments[rid][1:]
     assert len(told) == 1 and [m.code for m in told[0].mentions] == ["sato"]
-    assert "このお問い合わせの担当営業になりました（割当：田中 部長、12月1日（火）10:30）。" in told[0].text
+    assert "このお問い合わせの担当営業になりました（割当：田中 部長、2026年12月1日（火）10:30）。" in told[0].text
     assert "「初回連絡日時」を入力してください" in told[0].text
 
     # Reassigned to someone else: recorded again, the new rep told.
@@ -188,7 +188,7 @@ def test_nobody_assigned_is_escalated_to_the_manager_the_same_business_day(clien
     assert len(texts) == 2
     reminder, overdue = texts
     assert [m.code for m in reminder.mentions] == ["tanaka"]
-    assert "12月1日（火）14:00" in reminder.text
+    assert "2026年12月1日（火）14:00" in reminder.text
     assert "tanaka" in [m.code for m in overdue.mentions]
     assert "至急「担当営業」を入力し" in overdue.text
 

@@ -94,7 +94,7 @@ def test_a_period_of_thirty_days_or_less_is_daily_dispatch(ctx, kintone, approve
     assert order_registration.run(ctx, "orders", rid) == outcome
     if outcome == "flagged_dispatch_law":
         text = only_comment(kintone, rid).text
-        assert "派遣期間が30日間（2026年12月1日〜2026年12月30日）です" in text and "（労働者派遣法第35条の4）" in text
+        assert "派遣期間が30日間（2026年12月1日（火）〜2026年12月30日（水））です" in text and "（労働者派遣法第35条の4）" in text
 
 
 @pytest.mark.parametrize("changes", [

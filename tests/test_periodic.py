@@ -134,11 +134,11 @@ def test_a_real_worker_runs_each_periodic_job_against_the_fakes(settings, redis_
         assert Job.fetch(job_id, connection=redis_conn, serializer=queue.serializer).get_status() == "finished"
     assert kintone.record_values(ORDERS, order)["ステータス"] == "上長承認待ち"  # reconcile, then its flow job
     [reminder] = [t for t in kintone.comment_texts(INQUIRIES, inquiry) if "が期限です" in t]  # deadlines
-    assert "本日11月25日（水）が期限です" in reminder  # (client_lookup, found by the sweep, spoke too)
+    assert "本日2026年11月25日（水）が期限です" in reminder  # (client_lookup, found by the sweep, spoke too)
     [delay] = kintone.comment_texts(WORKFLOW, application)  # workflow_delays
     assert "「遅延理由」に遅れている理由を入力してください" in delay
     [overdue] = kintone.comment_texts(CONTRACTS, contract)  # open_envelopes
-    assert "署名期限（2026年11月24日）を過ぎましたが" in overdue
+    assert "署名期限（2026年11月24日（火））を過ぎましたが" in overdue
 
 
 def test_each_periodic_job_that_fails_shows_up_in_jobs_failed(settings, redis_conn, worker_context, kintone, cli,

@@ -126,7 +126,7 @@ def test_the_signing_deadline_check_at_two_in_the_morning_waits_for_nine(ctx, ki
     ctx.clock = lambda: at("2026-12-01T09:00")
     tick_held_messages(settings, redis_conn, drain, at("2026-12-01T09:00"))
     [text] = kintone.comment_texts("5", rid)
-    assert "署名期限（2026年11月27日）を過ぎました" in text
+    assert "署名期限（2026年11月27日（金））を過ぎました" in text
 
 
 def test_a_comment_without_mentions_is_not_held(ctx, kintone, mappings):

@@ -81,7 +81,7 @@ def test_saving_the_visit_reports_to_the_supervisor_fills_the_ledger_and_release
     [report] = kintone.apps[VISITS_APP].comments[visit]
     assert [m.code for m in report.mentions] == ["tanaka"]
     assert report.text.startswith("佐藤 一郎さんから訪問記録の報告です。内容をご確認ください。")
-    assert "（株式会社サンプル物流、11月20日（金）10:00）" in report.text
+    assert "（株式会社サンプル物流、2026年11月20日（金）10:00）" in report.text
     assert "・安全衛生体制：問題なし\n・教育実施：問題なし\n・作業環境：要改善（対応合意済）" in report.text
     assert "・派遣の仕組みの説明：説明済" in report.text
     assert "【訪問記録】\n物流センターの入出荷現場を見学。" in report.text
@@ -89,7 +89,7 @@ def test_saving_the_visit_reports_to_the_supervisor_fills_the_ledger_and_release
     ledger = kintone.record_values(CLIENTS, customer)
     assert ledger["最終訪問日"] == "2026-11-20"
     assert ledger["派遣の仕組み説明日"] == "2026-11-20"
-    assert ledger["訪問記録要約"].startswith("11月20日（金） 佐藤 一郎（営業訪問 #")
+    assert ledger["訪問記録要約"].startswith("2026年11月20日（金） 佐藤 一郎（営業訪問 #")
     assert "作業環境：要改善（対応合意済）" in ledger["訪問記録要約"]
 
     assert kintone.record_values(ORDERS, rid)["ステータス"] == "上長承認待ち"  # released by the visit

@@ -39,9 +39,10 @@ def test_overdue_application_asks_the_applicant_for_a_delay_reason_once(ctx, kin
 
     [comment] = kintone.apps[WORKFLOW].comments[rid]
     assert [m.code for m in comment.mentions] == ["sato"]
-    assert "申請日（2026年11月16日）から5営業日" in comment.text and "「遅延理由」" in comment.text
+    assert "申請日（2026年11月16日（月））から5営業日" in comment.text and "「遅延理由」" in comment.text
 
 
+@pytest.mark.user_wrote("11/27予定")
 def test_the_recorded_reason_is_reported_to_the_supervisor_once(ctx, kintone, at):
     rid = _application(kintone)
     at(DAY_AFTER)
