@@ -119,7 +119,7 @@ def test_a_receipt_must_be_dated_on_or_after_the_contract_record_was_created(cct
     assert contract_issuance.run(cctx, "contracts", rid) == outcome
     if outcome == "sent_back_not_sent":
         text = only_comment(kintone, rid)
-        assert "抵触日通知の「抵触日通知の受領日」（2026年11月20日）が、この契約レコードの作成日（2026年11月21日）より前です" in text
+        assert "抵触日通知の「抵触日通知の受領日」（2026年11月20日（金））が、この契約レコードの作成日（2026年11月21日（土））より前です" in text
         assert "（労働者派遣法第26条第4項・第5項）" in text and "コピーしたレコードの受領は引き継げません" in text
         assert "待遇情報の" not in text
 
@@ -133,8 +133,8 @@ def test_a_renewal_copied_from_the_last_contract_needs_both_documents_again(cctx
 
     assert contract_issuance.run(cctx, "contracts", renewal) == "sent_back_not_sent"
     text = only_comment(kintone, renewal)
-    assert "抵触日通知の「抵触日通知の受領日」（2026年11月21日）" in text
-    assert "待遇情報の「待遇情報の受領日」（2026年11月21日）" in text
+    assert "抵触日通知の「抵触日通知の受領日」（2026年11月21日（土））" in text
+    assert "待遇情報の「待遇情報の受領日」（2026年11月21日（土））" in text
     assert len(gmosign.envelopes) == 1
 
 

@@ -171,7 +171,7 @@ def test_contract_ending_on_or_after_the_conflict_date_is_never_sent(cctx, kinto
     assert gmosign.envelopes == {}
     [text] = kintone.comment_texts(CONTRACTS, rid)
     assert "【労働者派遣法の期間制限】" in text
-    assert "抵触日（2027年4月1日、" in text and "2027年3月31日までにしてください" in text
+    assert "抵触日（2027年4月1日（木）、" in text and "2027年3月31日（水）までにしてください" in text
     assert values(kintone, rid)["ステータス"] == "作成中"
 
 
@@ -223,7 +223,7 @@ def test_period_ending_before_it_starts_and_a_malformed_email_are_reported(cctx,
     contract_issuance.run(cctx, "contracts", rid)
 
     [text] = kintone.comment_texts(CONTRACTS, rid)
-    assert "「派遣終了日」（2027年3月1日）が「派遣開始日」（2027年4月1日）より前" in text
+    assert "「派遣終了日」（2027年3月1日（月））が「派遣開始日」（2027年4月1日（木））より前" in text
     assert "「署名者メール」の形式が正しくありません" in text
 
 

@@ -206,7 +206,7 @@ def test_a_fixed_term_project_needs_its_end_and_the_dispatch_within_it(cctx, kin
     assert contract_issuance.run(cctx, "contracts", undated) == "sent_back_not_sent"
     assert "「プロジェクト内容」と「プロジェクト終了予定日」を入力してください" in only_comment(kintone, undated)
     assert contract_issuance.run(cctx, "contracts", late) == "sent_back_not_sent"
-    assert "プロジェクトの終了予定日（2030年3月30日）より後" in only_comment(kintone, late)
+    assert "プロジェクトの終了予定日（2030年3月30日（土））より後" in only_comment(kintone, late)
     assert contract_issuance.run(cctx, "contracts", on_the_day) == "sent_for_signature"
     assert envelope_fields(gmosign)["期間制限の例外の内容"] == \
         "有期プロジェクト業務：新物流システム導入（終了予定日：2030年3月31日）（労働者派遣法第40条の2第1項第2号イ）"
@@ -246,7 +246,7 @@ def test_leave_cover_lies_within_the_leave_period(cctx, kintone, gmosign, contra
     inside = contract(**leave, 休業開始日="2026-12-01")
 
     assert contract_issuance.run(cctx, "contracts", early) == "sent_back_not_sent"
-    assert "休業期間（2026年12月2日〜2030年3月31日）の中にない" in only_comment(kintone, early)
+    assert "休業期間（2026年12月2日（水）〜2030年3月31日（日））の中にない" in only_comment(kintone, early)
     assert contract_issuance.run(cctx, "contracts", inside) == "sent_for_signature"
     assert envelope_fields(gmosign)["期間制限の例外の内容"] == \
         "育児休業の代替（休業期間：2026年12月1日〜2030年3月31日）（労働者派遣法第40条の2第1項第3号・第4号）"
@@ -276,8 +276,8 @@ def test_the_site_limit_is_counted_from_the_first_dispatch_in_g_staffs_history(c
     if outcome == "sent_back_not_sent":
         text = only_comment(kintone, rid)
         assert "事業所単位の期間制限（労働者派遣法第40条の2第2項）" in text
-        assert "派遣先事業所「大阪工場」の抵触日（2027年1月5日、Gスタッフの派遣実績から数えた事業所の抵触日）以降" in text
-        assert "2027年1月4日までにしてください" in text
+        assert "派遣先事業所「大阪工場」の抵触日（2027年1月5日（火）、Gスタッフの派遣実績から数えた事業所の抵触日）以降" in text
+        assert "2027年1月4日（月）までにしてください" in text
 
 
 def test_a_site_gap_of_more_than_three_months_and_exempt_dispatches_do_not_count(cctx, gstaff, contract, osaka):
@@ -293,14 +293,14 @@ def test_g_staffs_registered_site_date_applies_when_earlier_than_the_notice(cctx
     rid = contract(抵触日="2027-06-01", 派遣終了日="2027-04-30")  # G-Staff holds 2027-04-01 for the site
 
     assert contract_issuance.run(cctx, "contracts", rid) == "sent_back_not_sent"
-    assert "抵触日（2027年4月1日、Gスタッフに登録された事業所の抵触日）以降" in only_comment(kintone, rid)
+    assert "抵触日（2027年4月1日（木）、Gスタッフに登録された事業所の抵触日）以降" in only_comment(kintone, rid)
 
 
 def test_the_clients_notice_applies_when_earlier_than_g_staff(cctx, kintone, gstaff, contract):
     rid = contract(抵触日="2027-03-01")
 
     assert contract_issuance.run(cctx, "contracts", rid) == "sent_back_not_sent"
-    assert "抵触日（2027年3月1日、派遣先の抵触日通知の抵触日）以降" in only_comment(kintone, rid)
+    assert "抵触日（2027年3月1日（月）、派遣先の抵触日通知の抵触日）以降" in only_comment(kintone, rid)
 
 
 # -- 個人単位 -----------------------------------------------------------------------------------
@@ -322,7 +322,7 @@ def test_a_renewal_counts_the_workers_earlier_contracts_in_the_same_unit(cctx, k
     if outcome == "sent_back_not_sent":
         text = only_comment(kintone, rid)
         assert "個人単位の期間制限（労働者派遣法第40条の3）：スタッフ S-2002" in text
-        assert "組織単位「製造一課」で2024年12月1日から派遣されており、抵触日は2027年12月1日です" in text
+        assert "組織単位「製造一課」で2024年12月1日（日）から派遣されており、抵触日は2027年12月1日（水）です" in text
         assert "事業所単位" in text  # the site's count started with the same first dispatch
 
 
@@ -386,4 +386,4 @@ def test_a_worker_who_left_the_client_within_a_year_is_never_sent_there(cctx, ki
     if outcome == "sent_back_not_sent":
         text = only_comment(kintone, rid)
         assert "離職後1年以内の受入れ禁止（労働者派遣法第40条の9）：スタッフ S-5001" in text
-        assert "派遣開始は2026年12月2日以降にしてください" in text
+        assert "派遣開始は2026年12月2日（水）以降にしてください" in text

@@ -78,8 +78,8 @@ def test_three_months_before_the_rep_is_asked_for_the_employment_stability_plan(
     sweep_at(cctx, "2028-09-01T10:00")
     [reminder] = personal(kintone, rid)
     assert "派遣スタッフの個人単位の抵触日「派遣 太郎」の個人単位の抵触日への対応方針（雇用安定措置）の確認は、" \
-           "11月1日（水）が期限です" in reminder.text
-    assert "（個人単位の抵触日：12月1日（金））" in reminder.text
+           "2028年11月1日（水）が期限です" in reminder.text
+    assert "（個人単位の抵触日：2028年12月1日（金））" in reminder.text
     assert "派遣先の意見聴取では延長できません" in reminder.text
     assert "【未入力の項目】\n・個人単位の抵触日への対応方針\n・個人単位の対応方針を確認した日" in reminder.text
     assert [m.code for m in reminder.mentions] == ["sato"]
@@ -106,7 +106,7 @@ def test_one_month_before_the_client_and_the_worker_are_told_each_with_its_date(
     assert personal(kintone, rid) == []
     sweep_at(cctx, "2028-10-30T10:00")
     [reminder] = personal(kintone, rid)
-    assert "派遣先と派遣スタッフへの個人単位の抵触日の通知は、11月30日（木）が期限です" in reminder.text
+    assert "派遣先と派遣スタッフへの個人単位の抵触日の通知は、2028年11月30日（木）が期限です" in reminder.text
     assert "・派遣先へ個人単位の抵触日を通知した日\n・派遣スタッフへ個人単位の抵触日を通知した日" in reminder.text
 
     kintone.update_record(CONTRACTS, rid, {"個人単位抵触日通知日派遣先": {"value": "2028-10-31"}})

@@ -252,7 +252,7 @@ def test_contracts_past_their_signing_deadline_are_flagged_to_the_rep_once(cctx,
     assert check_open_envelopes(cctx) == "open=2 moved=0 overdue=1 failed=0"
     assert check_open_envelopes(cctx) == "open=2 moved=0 overdue=0 failed=0"
 
-    [note] = [t for t in kintone.comment_texts(CONTRACTS, overdue) if "署名期限（2026年11月20日）を過ぎました" in t]
+    [note] = [t for t in kintone.comment_texts(CONTRACTS, overdue) if "署名期限（2026年11月20日（金））を過ぎました" in t]
     assert "GMOサインの文書管理" in note
     assert not any("過ぎました" in t for t in kintone.comment_texts(CONTRACTS, fresh))
 
