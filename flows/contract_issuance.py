@@ -269,7 +269,7 @@ def mark_sent(ctx: FlowContext, contracts: AppMapping, contract: dict, claim: Cl
     tell(ctx, contracts, contract["record_id"],
          f"GMOサインで契約書を送信しました（GMOサイン文書ID：{claim.envelope_id}"
          + (f"、署名期限：{full_date(deadline)}" if deadline else "") + "）。\n"
-         "担当営業の方は、GMOサインから届く承認依頼の内容を確認して承認してください。"
+         "担当営業：GMOサインから届く承認依頼の内容を確認して承認してください。"
          f"承認されると、{contract.get('signer_name') or 'クライアントの署名者'}様へ署名依頼が送られます。",
          contract.get("sales_rep"), once_as=f"sent-{claim.envelope_id}")
     run_action(ctx, contracts, contract, "mark_sent", contract["revision"])
@@ -335,7 +335,7 @@ def outcome_unknown_text(contracts: AppMapping, contract: dict, reference: str) 
     label = contracts.field("gmosign_envelope_id").display
     return (f"契約「{_title(contracts, contract)}」をGMOサインへ送信しましたが、結果を確認できませんでした"
             "（通信がタイムアウトしました）。二重送信を防ぐため、自動での再送信は行いません。\n"
-            f"マーケティング部の方は、GMOサインの文書管理で、文書名の末尾が「[{reference}]」の文書"
+            f"マーケティング部：GMOサインの文書管理で、文書名の末尾が「[{reference}]」の文書"
             f"（管理番号「{reference}」）があるか確認してください。\n"
             + bullet_list([f"ある場合：その文書（封筒）の「トランザクションID」を、GMOサインの画面に表示されているとおり"
                            f"（英数字・記号を一字一句そのまま）このレコードの「{label}」に入力して保存してください。"
@@ -362,8 +362,8 @@ def withdraw_envelope(ctx: FlowContext, contracts: AppMapping, contract: dict) -
         gmosign_of(ctx).cancel_envelope(envelope_id)
     except GmoSignNotSupported:
         tell(ctx, contracts, contract["record_id"],
-             f"kintoneで取消にしましたが、GMOサインの文書は自動では取り下げられません。"
-             f"マーケティング部の方は、GMOサインの文書管理で文書（GMOサイン文書ID：{envelope_id}）を取り下げてください。",
+             f"kintoneで取消にしましたが、GMOサインの文書は自動では取り下げられません。\n"
+             f"マーケティング部：GMOサインの文書管理で文書（GMOサイン文書ID：{envelope_id}）を取り下げてください。",
              contract.get("sales_rep"), once_as=f"withdraw-{envelope_id}")
         return "told_to_withdraw"
     except GmoSignDataError as exc:

@@ -55,7 +55,7 @@ def request_issue(ctx: FlowContext, contracts: AppMapping, contract: dict) -> st
     if is_blank(contract.get("staff_name")):
         told = tell(ctx, contracts, rid,
                     f"「{label('staff_name').display}」が未入力のため、マーケ発報依頼はお受けできません。"
-                    "スタッフさんが決まってから依頼してください。マーケティング部の方は、この契約を発報しないでください。",
+                    "スタッフさんが決まってから依頼してください。\nマーケティング部：この契約はまだ発報しないでください。",
                     [*rep, *marketing(contracts)], once_as="refused_no_staff")
         return "refused_no_staff" if told else "already_told"
     client_id = (contract.get("gstaff_client_id") or "").strip()

@@ -47,7 +47,7 @@ def _missing_block(missing: list[str]) -> list[str]:
 
 def _unassigned_note(rule: Rule, mapping: AppMapping) -> str:
     label = mapping.field(rule.responsible).display
-    return f"※「{label}」が未設定のため、上長の方にお知らせしています。担当者を決めて「{label}」を設定してください。"
+    return f"※「{label}」が未設定のため、上長にお知らせしています。\n上長：担当者を決めて「{label}」を設定してください。"
 
 
 def reminder_text(rule: Rule, mapping: AppMapping, values: dict, due: str, today: date, *,
@@ -75,7 +75,7 @@ def overdue_text(rule: Rule, mapping: AppMapping, values: dict, due: str, today:
         else:
             parts.append(f"遅れている理由を「{label}」に記入してください。記入されると、上長に自動でお知らせします。")
     if supervisor_told:
-        parts.append("上長の方は、状況のご確認をお願いします。")
+        parts.append("上長：状況をご確認のうえ、必要に応じて担当者にご指示ください。")
     if unassigned:
         parts.append(_unassigned_note(rule, mapping))
     return "\n\n".join(parts)
@@ -87,7 +87,7 @@ def reason_report_text(rule: Rule, mapping: AppMapping, values: dict, due: str, 
     return "\n\n".join([
         f"【{rule.task}の遅延理由のご報告】\n{what}（期限：{due}）の「{label}」が記入されました。",
         f"「{label}」：{quote(values.get(rule.reason_field))}",
-        "上長の方は内容をご確認のうえ、必要に応じて担当者にご指示ください。",
+        "上長：内容をご確認のうえ、必要に応じて担当者にご指示ください。",
     ])
 
 

@@ -269,7 +269,7 @@ def schedule_text(ctx: FlowContext, follow_ups: AppMapping, contract: dict, plan
     staff = contract.get("staff_name")
     who = f"{staff}さん" if not is_blank(staff) else "派遣スタッフ"
     client = contract.get("client") or "（派遣先未入力）"
-    lines = [f"{p.title}：{full_date(p.due_on)}" + ("（上長の方から）" if p.thank_you_call else "")
+    lines = [f"{p.title}：{full_date(p.due_on)}" + ("（上長から）" if p.thank_you_call else "")
              for p in planned]
     parts = [f"【スタッフフォロー予定の作成】\n{who}（派遣先：{client}）のフォロー予定を、{app}アプリに登録しました。",
              bullet_list(lines),
@@ -279,5 +279,5 @@ def schedule_text(ctx: FlowContext, follow_ups: AppMapping, contract: dict, plan
     if any(p.thank_you_call for p in planned):
         commander = contract.get("commander")
         whom = f"指揮命令者（{commander}）" if commander else "指揮命令者"
-        parts.append(f"お礼電話は、上長の方から派遣先の{whom}へ、職場にお電話をお願いします。")
+        parts.append(f"上長：お礼電話は、派遣先の{whom}へ職場にお電話をお願いします。")
     return "\n\n".join(parts)

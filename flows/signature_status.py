@@ -174,7 +174,7 @@ def keep_open_unproven(ctx: FlowContext, contracts: AppMapping, contract: dict, 
     tell(ctx, contracts, contract["record_id"],
          f"GMOサインから締結完了の通知を受け取りましたが、{reason_ja}"
          f"そのため、ステータスは「{contract['status']}」のままにしています（GMOサイン文書ID：{envelope_id}）。\n"
-         "マーケティング部の方は、GMOサインの文書管理でこの文書が締結済みになっているか確認してください。"
+         "マーケティング部：GMOサインの文書管理でこの文書が締結済みになっているか確認してください。"
          "締結済みの場合は、システム運用担当者に締結の手動確認を依頼してください。締結済みでない場合、対応は不要です。",
          contract.get("sales_rep"), once_as=f"unproven-{envelope_id}")
     return "kept_open_unproven"

@@ -82,7 +82,7 @@ def check_submission(ctx: FlowContext, wf: AppMapping, kind, application: dict) 
         tell(ctx, wf, application["record_id"],
              f"稟議「{apps.title_of(application)}」は、次の理由で上長承認のあと取締役の承認が必要です。\n"
              + bullet_list(found.director)
-             + f"\n上長は内容をご確認のうえ「{wf.action('approve_as_manager').name}」を実行してください。"
+             + f"\n上長：内容をご確認のうえ「{wf.action('approve_as_manager').name}」を実行してください。"
              "承認後、kgbridge が取締役承認待ちに回します。",
              (application.get("supervisor") or []) + (application.get("applicant") or []),
              once_as="director_ahead", same_as="|".join(found.director))

@@ -165,14 +165,15 @@ def cli(ops_env):
 
 
 @pytest.fixture(autouse=True)
-def comments_use_one_date_shape(request):
+def comments_read_as_written_by_the_company(request):
     """Every comment posted on the fake kintone during a test prints its dates as
-    ``2026年12月1日（火）`` (issue 12; tests/date_shapes.py). What a person typed and kgbridge
-    quotes (a 遅延理由) is theirs: a test names it with ``@pytest.mark.user_wrote("...")``."""
+    ``2026年12月1日（火）`` and addresses people as ``上長：…`` (issue 12; tests/comment_style.py).
+    What a person typed and kgbridge quotes (a 遅延理由) is theirs: a test names it with
+    ``@pytest.mark.user_wrote("...")``."""
     if "kintone" not in request.fixturenames:
         yield
         return
-    from tests.date_shapes import stray_dates
+    from tests.comment_style import old_address_forms, stray_dates
 
     kintone = request.getfixturevalue("kintone")
     yield
@@ -187,6 +188,6 @@ def comments_use_one_date_shape(request):
               for app_id, app in kintone.apps.items()
               for record_id, comments in app.comments.items()
               for comment in comments
-              for piece in stray_dates(ours(comment.text))]
-    assert not strays, "dates not in the 2026年12月1日（火） shape: " + "; ".join(
+              for piece in stray_dates(ours(comment.text)) + old_address_forms(ours(comment.text))]
+    assert not strays, "dates not as 2026年12月1日（火） or people not addressed as 上長：…: " + "; ".join(
         f"app {a} #{r}: {p!r} in {t[:120]!r}" for a, r, p, t in strays[:5])

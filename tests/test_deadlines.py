@@ -65,7 +65,9 @@ def test_an_unanswered_hp_inquiry_escalates_to_the_supervisor_once_the_next_busi
     assert mentioned(escalation) == ["sato", "tanaka"]
     assert "【初回連絡の期限超過】" in escalation.text
     assert "期限（2026年10月13日（火））を過ぎています" in escalation.text
-    assert "上長の方は、状況のご確認をお願いします。" in escalation.text
+    # each person is addressed on a line of their own, as a sales manager writes it
+    assert "\n\n担当営業：至急お客様にご連絡のうえ、「初回連絡日時」を入力してください。" in escalation.text
+    assert "\n上長：状況をご確認のうえ、必要に応じて担当者にご指示ください。" in escalation.text
 
 
 def test_an_inquiry_contacted_in_time_and_a_phone_inquiry_get_no_reminder(ctx, kintone, mappings):
@@ -86,7 +88,7 @@ def test_an_inquiry_without_a_sales_rep_asks_the_default_supervisor_to_assign_on
 
     [reminder] = comments(kintone, INQUIRIES, rid)
     assert mentioned(reminder) == ["tanaka"]
-    assert "「担当営業」が未設定のため、上長の方にお知らせしています" in reminder.text
+    assert "「担当営業」が未設定のため、上長にお知らせしています。\n上長：担当者を決めて「担当営業」を設定してください。" in reminder.text
 
 
 def test_an_inquiry_first_seen_after_its_deadline_gets_only_the_escalation(ctx, kintone, mappings):

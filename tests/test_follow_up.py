@@ -69,7 +69,7 @@ def test_a_concluded_contract_produces_the_first_three_months_on_business_days(c
     assert [m.code for m in comment.mentions] == ["sato", "tanaka"]
     assert "山田 花子さん（派遣先：株式会社サンプル物流）のフォロー予定" in comment.text
     assert "・3ヶ月フォロー：2027年1月4日（月）" in comment.text
-    assert "上長の方から派遣先の指揮命令者（物流課 高橋課長）へ" in comment.text
+    assert "\n上長：お礼電話は、派遣先の指揮命令者（物流課 高橋課長）へ職場にお電話をお願いします。" in comment.text
 
 
 def test_the_end_of_week_one_stays_in_week_one(ctx, kintone, mappings):

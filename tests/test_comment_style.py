@@ -1,10 +1,10 @@
-"""The date-shape check itself (tests/date_shapes.py): it finds what it is meant to find."""
+"""The comment-style checks themselves (tests/comment_style.py): they find what they are meant to find."""
 
 from datetime import date, datetime
 
 from flows.business_calendar import TOKYO
 from mappings.japanese_dates import full_date, full_moment
-from tests.date_shapes import stray_dates
+from tests.comment_style import old_address_forms, stray_dates
 
 
 def test_the_helper_prints_year_month_day_and_weekday():
@@ -28,3 +28,9 @@ def test_full_dates_pass_and_every_other_shape_is_found():
 
 def test_other_numbers_are_not_dates():
     assert stray_dates("稟議 #12 を 10:00 に、06_1 の評点 55、離職率 12.5%、1ヶ月フォロー、3か月前") == []
+
+
+def test_the_old_address_form_is_found_and_the_new_one_passes():
+    assert old_address_forms("上長の方は、状況のご確認をお願いします。お礼電話は上長の方から") == ["上長の方は", "上長の方から"]
+    assert old_address_forms("上長：状況をご確認ください。\n担当営業：至急ご連絡ください。") == []
+    assert old_address_forms("60歳以上の方に限る派遣") == []

@@ -1,8 +1,11 @@
-"""One date shape in every comment kgbridge posts (issue 12): ``2026年12月1日（火）``.
+"""How kgbridge's comments read (issue 12), checked on every comment the fake kintone receives
+in every test (tests/conftest.py).
 
-``stray_dates`` lists the date-like pieces of a text that are not in that shape (ISO or slashed
-dates, a month and day without the year or the weekday) and full dates whose weekday is wrong.
-tests/conftest.py runs it over every comment the fake kintone received in every test.
+- One date shape: ``2026年12月1日（火）``. ``stray_dates`` lists the date-like pieces of a text in
+  any other shape (ISO or slashed dates, a month and day without the year or the weekday) and
+  full dates whose weekday is wrong.
+- Whom a line is for is said as a sales manager writes it, ``上長：状況をご確認ください。``, not
+  ``上長の方は、…``. ``old_address_forms`` lists the pieces in the old form.
 """
 
 from __future__ import annotations
@@ -34,3 +37,12 @@ def stray_dates(text: str) -> list[str]:
     for shape in OTHER_SHAPES:
         found += shape.findall(rest)
     return found
+
+
+# The people comments speak to; 「上長の方は」「担当営業の方から」 is the form comments no longer use.
+ADDRESSEES = "上長|担当営業|担当者|申請者|承認者|マーケティング部|取締役|法務担当|システム運用担当者"
+OLD_ADDRESS = re.compile(rf"(?:{ADDRESSEES})の方(?:は|から|に|へ)")
+
+
+def old_address_forms(text: str) -> list[str]:
+    return OLD_ADDRESS.findall(text)
