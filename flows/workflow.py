@@ -17,9 +17,12 @@ The webhook is only a trigger: the flow re-reads the application and acts on its
 - 承認 / 否認: the kind's effects (``flows.credit_check``, ``flows.trade_start``); after our own
   「決裁」 they run in the same job, so they do not depend on the next notification arriving.
 
-``sweep_delays`` (run by the workers every KGBRIDGE_WORKFLOW_DELAY_SWEEP_SECONDS) asks the
-applicant of an application still undecided N business days after 申請日 for a 遅延理由, and
-reports the reason to the 上長, once each.
+``sweep_delays`` (run by the workers every KGBRIDGE_WORKFLOW_DELAY_SWEEP_SECONDS) chases an
+application still undecided N business days after 申請日 by its status: whoever it waits for
+([delays.waiting_for]) is asked to act — the 上長 to approve, send back or reject a 申請中 one,
+the 取締役 a 取締役承認待ち one, 法務 a 法務確認中 one — and the 申請者 of one back in 作成中 to
+re-submit or record a 遅延理由; a recorded reason is reported to the 上長. Once per status and
+once per reason.
 
 kintone calls: 申請中 complete 1 (a 06_2: +1, its client; a 06_1 that will need the director
 +1 comment); incomplete 3 (read, comment, 差戻し; a 06_2 +1); an answer that ends it 6 (read,
@@ -32,6 +35,7 @@ applications (1 when idle) + one comment per message due.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flows import applications as apps
@@ -39,7 +43,7 @@ from flows import credit_check, trade_start
 from flows.context import FlowContext
 from flows.decide import on_fresh_record
 from flows.notify import bullet_list, tell
-from mappings import AppMapping
+from mappings import AppMapping, MappingError
 from mappings.japanese_dates import full_date
 
 FLOW = "workflow"
@@ -162,7 +166,7 @@ def send_back(ctx: FlowContext, wf: AppMapping, application: dict, missing: list
 # -- delays (scheduled) -----------------------------------------------------------------------
 
 def sweep_delays(ctx: FlowContext, app_key: str = "workflow") -> str:
-    """Ask for a 遅延理由 on every overdue application and report given reasons to the 上長, once each.
+    """Chase every overdue application by its status and report recorded reasons to the 上長, once each.
 
     Overdue: not yet 承認/否認 on a business day after 申請日 + N business days (N is
     [delays] decision_business_days). Nobody is pinged on a weekend or holiday.
@@ -178,7 +182,9 @@ def sweep_delays(ctx: FlowContext, app_key: str = "workflow") -> str:
     closed = ", ".join(apps.kintone_string(wf.status_name(s)) for s in ("approved", "rejected"))
     base = (f"{wf.field('status').code} not in ({closed})"
             f" and {wf.field('applied_on').code} < {apps.kintone_string(latest.isoformat())}")
-    fields = ["$id", *wf.codes("title", "applied_on", "applicant", "supervisor", "delay_reason", "status")]
+    waits = waiting_for(wf)
+    people = list(dict.fromkeys(["applicant", "supervisor", *(w.who for w in waits.values())]))
+    fields = ["$id", *wf.codes("title", "applied_on", *people, "delay_reason", "status")]
     asked = reported = 0
     last_id = 0
     while True:
@@ -189,9 +195,9 @@ def sweep_delays(ctx: FlowContext, app_key: str = "workflow") -> str:
             deadline = ctx.calendar.add_business_days(application["applied_on"], days)
             if today <= deadline:
                 continue
-            said = remind_delay(ctx, wf, application, days)
-            asked += said == "asked"
-            reported += said == "reported"
+            said = remind_delay(ctx, wf, application, days, waits)
+            asked += said.count("asked")
+            reported += said.count("reported")
         if len(rows) < 500:
             break
         last_id = int(rows[-1]["$id"]["value"])
@@ -199,18 +205,70 @@ def sweep_delays(ctx: FlowContext, app_key: str = "workflow") -> str:
     return "swept"
 
 
-def remind_delay(ctx: FlowContext, wf: AppMapping, application: dict, days: int) -> str:
+@dataclass(frozen=True)
+class Waiting:
+    """Whom an application in one status waits for ([delays.waiting_for] in the mapping)."""
+
+    who: str                 # the USER_SELECT field of that person (申請者, 上長, 法務担当, 取締役)
+    actions: tuple[str, ...]  # what they run there (action keys, each from that status)
+    reason: bool = False     # they record the 遅延理由 (the 申請者, seed A-4)
+
+
+def waiting_for(wf: AppMapping) -> dict[str, Waiting]:
+    """[delays.waiting_for] by status key, checked against the mapping's statuses, fields and actions."""
+    out = {}
+    for status, spec in (wf.settings("delays").get("waiting_for") or {}).items():
+        wf.status_name(status)
+        wf.field(spec["who"])
+        actions = tuple(spec.get("actions", ()))
+        for key in actions:
+            if wf.action(key).from_status != status:
+                raise MappingError(f"[delays.waiting_for] {status}: action {key!r} does not start from {status!r}")
+        out[status] = Waiting(spec["who"], actions, bool(spec.get("reason", False)))
+    return out
+
+
+def remind_delay(ctx: FlowContext, wf: AppMapping, application: dict, days: int,
+                 waits: dict[str, Waiting]) -> list[str]:
+    """Chase whoever the late application waits for (once per status) and report a recorded
+    遅延理由 to the 上長 (once per reason); returns what was said ("asked", "reported")."""
     title, applied = apps.title_of(application), application["applied_on"]
+    late = f"稟議「{title}」は申請日（{full_date(applied)}）から{days}営業日を過ぎても決裁されていません"
+    status = wf.status_key(application.get("status"))
     reason = (application.get("delay_reason") or "").strip()
-    if not reason:
+    waiting = waits.get(status)
+    said = []
+    if waiting is None:
         told = tell(ctx, wf, application["record_id"],
-             f"稟議「{title}」は申請日（{full_date(applied)}）から{days}営業日を過ぎても決裁されていません。"
-             f"申請者は「{wf.field('delay_reason').display}」に遅れている理由を入力してください。"
-             "入力された理由は上長に報告します。",
-             application.get("applicant"), once_as="delay_reason_requested")
-        return "asked" if told else "already_told"
-    told = tell(ctx, wf, application["record_id"],
-         f"稟議「{title}」は申請日（{full_date(applied)}）から{days}営業日を過ぎても決裁されていません。"
-         f"申請者が記録した遅延理由を報告します。\n\n{reason}\n\n対応をご確認ください。",
-         application.get("supervisor"), once_as="delay_reported")
-    return "reported" if told else "already_told"
+                    f"{late}（ステータス：{application.get('status') or '不明'}）。\n"
+                    "上長：処理が止まっている可能性があります。システム運用担当者に状況の確認を依頼してください。",
+                    application.get("supervisor"), once_as=f"delay_stuck:{status}")
+        said.append("asked" if told else "already_told")
+    elif not (waiting.reason and reason):
+        users = application.get(waiting.who) or application.get("supervisor")
+        told = tell(ctx, wf, application["record_id"], chase_text(wf, application, waiting, late), users,
+                    once_as=f"delay_chased:{status}")
+        said.append("asked" if told else "already_told")
+    if reason:
+        told = tell(ctx, wf, application["record_id"],
+                    f"{late}。申請者が記録した遅延理由を報告します。\n\n{reason}\n\n"
+                    "上長：状況をご確認のうえ、必要に応じて申請者にご指示ください。",
+                    application.get("supervisor"), once_as="delay_reported")
+        said.append("reported" if told else "already_told")
+    return said
+
+
+def chase_text(wf: AppMapping, application: dict, waiting: Waiting, late: str) -> str:
+    """``上長：内容をご確認のうえ、「上長承認」「差戻し」「否認」のいずれかを実行してください。``"""
+    who = wf.field(waiting.who).display
+    names = list(dict.fromkeys(f"「{wf.action(key).name}」" for key in waiting.actions))
+    run = names[0] if len(names) == 1 else ("または".join(names) if len(names) == 2 else "".join(names) + "のいずれか")
+    nobody = ("" if application.get(waiting.who)
+              else f"\n※「{who}」が未入力のため、上長にお知らせしています。「{who}」を入力してください。")
+    if waiting.reason:
+        return (f"{late}。現在「{application['status']}」で、{who}の対応を待っています。\n"
+                f"{who}：内容を直して{run}を実行してください。すぐに申請できない場合は、"
+                f"「{wf.field('delay_reason').display}」に遅れている理由を入力してください。入力された理由は上長に報告します。"
+                + nobody)
+    return (f"{late}。現在「{application['status']}」で、{who}の確認を待っています。\n"
+            f"{who}：内容をご確認のうえ、{run}を実行してください。" + nobody)

@@ -136,7 +136,7 @@ def test_a_real_worker_runs_each_periodic_job_against_the_fakes(settings, redis_
     [reminder] = [t for t in kintone.comment_texts(INQUIRIES, inquiry) if "が期限です" in t]  # deadlines
     assert "本日2026年11月25日（水）が期限です" in reminder  # (client_lookup, found by the sweep, spoke too)
     [delay] = kintone.comment_texts(WORKFLOW, application)  # workflow_delays
-    assert "「遅延理由」に遅れている理由を入力してください" in delay
+    assert "取締役：内容をご確認のうえ、「取締役承認」または「否認」を実行してください。" in delay  # it waits for them
     [overdue] = kintone.comment_texts(CONTRACTS, contract)  # open_envelopes
     assert "署名期限（2026年11月24日（火））を過ぎましたが" in overdue
 
