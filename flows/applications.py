@@ -15,7 +15,7 @@ from typing import Any
 from connectors.errors import RetryLater
 from flows.context import FlowContext
 from flows.notify import tell
-from mappings import AppMapping, User
+from mappings import AppMapping, MappingError, User
 from mappings.fields import is_blank
 
 # A job opening an application holds the client's claim at most this long (two kintone calls,
@@ -37,6 +37,15 @@ def kintone_string(value: str) -> str:
 def kind_name(wf: AppMapping, kind: str) -> str:
     """The 申請種別 choice of a kind ("credit_check" → 「06_1 反社・与信チェック」)."""
     return wf.settings("kinds")[kind]
+
+
+def form_name(mappings, kind: str, client: str | None) -> str:
+    """The company's own name of the 稟議 form of ``kind`` for a client (clients mapping [forms],
+    seed A-4): ``06_1_【事前確認】株式会社サンプル物流反社/与信チェック申請書``."""
+    forms = mappings["clients"].settings("forms")
+    if kind not in forms:
+        raise MappingError(f"mapping 'clients' names no 稟議 form {kind!r} in [forms]")
+    return forms[kind].format(client=(client or "").strip() or "（会社名未入力）")
 
 
 def kind_of(wf: AppMapping, application: dict) -> str | None:

@@ -58,6 +58,7 @@ from connectors.gmosign import (
     TemplateSend,
 )
 from connectors.kintone import KintoneNotFound
+from flows import applications as apps
 from flows import dispatch_law
 from flows.context import FlowContext
 from flows.decide import on_fresh_record
@@ -176,7 +177,7 @@ def trade_not_ready(ctx: FlowContext, settings: IssuanceSettings, contract: dict
     if client.get("trade_status") == ready:
         return []
     name = client.get("company_name") or contract.get("client") or ""
-    return [f"顧客「{name}」は取引開始（稟議 06_2 取引開始・契約書類締結申請）がまだ承認されていません"
+    return [f"顧客「{name}」は取引開始の稟議「{apps.form_name(ctx.mappings, 'trade_start', name)}」がまだ承認されていません"
             f"（取引状態：{client.get('trade_status') or '未設定'}）。承認されてから基本契約書の発報を依頼してください。"]
 
 

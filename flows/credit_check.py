@@ -72,7 +72,7 @@ def _open(ctx: FlowContext, wf: AppMapping, client: dict, reference: str, *, sou
         name = client.get("company_name") or ""
         return {
             "kind": apps.kind_name(wf, KIND),
-            "title": wf.settings(KIND)["title"].format(client=name),
+            "title": apps.form_name(ctx.mappings, KIND, name),
             "client": name,
             "client_record_id": client["record_id"],
             "source_order_id": source_order_id,
@@ -189,8 +189,8 @@ def on_approved(ctx: FlowContext, wf: AppMapping, application: dict) -> str:
         parts.append(f"保留中だったオーダー {released} 件を上長承認依頼に進めます。")
     if client.get("trade_status") != clients.settings("trade").get("ready", "取引可"):  # not a re-check
         trade_id, _ = trade_start.open_application(ctx, wf, application, client)
-        parts.append(f"続けて「{apps.kind_name(wf, 'trade_start')}」の稟議（稟議 #{trade_id}）に定形外契約書の有無を"
-                     "入力し、取引開始前に申請してください。")
+        parts.append(f"続けて稟議「{apps.form_name(ctx.mappings, 'trade_start', name)}」（稟議 #{trade_id}）に"
+                     "定形外契約書の有無を入力し、取引開始前に申請してください。")
     tell(ctx, wf, application["record_id"], "\n".join(parts), application.get("applicant"), once_as="credit_approved")
     ctx.ledger.mark(done, apps.REMEMBER_SECONDS)
     return "credit_approved"
@@ -212,7 +212,8 @@ def on_rejected(ctx: FlowContext, wf: AppMapping, application: dict) -> str:
         order = orders.read(row)
         title = order.get("title") or f"レコード番号 {order['record_id']}"
         tell(ctx, orders, order["record_id"],
-             f"顧客「{name}」の反社・与信チェック（稟議 #{application['record_id']}）は否認されました。"
+             f"顧客「{name}」の稟議「{apps.form_name(ctx.mappings, KIND, name)}」（稟議 #{application['record_id']}）は"
+             "否認されました。"
              f"オーダー「{title}」は受付できないため、未処理のまま保留しています。今後の対応は上長にご相談ください。",
              order.get("sales_rep"), once_as=f"credit_rejected:{application['record_id']}")
     ctx.ledger.mark(done, apps.REMEMBER_SECONDS)

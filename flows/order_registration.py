@@ -300,6 +300,7 @@ def credit_problem(mappings, orders: AppMapping, order: dict, client, applicatio
     credit = mappings["clients"].settings("credit")
     state = client.get("credit_status") or credit.get("not_applied", "未申請")
     name = client.get("company_name") or "（会社名未入力）"
+    form = apps.form_name(mappings, "credit_check", client.get("company_name"))
     if state == credit.get("approved", "承認"):
         until = client.get("credit_valid_until")
         if not has_lapsed(until, today):
@@ -307,10 +308,10 @@ def credit_problem(mappings, orders: AppMapping, order: dict, client, applicatio
         # A lapsed approval holds the order as if never approved (workflow.toml [credit_check.validity]).
         expired = f"顧客「{name}」の与信承認は{full_date(until)}で有効期限が切れています。"
         if "workflow" not in mappings:
-            return CreditProblem("not_applied", expired + "稟議「06_1 反社・与信チェック申請」で再審査を申請してください。")
+            return CreditProblem("not_applied", expired + f"稟議「{form}」で再審査を申請してください。")
         if application_id is None:
             return CreditProblem("needs_application", "")  # the re-check 06_1 (found or opened)
-        return CreditProblem("pending", expired + f"再審査の稟議（稟議 #{application_id}）が承認されるまで、"
+        return CreditProblem("pending", expired + f"再審査の稟議「{form}」（稟議 #{application_id}）が承認されるまで、"
                              "このオーダーは受付できません。稟議に信用調査機関の評価とチェック項目を入力し、「申請」を"
                              "実行してください。承認されると、このオーダーは自動で上長承認依頼に進みます。")
     if state == credit.get("rejected", "否認"):
@@ -322,12 +323,12 @@ def credit_problem(mappings, orders: AppMapping, order: dict, client, applicatio
     if state == credit.get("not_applied", "未申請") and "workflow" in mappings:
         if application_id is None:
             return CreditProblem("needs_application", "")
-        return CreditProblem("pending", f"顧客「{name}」の与信チェックのため、稟議「06_1 反社・与信チェック申請」（稟議 #{application_id}）を"
+        return CreditProblem("pending", f"顧客「{name}」の与信チェックのため、稟議「{form}」（稟議 #{application_id}）を"
                 "作成しました。稟議に信用調査機関の評価とチェック項目を入力し、「申請」を実行してください。"
                 "承認されると、このオーダーは自動で上長承認依頼に進みます。")
     if state == credit.get("not_applied", "未申請"):  # no 稟議 app mapped: the rep applies by hand
         return CreditProblem("not_applied", f"顧客「{name}」の与信が承認されていません（与信状態：{state}）。"
-                "稟議「06_1 反社・与信チェック申請」を申請してください。")
+                f"稟議「{form}」を申請してください。")
     return CreditProblem("other", f"顧客「{name}」の与信が承認されていません（与信状態：{state}）。"
                          "顧客管理台帳の与信状態を確認し、上長にご相談ください。")
 

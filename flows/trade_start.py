@@ -32,7 +32,7 @@ def open_application(ctx: FlowContext, wf: AppMapping, credit_application: dict,
     def values() -> dict:
         return {
             "kind": apps.kind_name(wf, KIND),
-            "title": wf.settings(KIND)["title"].format(client=name),
+            "title": apps.form_name(ctx.mappings, KIND, name),
             "client": name,
             "client_record_id": client["record_id"],
             "source_order_id": credit_application.get("source_order_id"),
@@ -60,7 +60,8 @@ def problems(ctx: FlowContext, wf: AppMapping, application: dict) -> list[str]:
         if client.get("credit_status") != approved:
             found.append(f"顧客「{client.get('company_name') or ''}」の与信が承認されていません"
                          f"（与信状態：{client.get('credit_status') or '未申請'}）。"
-                         f"先に「{apps.kind_name(wf, 'credit_check')}」の承認を受けてください。")
+                         f"先に稟議「{apps.form_name(ctx.mappings, 'credit_check', client.get('company_name'))}」の"
+                         "承認を受けてください。")
     choices = wf.settings("choices")
     if (application.get("nonstandard_contract") == choices.get("nonstandard_yes", "有")
             and application.get("legal_review_result") != choices.get("legal_cleared", "確認済")):
@@ -99,7 +100,8 @@ def on_rejected(ctx: FlowContext, wf: AppMapping, application: dict) -> str:
     """The client stays not ready to trade (no 基本契約 is issued); the applicant is told what next."""
     name = application.get("client") or ""
     told = tell(ctx, wf, application["record_id"],
-                f"顧客「{name}」との取引開始（稟議 #{application['record_id']}）は否認されました。"
+                f"顧客「{name}」との取引開始の稟議「{apps.form_name(ctx.mappings, KIND, name)}」"
+                f"（稟議 #{application['record_id']}）は否認されました。"
                 "顧客管理台帳の取引状態は変えていないため、基本契約書は発行できません。"
                 "否認の理由を上長に確認し、条件を見直して取引を進める場合は新しい稟議を申請してください。",
                 application.get("applicant"), once_as="trade_rejected")

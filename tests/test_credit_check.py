@@ -76,7 +76,8 @@ def test_order_for_a_client_without_credit_application_opens_one_06_1_applicatio
 
     [comment] = kintone.apps[ORDERS].comments[order]
     assert [m.code for m in comment.mentions] == ["sato"]
-    assert f"稟議 #{application['$id']}" in comment.text and "「申請」を実行してください" in comment.text
+    assert f"与信チェックのため、稟議「06_1_【事前確認】有限会社はじめて製作所反社/与信チェック申請書」（稟議 #{application['$id']}）を作成しました" in comment.text
+    assert "「申請」を実行してください" in comment.text
     assert status_of(kintone, ORDERS, order) == "未処理"
 
 
@@ -223,7 +224,8 @@ def test_approved_application_approves_the_client_and_sends_the_held_order_to_th
     assert status_of(kintone, ORDERS, order) == "上長承認待ち"
     assert status_of(kintone, ORDERS, incomplete) == "未処理"  # held for more than credit
     text = kintone.comment_texts(WORKFLOW, application_id)[-1]
-    assert "与信状態を「承認」" in text and "オーダー 1 件" in text and "06_2" in text
+    assert "与信状態を「承認」" in text and "オーダー 1 件" in text
+    assert "続けて稟議「06_2_【取引開始】有限会社はじめて製作所契約書類締結申請書」（稟議 #" in text  # the company's own form name
 
 
 def test_low_rating_goes_to_the_director_and_is_approved_only_after_the_director(ctx, kintone):
@@ -300,7 +302,8 @@ def test_rejected_application_tells_every_rep_with_a_held_order_and_keeps_them_h
     assert kintone.record_values(CLIENTS, client)["与信状態"] == "否認"
     for order_id, rep in ((order, "sato"), (other, "kato")):
         comment = kintone.apps[ORDERS].comments[order_id][-1]
-        assert "否認されました" in comment.text and [m.code for m in comment.mentions] == [rep]
+        assert f"稟議「06_1_【事前確認】有限会社はじめて製作所反社/与信チェック申請書」（稟議 #{application_id}）は否認されました" in comment.text
+        assert [m.code for m in comment.mentions] == [rep]
         assert status_of(kintone, ORDERS, order_id) == "未処理"
     assert "検品スタッフ" in kintone.comment_texts(ORDERS, other)[-1]
 
@@ -483,3 +486,17 @@ def test_labour_risk_from_gstaff_is_judged_and_shown_to_the_manager_at_submissio
         assert reason in shown.text
     approve_as_manager(kintone, application_id)
     assert workflow.run(ctx, "workflow", application_id) == "sent_to_director"
+
+
+def test_the_forms_are_named_as_the_company_names_them(mappings):
+    """Seed A-4's 稟議書, from the clients mapping's [forms], with the client as <得意先>."""
+    from flows import applications as apps
+    from mappings import MappingError
+
+    assert apps.form_name(mappings, "credit_check", "株式会社サンプル物流") == \
+        "06_1_【事前確認】株式会社サンプル物流反社/与信チェック申請書"
+    assert apps.form_name(mappings, "trade_start", " 株式会社サンプル物流 ") == \
+        "06_2_【取引開始】株式会社サンプル物流契約書類締結申請書"
+    assert apps.form_name(mappings, "credit_check", None) == "06_1_【事前確認】（会社名未入力）反社/与信チェック申請書"
+    with pytest.raises(MappingError, match="no 稟議 form 'other_kind'"):
+        apps.form_name(mappings, "other_kind", "株式会社サンプル物流")

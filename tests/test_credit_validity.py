@@ -79,7 +79,8 @@ def test_an_order_on_the_first_lapsed_day_is_held_and_opens_the_re_check(kintone
     assert kintone.record_values(CLIENTS, client)["与信状態"] == "審査中"
     [comment] = kintone.apps[ORDERS].comments[order]
     assert "与信承認は2026年11月23日（月）で有効期限が切れています" in comment.text
-    assert f"再審査の稟議（稟議 #{application['$id']}）が承認されるまで" in comment.text
+    assert (f"再審査の稟議「06_1_【事前確認】有限会社はじめて製作所反社/与信チェック申請書」（稟議 #{application['$id']}）が承認されるまで"
+            in comment.text)
     assert [m.code for m in comment.mentions] == ["sato"]
 
     notify(ORDERS, order, "UPDATE_RECORD")  # saved again while 審査中: no second comment

@@ -184,7 +184,7 @@ def test_without_a_workflow_app_the_rep_is_asked_to_apply_by_hand(ctx, kintone, 
     rid = _order(kintone)
 
     assert order_registration.run(ctx, "orders", rid) == "told_rep_missing_items"
-    assert "稟議「06_1 反社・与信チェック申請」を申請してください" in kintone.comment_texts(ORDERS, rid)[0]
+    assert "稟議「06_1_【事前確認】有限会社はじめて製作所反社/与信チェック申請書」を申請してください" in kintone.comment_texts(ORDERS, rid)[0]
 
 
 def test_accepted_order_is_shared_to_gstaff_once_with_its_number_on_the_record(ctx, kintone):

@@ -113,7 +113,8 @@ def test_06_2_for_a_client_without_credit_approval_is_sent_back(ctx, kintone):
     assert workflow.run(ctx, "workflow", trade_id) == "sent_back"
 
     text = kintone.comment_texts(WORKFLOW, trade_id)[-1]
-    assert "与信が承認されていません（与信状態：審査中）" in text and "06_1" in text
+    assert "与信が承認されていません（与信状態：審査中）" in text
+    assert "先に稟議「06_1_【事前確認】有限会社はじめて製作所反社/与信チェック申請書」の承認を受けてください" in text
     assert kintone.record_values(CLIENTS, client)["取引状態"] != "取引可"
 
 
@@ -137,5 +138,6 @@ def test_rejected_06_2_tells_the_applicant_once_and_leaves_the_client_not_ready(
 
     assert kintone.record_values(CLIENTS, client)["取引状態"] != "取引可"
     [comment] = kintone.apps[WORKFLOW].comments[trade_id]
-    assert "否認されました" in comment.text and "基本契約書は発行できません" in comment.text
+    assert f"取引開始の稟議「06_2_【取引開始】有限会社はじめて製作所契約書類締結申請書」（稟議 #{trade_id}）は否認されました" in comment.text
+    assert "基本契約書は発行できません" in comment.text
     assert [m.code for m in comment.mentions] == ["sato"]

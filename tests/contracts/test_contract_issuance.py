@@ -459,4 +459,5 @@ def test_basic_contract_for_a_client_without_trade_start_approval_is_never_sent(
     assert gmosign.envelopes == {}
     assert kintone.record_values(CONTRACTS, rid)["ステータス"] == "作成中"
     [text] = kintone.comment_texts(CONTRACTS, rid)
-    assert "06_2" in text and "取引状態：未設定" in text
+    assert "取引開始の稟議「06_2_【取引開始】株式会社サンプル物流契約書類締結申請書」がまだ承認されていません" in text
+    assert "取引状態：未設定" in text
