@@ -91,6 +91,7 @@ COMPLETE_CONTRACT = {
     "作成日時": "2026-11-20T01:00:00Z",
     "抵触日通知受領日": "2026-11-21",
     "抵触日通知ファイル": [_file("F-CONFLICT-NOTICE", "抵触日通知.pdf")],
+    "抵触日通知の事業所": "東京物流センター",   # as the notice names it; its 抵触日 is 抵触日 above
     "待遇情報受領日": "2026-11-21",
     "待遇情報ファイル": [_file("F-TREATMENT-INFO", "待遇情報.pdf")],
     "派遣スタッフID": "S-2001、S-2002",   # in G-Staff's samples (connectors/gstaff/fake.py)

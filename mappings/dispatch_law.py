@@ -67,6 +67,15 @@ class FormerEmployeeRule(BaseModel):
     exempt_article: str = "同法施行規則第33条の10"
 
 
+class ConflictNoticeRule(BaseModel):
+    """法第26条第4項 / 施行規則第24条の2: what the client's 抵触日通知 states, as the rep recorded it."""
+
+    model_config = ConfigDict(extra="forbid")
+    site: str  # domain field: the 事業所 the notice names
+    conflict_date: str = "conflict_date"  # domain field: the 抵触日 the notice states
+    article: str = Field(min_length=1)
+
+
 class DispatchLawSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     limited_value: str = "限定する"  # 無期60歳以上限定 when the contract is limited to such workers
@@ -77,6 +86,7 @@ class DispatchLawSettings(BaseModel):
     period_limit: PeriodLimit = Field(default_factory=PeriodLimit)
     exemptions: dict[str, ExemptionRule] = Field(default_factory=dict)
     former_employee: FormerEmployeeRule = Field(default_factory=FormerEmployeeRule)
+    conflict_notice: ConflictNoticeRule | None = None  # None: the notice's particulars are not judged
 
     @classmethod
     def of(cls, mapping: AppMapping) -> "DispatchLawSettings":
@@ -89,6 +99,10 @@ class DispatchLawSettings(BaseModel):
                           if name not in mapping.fields})
         if unknown:
             raise MappingError(f"mapping {mapping.key!r} [dispatch_law] prints unknown fields {unknown}")
+        notice = settings.conflict_notice
+        unknown = [n for n in ((notice.site, notice.conflict_date) if notice else ()) if n not in mapping.fields]
+        if unknown:
+            raise MappingError(f"mapping {mapping.key!r} [dispatch_law.conflict_notice] names unknown fields {unknown}")
         offered = mapping.settings("contract_issuance").get("exemption_values") or []
         unproven = [value for value in offered if value not in settings.exemptions]
         if unproven:  # an exemption without a proof would lift the limits on a word
@@ -211,7 +225,7 @@ def judge(rules: DispatchLawSettings, mapping: AppMapping, contract: dict, facts
             verdict.particulars = rule.printed.format_map(_Printed(contract, text_of)) + f"（{rule.article}）"
             return _with_merge_fields(rules, verdict)
         verdict.problems += proof_problems
-    verdict.problems += _limit_problems(rules.period_limit, mapping, contract, ids, facts, verdict, label)
+    verdict.problems += _limit_problems(rules, mapping, contract, ids, facts, verdict, label)
     return _with_merge_fields(rules, verdict)
 
 
@@ -322,9 +336,10 @@ def _limited_but_not_proven(rules: DispatchLawSettings, mapping: AppMapping, ids
     return out
 
 
-def _limit_problems(limit: PeriodLimit, mapping: AppMapping, contract: dict, ids: list[str], facts: Facts,
+def _limit_problems(rules: DispatchLawSettings, mapping: AppMapping, contract: dict, ids: list[str], facts: Facts,
                     verdict: Verdict, label) -> list[str]:
     """Both three-year limits; each names its 抵触日, where it comes from and what to do."""
+    limit = rules.period_limit
     start, end = contract["dispatch_start"], contract["dispatch_end"]
     site = contract.get("work_site") or ""
     own = (start, end)
@@ -338,6 +353,9 @@ def _limit_problems(limit: PeriodLimit, mapping: AppMapping, contract: dict, ids
     else:
         periods = [(a.start_on, a.end_on) for a in counted if same_name(a.work_site, site)] + [own]
         site_date, source = conflict_date(periods, start, limit), "Gスタッフの派遣実績から数えた事業所の抵触日"
+    if rules.conflict_notice is not None:
+        out += _notice_problems(rules.conflict_notice, contract, site_date, facts.site_conflict_date is not None,
+                                label)
     if notified and notified < site_date:
         site_date, source = notified, "派遣先の抵触日通知の抵触日"
     verdict.limits["site"] = site_date
@@ -359,6 +377,33 @@ def _limit_problems(limit: PeriodLimit, mapping: AppMapping, contract: dict, ids
                        f"「{site}」の組織単位「{unit}」で{full_date(first)}から派遣されており、抵触日は"
                        f"{full_date(personal)}です。派遣期間を{full_date(personal - timedelta(days=1))}までにするか、"
                        "別の組織単位・別の方での派遣を検討してください。")
+    return out
+
+
+def _notice_problems(rule: ConflictNoticeRule, contract: dict, site_date: date, registered: bool,
+                     label) -> list[str]:
+    """The 抵触日通知 must be this contract's: it names the contract's 派遣先事業所, and its 抵触日 is the
+    site's as G-Staff registered it (exactly), or — with none registered — not later than our own
+    assignment history allows (the client also counts other agencies' workers, so earlier is possible)."""
+    site, named, notified = contract.get("work_site") or "", contract.get(rule.site), contract.get(rule.conflict_date)
+    why = f"抵触日通知（{rule.article}）："
+    again = "派遣先に確認し、正しい内容の抵触日通知を受け取り直して、添付・受領日・記載内容を入力し直してください。"
+    out = []
+    if is_blank(named):
+        out.append(why + f"抵触日通知に記載された事業所名を{label(rule.site)}に入力してください。")
+    elif not same_name(named, site):
+        out.append(why + f"{label(rule.site)}「{named}」が、この契約の{label('work_site')}「{site}」と違います。"
+                   "抵触日通知は派遣先の事業所ごとに受け取るものです。" + again)
+    if notified is None:
+        return out  # reported as a missing item by the contract check
+    if registered and notified != site_date:
+        out.append(why + f"抵触日通知に記載された{label(rule.conflict_date)}（{full_date(notified)}）が、Gスタッフに登録された"
+                   f"派遣先事業所「{site}」の抵触日（{full_date(site_date)}）と違います。" + again
+                   + "意見聴取で延長された場合は、延長後の抵触日をGスタッフにも登録してください。")
+    elif not registered and notified > site_date:
+        out.append(why + f"抵触日通知に記載された{label(rule.conflict_date)}（{full_date(notified)}）が、当社の派遣実績から"
+                   f"数えた派遣先事業所「{site}」の抵触日（{full_date(site_date)}）より後です。" + again
+                   + "意見聴取で延長された場合は、延長後の抵触日をGスタッフに登録してください。")
     return out
 
 

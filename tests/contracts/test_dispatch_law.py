@@ -53,8 +53,10 @@ def osaka(gstaff):
     """A client whose work site has no 抵触日 in G-Staff: the limit is counted from its history."""
     gstaff.add_client(ClientSummary("G-2001", "株式会社大阪製作所"),
                       ClientHistory("G-2001", work_sites=[WorkSite("大阪工場", None)]))
-    return dict(Gスタッフ顧客ID="G-2001", 派遣先事業所="大阪工場", 組織単位="製造一課", 抵触日="2030-01-01",
-                派遣スタッフID="S-2002")
+    # The client's 抵触日通知 names the site; its 抵触日 is the count from this contract's own start
+    # (2026-12-01) unless a test gives the history's earlier one (the notice may not be later).
+    return dict(Gスタッフ顧客ID="G-2001", 派遣先事業所="大阪工場", 組織単位="製造一課", 抵触日="2029-12-01",
+                抵触日通知の事業所="大阪工場", 派遣スタッフID="S-2002")
 
 
 # -- the mapping -------------------------------------------------------------------------------
@@ -270,7 +272,7 @@ def test_the_site_limit_is_counted_from_the_first_dispatch_in_g_staffs_history(c
     gstaff.add_assignment("G-2001", Assignment("S-4001", "大阪 工場", "品質課", date(2024, 1, 5), date(2026, 6, 30)))
     gstaff.add_assignment("G-2001", Assignment("S-4002", "大阪工場", "製造二課", date(2026, 8, 1), date(2026, 11, 30)))
 
-    rid = contract(**osaka, 派遣終了日=end)
+    rid = contract(**dict(osaka, 抵触日="2027-01-05"), 派遣終了日=end)
     assert contract_issuance.run(cctx, "contracts", rid) == outcome
 
     if outcome == "sent_back_not_sent":
@@ -296,11 +298,95 @@ def test_g_staffs_registered_site_date_applies_when_earlier_than_the_notice(cctx
     assert "抵触日（2027年4月1日（木）、Gスタッフに登録された事業所の抵触日）以降" in only_comment(kintone, rid)
 
 
-def test_the_clients_notice_applies_when_earlier_than_g_staff(cctx, kintone, gstaff, contract):
-    rid = contract(抵触日="2027-03-01")
+def test_the_clients_notice_applies_when_earlier_than_our_history(cctx, kintone, gstaff, contract, osaka):
+    # No date registered in G-Staff; our history counts 2029-12-01. Other agencies' workers may have
+    # started the site's count earlier: the notice's earlier date is the client's to give, and it applies.
+    rid = contract(**dict(osaka, 抵触日="2029-06-01"), 派遣終了日="2029-11-30")
 
     assert contract_issuance.run(cctx, "contracts", rid) == "sent_back_not_sent"
-    assert "抵触日（2027年3月1日（月）、派遣先の抵触日通知の抵触日）以降" in only_comment(kintone, rid)
+    text = only_comment(kintone, rid)
+    assert "抵触日（2029年6月1日（金）、派遣先の抵触日通知の抵触日）以降" in text
+    assert "抵触日通知（労働者派遣法第26条第4項" not in text
+
+
+# -- 抵触日通知 judged: it names this contract's 事業所 and the site's 抵触日 (法第26条第4項) ------------
+
+
+@pytest.mark.parametrize(("notified", "outcome"), [
+    ("2027-04-01", "sent_for_signature"),   # the date G-Staff holds for 東京物流センター
+    ("2027-04-02", "sent_back_not_sent"),   # one day later
+    ("2027-03-31", "sent_back_not_sent"),   # one day earlier
+])
+def test_the_notices_date_must_be_the_sites_date_in_g_staff(cctx, kintone, gmosign, contract, notified, outcome):
+    rid = contract(抵触日=notified, 派遣終了日="2027-03-30")
+
+    assert contract_issuance.run(cctx, "contracts", rid) == outcome
+    if outcome == "sent_for_signature":
+        assert envelope_fields(gmosign)["抵触日"] == "2027年4月1日"
+        return
+    assert gmosign.envelopes == {}
+    assert kintone.record_values(CONTRACTS, rid)["GMOサイン文書ID"] == ""
+    text = only_comment(kintone, rid)
+    shown = f"{int(notified[5:7])}月{int(notified[8:])}日"
+    assert (f"抵触日通知（労働者派遣法第26条第4項、同法施行規則第24条の2）：抵触日通知に記載された「抵触日」（2027年{shown}"
+            in text)
+    assert "Gスタッフに登録された派遣先事業所「東京物流センター」の抵触日（2027年4月1日（木））と違います" in text
+    assert "正しい内容の抵触日通知を受け取り直して" in text
+
+
+@pytest.mark.parametrize(("notified", "outcome"), [
+    ("2029-12-01", "sent_for_signature"),   # what our history counts (no date in G-Staff)
+    ("2029-12-02", "sent_back_not_sent"),   # a day later than our history allows
+])
+def test_without_a_date_in_g_staff_the_notice_may_not_be_later_than_our_history(cctx, kintone, contract, osaka,
+                                                                                notified, outcome):
+    rid = contract(**dict(osaka, 抵触日=notified), 派遣終了日="2029-11-30")
+
+    assert contract_issuance.run(cctx, "contracts", rid) == outcome
+    if outcome == "sent_back_not_sent":
+        assert ("当社の派遣実績から数えた派遣先事業所「大阪工場」の抵触日（2029年12月1日（土））より後です"
+                in only_comment(kintone, rid))
+
+
+def test_a_notice_for_another_site_holds_the_contract(cctx, kintone, gmosign, contract):
+    rid = contract(抵触日通知の事業所="大阪工場")
+
+    assert contract_issuance.run(cctx, "contracts", rid) == "sent_back_not_sent"
+    assert gmosign.envelopes == {}
+    text = only_comment(kintone, rid)
+    assert "「抵触日通知の事業所」「大阪工場」が、この契約の「派遣先事業所」「東京物流センター」と違います" in text
+    assert "抵触日通知は派遣先の事業所ごとに受け取るものです" in text
+
+
+def test_the_notices_site_is_compared_as_g_staff_names_it_and_is_required(cctx, kintone, contract):
+    assert issue(cctx, contract, 抵触日通知の事業所="東京 物流センター") == "sent_for_signature"
+
+    rid = contract(抵触日通知の事業所=None)
+    assert contract_issuance.run(cctx, "contracts", rid) == "sent_back_not_sent"
+    assert "抵触日通知に記載された事業所名を「抵触日通知の事業所」に入力してください" in only_comment(kintone, rid)
+
+
+def test_a_renewal_after_an_extension_needs_the_new_notice_not_the_copied_one(cctx, kintone, gmosign, gstaff,
+                                                                           contract):
+    # The client heard its workers (意見聴取) and extended the site; G-Staff holds the new date. The
+    # renewal record was copied from the first contract with a fresh receipt but the old notice's date.
+    gstaff.add_client(ClientSummary("G-1001", "株式会社サンプル物流"),
+                      ClientHistory("G-1001", work_sites=[WorkSite("東京物流センター", date(2030, 4, 1))]))
+    renewal = dict(作成日時="2027-02-15T00:00:00Z", 更新回数="1", 派遣開始日="2027-04-01", 派遣終了日="2027-06-30",
+                   抵触日通知受領日="2027-02-20", 待遇情報受領日="2027-02-20")
+    rid = contract(**renewal)
+
+    assert contract_issuance.run(cctx, "contracts", rid) == "sent_back_not_sent"
+    text = only_comment(kintone, rid)
+    assert "「抵触日」（2027年4月1日（木））が、Gスタッフに登録された派遣先事業所「東京物流センター」の抵触日（2030年4月1日（月））と違います" in text
+    assert issue(cctx, contract, **renewal, 抵触日="2030-04-01") == "sent_for_signature"
+
+
+def test_a_proven_exemption_does_not_judge_the_notice(cctx, gstaff, contract):
+    gstaff.add_staff(StaffMember("S-3002", INDEFINITE, date(1990, 1, 1)))
+
+    assert issue(cctx, contract, 派遣スタッフID="S-3002", 期間制限の例外="無期雇用", 無期60歳以上限定="限定する",
+                 抵触日="2027-05-01", 抵触日通知の事業所="大阪工場") == "sent_for_signature"
 
 
 # -- 個人単位 -----------------------------------------------------------------------------------
@@ -316,7 +402,7 @@ def test_a_renewal_counts_the_workers_earlier_contracts_in_the_same_unit(cctx, k
                                                reference="kintone-contracts-77"))
     gstaff.add_assignment("G-2001", Assignment("S-2002", "大阪工場", "製造一課", date(2025, 12, 1), date(2026, 11, 30)))
 
-    rid = contract(**dict(osaka, 抵触日="2031-01-01"), 派遣開始日="2026-12-01", 派遣終了日=end, 更新回数="2")
+    rid = contract(**dict(osaka, 抵触日="2027-12-01"), 派遣開始日="2026-12-01", 派遣終了日=end, 更新回数="2")
     assert contract_issuance.run(cctx, "contracts", rid) == outcome
 
     if outcome == "sent_back_not_sent":

@@ -49,7 +49,8 @@ def test_a_renewal_ending_the_day_before_the_workers_date_stores_that_date(cctx,
                       ClientHistory("G-2001", work_sites=[WorkSite("大阪工場", date(2031, 1, 1))]))
     gstaff.add_assignment("G-2001", Assignment("S-2002", "大阪工場", "製造一課", date(2024, 12, 1), date(2026, 11, 30)))
     rid = issued(cctx, contract, Gスタッフ顧客ID="G-2001", 派遣先事業所="大阪工場", 組織単位="製造一課",
-                 派遣スタッフID="S-2002", 抵触日="2031-01-01", 派遣終了日="2027-11-30")
+                 派遣スタッフID="S-2002", 抵触日="2031-01-01", 抵触日通知の事業所="大阪工場",
+                 派遣終了日="2027-11-30")
 
     assert stored(kintone, rid) == "2027-12-01"
 
