@@ -267,7 +267,7 @@ def schedule_text(ctx: FlowContext, follow_ups: AppMapping, contract: dict, plan
     app = follow_ups.app.label or "スタッフフォロー"
     facts, issues, next_date = (follow_ups.field(n).display for n in ("facts", "issues", "next_follow_up"))
     staff = contract.get("staff_name")
-    who = f"{staff}さん" if not is_blank(staff) else "派遣スタッフ"
+    who = f"{staff}さん" if not is_blank(staff) else "スタッフさん"
     client = contract.get("client") or "（派遣先未入力）"
     lines = [f"{p.title}：{full_date(p.due_on)}" + ("（上長から）" if p.thank_you_call else "")
              for p in planned]

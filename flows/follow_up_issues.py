@@ -51,7 +51,7 @@ def remind_overdue_issues(ctx: FlowContext) -> str:
         text = (f"フォロー「{values.get('title') or values['record_id']}」{staff}の「{table.display}」に、"
                 f"{table.fields['issue_due'].display}を過ぎても「{table.fields['resolved'].display}」になっていない"
                 f"ものがあります。\n{bullet_list(lines)}\n"
-                "スタッフは回答を待っています。対応状況を確認して報告方法どおりに伝え、済んだら"
+                "スタッフさんは回答を待っています。対応状況を確認して報告方法どおりに伝え、済んだら"
                 f"「{table.fields['resolved'].display}」にチェックを入れてください。")
         people = list(values.get("owner") or []) + list(values.get("supervisor") or [])
         same = ",".join(sorted(str(row.get("_row_id")) for row in overdue))

@@ -240,5 +240,5 @@ def test_a_page_flags_a_proposed_worker_who_left_the_client_within_a_year_as_the
     assert sorted(result.fallback) == sorted([ids["former"], ids["fine"]])
     assert _end_state(fake_b) == _end_state(fake_a)
     [comment] = fake_b.apps[ORDERS].comments[ids["former"]]
-    assert "離職後1年以内の受入れ禁止（労働者派遣法第40条の9）：スタッフ S-5001" in comment.text
+    assert "離職後1年以内の受入れ禁止（労働者派遣法第40条の9）：スタッフさん（スタッフID：S-5001）" in comment.text
     assert [m.code for m in comment.mentions] == ["sato", "tanaka"]

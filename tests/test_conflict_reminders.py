@@ -64,7 +64,7 @@ def test_one_month_before_the_client_and_the_worker_must_be_told_each_with_its_d
     assert texts(kintone, rid) == []
     sweep_at(ctx, "2027-03-01T10:00")
     [reminder] = texts(kintone, rid)
-    assert "派遣先と派遣スタッフへの抵触日の通知は、2027年3月31日（水）が期限です" in reminder
+    assert "派遣先とスタッフさんへの抵触日の通知は、2027年3月31日（水）が期限です" in reminder
     assert "・派遣先へ抵触日到来を通知した日\n・派遣スタッフへ抵触日到来を通知した日" in reminder
 
     kintone.update_record(CONTRACTS, rid, {"抵触日到来通知日派遣先": {"value": "2027-03-02"}})

@@ -224,8 +224,10 @@ def test_a_follow_up_not_done_on_its_day_escalates_to_its_supervisor(ctx, kinton
     sweep_at(ctx, "2026-10-19T09:00")
 
     reminder, escalation = comments(kintone, FOLLOW_UPS, rid)
+    assert "前回の記録を見ながらスタッフさんの話を聞き、" in reminder.text
     assert "「確認した事実」と「相談・課題」" in reminder.text
     assert mentioned(escalation) == ["sato", "suzuki"]
+    assert "\n\n担当者：早めにフォローを実施し、" in escalation.text
 
 
 # -- once, and at what cost ---------------------------------------------------------------

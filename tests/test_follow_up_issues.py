@@ -41,6 +41,8 @@ def test_overdue_open_issues_are_told_once_to_the_owner_and_supervisor(ctx, kint
 
     [comment] = kintone.apps[FOLLOW_UPS].comments[rid]
     assert "休憩室の利用時間" in comment.text and "電話で本人へ" in comment.text
+    assert "フォロー「1ヶ月フォロー」（山本 さくらさん）の「相談・課題」に" in comment.text
+    assert "\nスタッフさんは回答を待っています。" in comment.text
     assert "制服のサイズ交換" not in comment.text and "通勤経路の変更" not in comment.text
     assert [m.code for m in comment.mentions] == ["sato", "tanaka"]
     assert kintone.comment_texts(FOLLOW_UPS, quiet) == []

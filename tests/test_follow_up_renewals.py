@@ -47,7 +47,7 @@ def follow_up(kintone, title: str) -> dict:
 def test_two_renewal_intent_checks_are_planned_before_the_dispatch_end(client, kintone, mappings, drain):
     conclude(client, kintone, mappings, drain)
 
-    staff = follow_up(kintone, "更新意向確認（スタッフ）")
+    staff = follow_up(kintone, "更新意向確認（スタッフさん）")
     commander = follow_up(kintone, "更新意向確認（指揮命令者）")
     # 2027-03-31 − 45 days = 02-14 (Sunday) → Friday 02-12; − 30 days = Monday 03-01.
     assert (staff["区分"], staff["予定日"]) == ("更新意向確認", "2027-02-12")
@@ -58,7 +58,7 @@ def test_two_renewal_intent_checks_are_planned_before_the_dispatch_end(client, k
 
 def test_a_renewal_check_counts_as_done_only_with_its_answer_and_why(client, kintone, mappings, drain):
     contract_id = conclude(client, kintone, mappings, drain)
-    rid = follow_up(kintone, "更新意向確認（スタッフ）")["$id"]
+    rid = follow_up(kintone, "更新意向確認（スタッフさん）")["$id"]
 
     kintone.update_record(FOLLOW_UPS, rid, {"実施日": {"value": "2027-02-12"}})
     post(client, kintone, FOLLOW_UPS, rid, "UPDATE_RECORD", drain)
@@ -75,7 +75,7 @@ def test_a_renewal_check_counts_as_done_only_with_its_answer_and_why(client, kin
 
     assert kintone.record_values(FOLLOW_UPS, rid)["完了判定"] == "完了"
     told = kintone.comment_texts(CONTRACTS, contract_id)[-1]  # where the rep records the 更新結果
-    assert f"更新意向確認（スタッフ）（レコード #{rid}）の結果：「更新意向」終了希望" in told
+    assert f"更新意向確認（スタッフさん）（レコード #{rid}）の結果：「更新意向」終了希望" in told
     assert "4月から家族の介護で週3日勤務を希望" in told and "「更新結果」" in told
 
 

@@ -142,7 +142,7 @@ def test_the_schedule_stops_at_the_dispatch_end(client, kintone, mappings, drain
     conclude(client, kintone, mappings, drain, dispatch_end="2026-11-30")
 
     titles = [r["フォロー名"] for r in records(kintone)]
-    assert titles == ["初日フォロー", "お礼電話（初日）", "1週目フォロー", "更新意向確認（スタッフ）",  # 10-16
+    assert titles == ["初日フォロー", "お礼電話（初日）", "1週目フォロー", "更新意向確認（スタッフさん）",  # 10-16
                       "更新意向確認（指揮命令者）", "1ヶ月フォロー"]  # 10-30, 11-02; 12-01 is past the end
     month_1 = by_title(kintone, "1ヶ月フォロー")
 

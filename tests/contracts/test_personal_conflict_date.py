@@ -107,7 +107,7 @@ def test_one_month_before_the_client_and_the_worker_are_told_each_with_its_date(
     assert personal(kintone, rid) == []
     sweep_at(cctx, "2028-10-30T10:00")
     [reminder] = personal(kintone, rid)
-    assert "派遣先と派遣スタッフへの個人単位の抵触日の通知は、2028年11月30日（木）が期限です" in reminder.text
+    assert "派遣先とスタッフさんへの個人単位の抵触日の通知は、2028年11月30日（木）が期限です" in reminder.text
     assert "・派遣先へ個人単位の抵触日を通知した日\n・派遣スタッフへ個人単位の抵触日を通知した日" in reminder.text
 
     kintone.update_record(CONTRACTS, rid, {"個人単位抵触日通知日派遣先": {"value": "2028-10-31"}})
