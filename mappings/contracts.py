@@ -187,8 +187,8 @@ def contract_problems(mapping: AppMapping, settings: IssuanceSettings, contract:
     problems.documents += missing
     problems.other += stale
     if kind.contacts is not None:
-        problems.other += contact_problems(kind.contacts, mapping.field(kind.contacts.table).display,
-                                           contract.get(kind.contacts.table))
+        problems.other += contact_problems(kind.contacts, lambda n: mapping.field(n).display, contract,
+                                           reported={n for n in names if is_blank(contract.get(n))})
 
     for name in ("signer_email", "sales_rep_email"):
         value = contract.get(name)
@@ -238,7 +238,7 @@ def merge_text(value: Any) -> str:
 def merge_fields(kind: KindSettings, contract: dict) -> dict[str, str]:
     fields = {item: merge_text(contract.get(name)) for item, name in kind.inset_items.items()}
     if kind.contacts is not None:
-        fields |= contact_merge_fields(kind.contacts, contract.get(kind.contacts.table))
+        fields |= contact_merge_fields(kind.contacts, contract)
     return fields
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from flows import contract_issuance
 from kgbridge.samples import COMPLETE_CONTRACT
-from mappings.contract_content import is_phone_number
+from mappings.contract_content import is_address, is_phone_number
 from mappings.contracts import IssuanceSettings, merge_fields
 from tests.contracts.conftest import CONTRACTS
 
@@ -64,11 +64,14 @@ def test_a_missing_contact_row_is_named_with_its_article(cctx, kintone, gmosign,
 def test_an_incomplete_contact_and_a_wrong_phone_are_reported(cctx, kintone, contract):
     no_title = contract(連絡先=contacts_with("派遣先責任者", 連絡先役職=""))
     bad_phone = contract(連絡先=contacts_with("派遣元責任者", 連絡先電話="takahashi@example.com"))
+    title_in_name = contract(連絡先=contacts_with("派遣先責任者", 連絡先氏名="総務課長 高橋 三郎"))
 
     assert contract_issuance.run(cctx, "contracts", no_title) == "sent_back_not_sent"
     assert "「連絡先」の「派遣先責任者」の役職が未入力です（労働者派遣法施行規則第22条）" in only_comment(kintone, no_title)
     assert contract_issuance.run(cctx, "contracts", bad_phone) == "sent_back_not_sent"
     assert "「派遣元責任者」の電話番号の形式が正しくありません" in only_comment(kintone, bad_phone)
+    assert contract_issuance.run(cctx, "contracts", title_in_name) == "sent_back_not_sent"
+    assert "「連絡先」の「派遣先責任者」の氏名には氏名だけを入力してください" in only_comment(kintone, title_in_name)
 
 
 @pytest.mark.parametrize(("phone", "valid"), [
@@ -77,6 +80,68 @@ def test_an_incomplete_contact_and_a_wrong_phone_are_reported(cctx, kintone, con
 ])
 def test_phone_numbers_are_ten_or_eleven_digits_from_zero(phone, valid):
     assert is_phone_number(phone) is valid
+
+
+# -- 指揮命令者 and 派遣先の事業所: the same shape, as fields of the record (法第26条第1項第2号・第3号) -------------
+
+
+def test_the_commander_and_the_work_site_are_printed_from_their_parts(cctx, gmosign, contract):
+    assert contract_issuance.run(cctx, "contracts", contract()) == "sent_for_signature"
+
+    fields = sent_fields(gmosign)
+    assert fields["指揮命令者"] == "物流課 課長 鈴木 次郎（電話：03-0000-0004）"
+    assert fields["派遣先の事業所"] == "東京物流センター 東京都江東区新砂1-2-3 物流課（電話：03-0000-0000）"
+
+
+def test_an_empty_part_is_named_with_its_article_and_the_field_to_fill(cctx, kintone, gmosign, contract):
+    rid = contract(指揮命令者部署="", 指揮命令者電話=None, 派遣先事業所所在地=None)
+
+    assert contract_issuance.run(cctx, "contracts", rid) == "sent_back_not_sent"
+    assert gmosign.envelopes == {}
+    text = only_comment(kintone, rid)
+    assert ("「指揮命令者」の部署・電話番号が未入力です（労働者派遣法第26条第1項第3号）。"
+            "「指揮命令者の部署」・「指揮命令者の電話番号」に入力してください。") in text
+    assert "「派遣先の事業所」の所在地が未入力です（労働者派遣法第26条第1項第2号）。「派遣先事業所の所在地」に入力してください。" in text
+
+
+def test_a_part_already_listed_as_missing_is_not_named_twice(cctx, kintone, contract):
+    rid = contract(指揮命令者=None)
+
+    assert contract_issuance.run(cctx, "contracts", rid) == "sent_back_not_sent"
+    text = only_comment(kintone, rid)
+    assert "・指揮命令者\n" in text and "「指揮命令者」の" not in text
+
+
+def test_a_phone_that_is_no_phone_number_and_an_address_without_its_prefecture_hold_the_contract(cctx, kintone,
+                                                                                                contract):
+    rid = contract(指揮命令者電話="内線のみ", 派遣先事業所所在地="本社と同じ", 派遣先事業所電話="03-0000")
+
+    assert contract_issuance.run(cctx, "contracts", rid) == "sent_back_not_sent"
+    text = only_comment(kintone, rid)
+    assert "「指揮命令者」の電話番号の形式が正しくありません" in text
+    assert "「派遣先の事業所」の電話番号の形式が正しくありません" in text
+    assert "「派遣先の事業所」の所在地は、都道府県から番地まで入力してください（労働者派遣法第26条第1項第2号）" in text
+
+
+def test_a_record_with_the_old_one_line_commander_is_held_until_it_is_split(cctx, kintone, gmosign, contract):
+    # A record made before the parts existed: 指揮命令者 holds 部署 役職 氏名 in one line.
+    old = contract(指揮命令者="物流課 課長 鈴木 次郎", 指揮命令者部署=None, 指揮命令者役職=None, 指揮命令者電話=None)
+    assert contract_issuance.run(cctx, "contracts", old) == "sent_back_not_sent"
+    assert "「指揮命令者」の部署・役職・電話番号が未入力です" in only_comment(kintone, old)
+
+    half_split = contract(指揮命令者="物流課 課長 鈴木 次郎")  # parts entered, the old line left in the name
+    assert contract_issuance.run(cctx, "contracts", half_split) == "sent_back_not_sent"
+    assert ("「指揮命令者」には氏名だけを入力してください。部署・役職は「指揮命令者の部署」・「指揮命令者の役職」に入力します。"
+            in only_comment(kintone, half_split))
+    assert gmosign.envelopes == {}
+
+
+@pytest.mark.parametrize(("address", "valid"), [
+    ("東京都江東区新砂1-2-3", True), ("〒135-0075 東京都江東区新砂1-2-3", True), ("北海道札幌市中央区北1条", True),
+    ("大阪府大阪市北区梅田1-1", True), ("京都府", False), ("本社", False), ("江東区新砂1-2-3", False), ("", False),
+])
+def test_an_address_starts_with_its_prefecture(address, valid):
+    assert is_address(address) is valid
 
 
 # -- 派遣料金, 賃金, 紛争防止措置 -------------------------------------------------------------------

@@ -39,8 +39,16 @@ def test_the_individual_contract_requires_every_item_of_article_26_and_the_seed(
     assert seed | article_26 <= labels
     # 苦情の申出先 on both sides and both 責任者 are structured rows with a phone number
     contacts = IssuanceSettings.of(contracts).kinds["個別契約"].contacts
-    assert set(contacts.roles) == {"苦情処理（派遣先）", "苦情処理（派遣元）", "派遣先責任者", "派遣元責任者"}
-    assert all(role.parts == ["department", "title", "name", "phone"] for role in contacts.roles.values())
+    # (rows of the 連絡先 table), and the 指揮命令者 and the 派遣先の事業所 in the same shape (fields)
+    rows = {name for name, role in contacts.roles.items() if not role.fields}
+    assert rows == {"苦情処理（派遣先）", "苦情処理（派遣元）", "派遣先責任者", "派遣元責任者"}
+    assert all(contacts.roles[name].parts == ["department", "title", "name", "phone"] for name in rows)
+    commander, site = contacts.roles["指揮命令者"], contacts.roles["派遣先の事業所"]
+    assert commander.fields == {"department": "commander_department", "title": "commander_title",
+                                "name": "commander", "phone": "commander_phone"}
+    assert (commander.article, site.article) == ("労働者派遣法第26条第1項第3号", "労働者派遣法第26条第1項第2号")
+    assert site.fields == {"name": "work_site", "address": "work_site_address", "unit": "organization_unit",
+                           "phone": "work_site_phone"}
 
 
 def test_a_mapping_naming_an_unknown_field_fails_with_the_field_named(mappings):
