@@ -55,7 +55,7 @@ def check_proposal(ctx: FlowContext, orders: AppMapping, order: dict) -> str:
         return "proposal_ok"
     title = order.get("title") or f"レコード番号 {order['record_id']}"
     text = (f"オーダー「{title}」の提案スタッフについて、労働者派遣法上確認が必要な点があります。\n\n"
-            + bullet_list(findings) + "\n\n別の方を提案するか、上長と対応を相談してください。")
+            + bullet_list(findings) + "\n\n別のスタッフさんを提案するか、上長と対応を相談してください。")
     told = tell(ctx, orders, order["record_id"], text,
                 [*(order.get("sales_rep") or []), *(order.get("supervisor") or [])],
                 once_as="staff_proposal", same_as="|".join(findings))

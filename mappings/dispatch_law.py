@@ -376,7 +376,7 @@ def _limit_problems(rules: DispatchLawSettings, mapping: AppMapping, contract: d
             out.append(f"個人単位の期間制限（{limit.individual_article}）：スタッフさん（スタッフID：{staff_id}） は"
                        f"「{site}」の組織単位「{unit}」で{full_date(first)}から派遣されており、抵触日は"
                        f"{full_date(personal)}です。派遣期間を{full_date(personal - timedelta(days=1))}までにするか、"
-                       "別の組織単位・別の方での派遣を検討してください。")
+                       "別の組織単位での派遣か、別のスタッフさんの派遣を検討してください。")
     return out
 
 

@@ -53,6 +53,7 @@ def test_a_proposed_worker_who_left_the_client_within_a_year_is_flagged(sctx, ki
         assert [m.code for m in comment.mentions] == ["sato", "tanaka"]
         assert "離職後1年以内の受入れ禁止（労働者派遣法第40条の9）：スタッフさん（スタッフID：S-5001）" in comment.text
         assert "派遣開始は2026年12月2日（水）以降にしてください" in comment.text
+        assert comment.text.endswith("別のスタッフさんを提案するか、上長と対応を相談してください。")
         assert "S-2001" not in comment.text
         assert order_registration.run(sctx, "orders", rid) == "already_told"
 
