@@ -43,7 +43,8 @@ UNUSED_CONNECTORS = {"gstaff_base_url": "http://127.0.0.1:9", "gstaff_api_key": 
 
 # Every periodic task off in the measured worker (kgbridge/periodic.py: 0 turns a task off).
 PERIODIC_OFF = {"reconcile_interval_seconds": 0, "deadline_sweep_seconds": 0, "workflow_delay_sweep_seconds": 0,
-                "open_envelope_check_seconds": 0, "held_message_seconds": 0, "gmosign_lookup_seconds": 0}
+                "open_envelope_check_seconds": 0, "held_message_seconds": 0, "gmosign_lookup_seconds": 0,
+                "retention_kpi_seconds": 0}
 CALLS_PER_ORDER = 4  # read order, the client's visits (seed A-3), read client, 上長承認依頼 (docs/benchmarks.md §5)
 
 

@@ -14,6 +14,12 @@ updated when its figures changed, and left alone otherwise — a re-run writes n
 
 kintone calls: one query per 500 contracts due, one query for the month's KPI records, one bulk add
 (≤ 100 records) and one bulk update (≤ 100) when something changed.
+
+The workers keep the KPI app without cron (``keep_kpi``, the periodic task ``retention_kpi``, daily
+by default): each run measures the **previous** month (in Tokyo) and upserts it, so the first run of
+a month writes the month before, and the later runs of that month write only what changed since
+(an 更新結果 or 終了理由 recorded late) — a run with nothing new changes nothing. A month is left
+alone once the next one has begun; ``kgbridge report retention --month`` re-measures any month.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import calendar
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from connectors.kintone.interface import RecordUpdate
@@ -74,6 +80,23 @@ class Figures:
         return {"month": self.month, "scope": self.scope, "key": self.key, "name": self.name, "due": self.due,
                 "renewed": self.renewed, "ended": self.ended, "undecided": self.undecided,
                 "renewal_rate": self.renewal_rate, "end_rate": self.end_rate, "end_reasons": dict(self.reasons)}
+
+
+def previous_month(today: date) -> str:
+    """``YYYY-MM`` of the month before ``today``'s."""
+    last = today.replace(day=1) - timedelta(days=1)
+    return f"{last.year:04d}-{last.month:02d}"
+
+
+def keep_kpi(ctx) -> str:
+    """The periodic task: the previous month's figures upserted into the KPI app; what it wrote."""
+    if KPI_APP not in ctx.mappings or "contracts" not in ctx.mappings:
+        return "no_kpi_app"  # this company maps no KPI (or no Contracts) app
+    month = previous_month(ctx.now().date())
+    written = write_kpi(ctx.kintone, ctx.mappings, month, measure(ctx.kintone, ctx.mappings, month))
+    ctx.report(f"{month}: {written['added']} added, {written['updated']} updated, "
+               f"{written['unchanged']} unchanged in the KPI app")
+    return f"{month} " + " ".join(f"{k}={v}" for k, v in written.items())
 
 
 def month_days(month: str) -> tuple[date, date]:

@@ -7,6 +7,7 @@
     open_envelopes   check_open_envelopes     KGBRIDGE_OPEN_ENVELOPE_CHECK_SECONDS  3600
     held_messages    deliver_held_messages    KGBRIDGE_HELD_MESSAGE_SECONDS         300
     envelope_lookups look_up_envelopes        KGBRIDGE_GMOSIGN_LOOKUP_SECONDS       60
+    retention_kpi    write_retention_kpi      KGBRIDGE_RETENTION_KPI_SECONDS        86400
 
 Past KGBRIDGE_QUOTA_SLOWDOWN_SHARE of any app's daily kintone quota, the tasks named in
 ``kgbridge.quota.NON_URGENT`` run only in every KGBRIDGE_QUOTA_SLOWDOWN_FACTOR-th slot.
@@ -81,6 +82,8 @@ TASKS: tuple[PeriodicTask, ...] = (
                  "delivery of comments held outside working time"),
     PeriodicTask("envelope_lookups", f"{__name__}.look_up_envelopes", "gmosign_lookup_seconds", 300,
                  "lookup of envelopes GMO Sign called about"),
+    PeriodicTask("retention_kpi", f"{__name__}.write_retention_kpi", "retention_kpi_seconds", 600,
+                 "延長率・終了率 of the previous month to the KPI app"),
 )
 
 
@@ -299,3 +302,12 @@ def look_up_envelopes() -> str:
     connection = job.connection if job is not None else redis_client(settings)
     counts = look_up_pending(context.kintone, context.mappings, connection, settings)
     return _finish(" ".join(f"{k}={v}" for k, v in counts.items()), detail)
+
+
+def write_retention_kpi() -> str:
+    """Upsert the previous month's 延長率 and 終了率 into the KPI app (flows/retention.py keep_kpi):
+    the month's first run writes it, later runs only what changed since."""
+    from flows import retention
+
+    _, context, _, detail = _begin("retention_kpi")
+    return _finish(retention.keep_kpi(context), detail)

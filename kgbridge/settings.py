@@ -163,6 +163,10 @@ class Settings(BaseSettings):
     # Quiet hours (flows/held_messages.py): how often comments held outside working time are
     # looked at; they go out at the first look in working time.
     held_message_seconds: int = Field(default=300, ge=0)
+    # 延長率 and 終了率 (flows/retention.py keep_kpi): how often the previous month's figures are
+    # measured and upserted into the KPI app. Daily by default (slots count from the epoch: 09:00 in
+    # Tokyo); a run with nothing new writes nothing. Two kintone queries a run.
+    retention_kpi_seconds: int = Field(default=24 * 3600, ge=0)
     # Tests and drills only: the flows' clock starts at this time (ISO 8601 with an offset, e.g.
     # 2026-12-01T10:00:00+09:00) when the process starts and runs on from there. Empty: the real clock.
     clock_start: datetime | None = None
@@ -253,7 +257,8 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("deadline_sweep_seconds", "workflow_delay_sweep_seconds", "open_envelope_check_seconds",
-                     "held_message_seconds", "reconcile_interval_seconds", "gmosign_lookup_seconds")
+                     "held_message_seconds", "reconcile_interval_seconds", "gmosign_lookup_seconds",
+                     "retention_kpi_seconds")
     @classmethod
     def _off_or_a_minute(cls, value: int) -> int:
         # Each run costs at least one kintone call per app it reads: every 60 s that is 1,440 of the

@@ -69,14 +69,15 @@ def test_unreadable_times_are_refused(text):
 def test_the_worker_starts_the_periodic_ticker_unless_every_task_is_off(settings, redis_conn):
     off = settings.model_copy(update={"reconcile_interval_seconds": 0, "deadline_sweep_seconds": 0,
                                       "workflow_delay_sweep_seconds": 0, "open_envelope_check_seconds": 0,
-                                      "held_message_seconds": 0, "gmosign_lookup_seconds": 0})
+                                      "held_message_seconds": 0, "gmosign_lookup_seconds": 0,
+                                      "retention_kpi_seconds": 0})
     assert periodic.start_ticker(off) is None
 
     ticker = periodic.start_ticker(settings.model_copy(update={"reconcile_interval_seconds": 0}))
     try:
         assert ticker.is_alive()
         assert [t.name for t in ticker.tasks] == ["deadlines", "workflow_delays", "open_envelopes", "held_messages",
-                                                  "envelope_lookups"]
+                                                  "envelope_lookups", "retention_kpi"]
     finally:
         ticker.stop()
         ticker.join(timeout=5)

@@ -147,7 +147,7 @@ def test_each_periodic_task_shows_its_last_run_and_a_failed_one_warns(cli, live,
     assert result.exit_code == 1
     assert tasks["reconcile"]["ok"] is False and tasks["reconcile"]["outcome"].startswith("ReconcileFailed")
     assert "periodic task reconcile: last run failed (ReconcileFailed" in result.stdout
-    reading = {"reconcile", "deadlines", "workflow_delays", "open_envelopes"}  # the tasks that query records
+    reading = {"reconcile", "deadlines", "workflow_delays", "open_envelopes", "retention_kpi"}  # they query records
     assert data["failures_24h"]["by_flow"] == {name: 1 for name in reading}
     assert all(tasks[name]["ok"] is (name not in reading) for name in tasks)
 

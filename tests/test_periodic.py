@@ -21,7 +21,7 @@ from kgbridge.jobs import make_queue
 from kgbridge.samples import COMPLETE_ORDER
 from tests.records import SATO, at, seed, utc, visited
 
-CLIENTS, INQUIRIES, ORDERS, WORKFLOW, CONTRACTS = "1", "2", "3", "4", "5"
+CLIENTS, INQUIRIES, ORDERS, WORKFLOW, CONTRACTS, KPI = "1", "2", "3", "4", "5", "8"
 HOUR = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)  # 10:00 in Tokyo, the start of an hour's slot
 WEDNESDAY_MORNING = "2026-11-25T10:00"  # Tokyo; Monday the 23rd was 勤労感謝の日
 NAMES = {t.name for t in periodic.TASKS}
@@ -81,6 +81,7 @@ def test_two_workers_enqueue_each_task_once_per_slot(settings, redis_url, queue,
         "open_envelopes": 2,
         "held_messages": 5,  # 300 s, as reconcile
         "envelope_lookups": 6,  # 60 s: every distinct minute of the moments
+        "retention_kpi": 1,  # a day's slot
     }
     assert per_task["deadlines"][0] == f"deadlines-{int(HOUR.timestamp()) // 1800}"
     assert len(FailedJobRegistry(queue=queue)) == 0
@@ -88,7 +89,8 @@ def test_two_workers_enqueue_each_task_once_per_slot(settings, redis_url, queue,
 
 def test_a_task_that_is_off_is_never_enqueued(settings, redis_url, redis_conn, queue):
     off = settings.model_copy(update={"workflow_delay_sweep_seconds": 0, "open_envelope_check_seconds": 0,
-                                      "held_message_seconds": 0, "gmosign_lookup_seconds": 0})
+                                      "held_message_seconds": 0, "gmosign_lookup_seconds": 0,
+                                      "retention_kpi_seconds": 0})
     pair = ticker_pair(off, redis_url)
 
     for minutes in range(0, 24 * 60, 30):
@@ -139,6 +141,8 @@ def test_a_real_worker_runs_each_periodic_job_against_the_fakes(settings, redis_
     assert "取締役：内容をご確認のうえ、「取締役承認」または「否認」を実行してください。" in delay  # it waits for them
     [overdue] = kintone.comment_texts(CONTRACTS, contract)  # open_envelopes
     assert "署名期限（2026年11月24日（火））を過ぎましたが" in overdue
+    [kpi] = kintone.apps[KPI].records.values()  # retention_kpi: October, when nothing ended
+    assert (kpi["集計キー"]["value"], kpi["更新対象数"]["value"]) == ("2026-10:全社:全社", "0")
 
 
 def test_each_periodic_job_that_fails_shows_up_in_jobs_failed(settings, redis_conn, worker_context, kintone, cli,
@@ -160,6 +164,7 @@ def test_each_periodic_job_that_fails_shows_up_in_jobs_failed(settings, redis_co
     assert reasons["workflow_delays"].startswith("KintoneAuthError: [401] [CB_AU01]")
     assert reasons["open_envelopes"].startswith("KintoneAuthError: [401] [CB_AU01]")
     assert reasons["envelope_lookups"].startswith("KintoneAuthError: [401] [CB_AU01]")
+    assert reasons["retention_kpi"].startswith("KintoneAuthError: [401] [CB_AU01]")
 
 
 def test_the_ticker_thread_offers_at_once_and_stops(settings, redis_conn, queue):
@@ -177,7 +182,7 @@ def test_the_ticker_thread_offers_at_once_and_stops(settings, redis_conn, queue)
 
 @pytest.mark.parametrize("name", ["KGBRIDGE_DEADLINE_SWEEP_SECONDS", "KGBRIDGE_WORKFLOW_DELAY_SWEEP_SECONDS",
                                   "KGBRIDGE_OPEN_ENVELOPE_CHECK_SECONDS", "KGBRIDGE_HELD_MESSAGE_SECONDS",
-                                  "KGBRIDGE_GMOSIGN_LOOKUP_SECONDS"])
+                                  "KGBRIDGE_GMOSIGN_LOOKUP_SECONDS", "KGBRIDGE_RETENTION_KPI_SECONDS"])
 def test_an_interval_is_off_or_at_least_a_minute(monkeypatch, name):
     from kgbridge.settings import SettingsError, load_settings
 

@@ -5,10 +5,15 @@ client worked out by hand below, written to the KPI app once (upsert by 集計�
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 import pytest
+from rq.job import Job
 
 from flows import retention
+from flows.business_calendar import TOKYO
+from kgbridge import bootstrap, periodic
+from kgbridge.jobs import make_queue
 from tests.records import seed
 
 CONTRACTS, KPI = "5", "8"
@@ -139,3 +144,82 @@ def test_a_bad_month_is_refused_and_nothing_is_written(cli, kintone, year):
 
     assert result.exit_code == 2 and "YYYY-MM" in result.output
     assert kintone.apps[KPI].records == {}
+
+
+# -- the periodic task: the KPI app kept without cron ---------------------------------------------
+
+KEPT = ("更新対象数", "延長数", "終了数", "未決定数", "延長率", "終了率")
+
+
+def kpi_records(kintone) -> dict[str, dict]:
+    return {r["集計キー"]["value"]: r for r in kintone.apps[KPI].records.values()}
+
+
+def run_task(ctx, settings, redis_conn, drain, when: datetime) -> str:
+    """The workers' ticker offers retention_kpi at ``when`` (the flows' clock too); a real worker runs it."""
+    ctx.clock = lambda: when
+    bootstrap.set_context(ctx, settings)
+    task = next(t for t in periodic.TASKS if t.name == "retention_kpi")
+    [job_id] = periodic.PeriodicTicker(settings, tasks=[task]).tick(redis_conn, when)
+    drain()
+    job = Job.fetch(job_id, connection=redis_conn, serializer=make_queue(redis_conn, settings).serializer)
+    assert job.get_status() == "finished", job.exc_info
+    return job.return_value()
+
+
+def test_the_workers_keep_the_previous_months_figures_in_the_kpi_app(ctx, settings, redis_conn, drain, kintone,
+                                                                      year):
+    december_1 = datetime(2026, 12, 1, 9, 0, tzinfo=TOKYO)  # the task's daily slot: 00:00 UTC
+
+    assert run_task(ctx, settings, redis_conn, drain, december_1) == "2026-11 added=10 updated=0 unchanged=0"
+    records = kpi_records(kintone)
+    assert len(records) == 10 and all(k.startswith("2026-11:") for k in records)
+    assert tuple(records["2026-11:全社:全社"][c]["value"] for c in KEPT) == ("8", "4", "3", "1", "50.0", "37.5")
+    assert tuple(records["2026-11:担当営業:suzuki"][c]["value"] for c in KEPT) == ("3", "2", "1", "0", "66.7", "33.3")
+    assert tuple(records["2026-11:チーム:東京営業1課"][c]["value"] for c in KEPT) == ("4", "2", "1", "1", "50.0", "25.0")
+    assert tuple(records[f"2026-11:派遣先:{B}"][c]["value"] for c in KEPT) == ("3", "0", "2", "1", "0.0", "66.7")
+    revisions = {k: r["$revision"]["value"] for k, r in records.items()}
+
+    # The next day's run, nothing new: it reads and writes nothing.
+    kintone.calls.clear()
+    assert run_task(ctx, settings, redis_conn, drain, december_1 + timedelta(days=1)) == (
+        "2026-11 added=0 updated=0 unchanged=10")
+    assert {k: r["$revision"]["value"] for k, r in kpi_records(kintone).items()} == revisions
+    assert {method for method, _app in kintone.calls} == {"get_records"}
+
+    # Contract 4's 更新結果 is recorded late (延長): the next run updates its four scopes in place.
+    kintone.update_record(CONTRACTS, year["4"], {"更新結果": {"value": "延長"}})
+    assert run_task(ctx, settings, redis_conn, drain, december_1 + timedelta(days=2)) == (
+        "2026-11 added=0 updated=4 unchanged=6")
+    records = kpi_records(kintone)
+    assert len(records) == 10
+    assert tuple(records["2026-11:全社:全社"][c]["value"] for c in KEPT) == ("8", "5", "3", "0", "62.5", "37.5")
+    assert records[f"2026-11:派遣先:{A}"]["$revision"]["value"] == revisions[f"2026-11:派遣先:{A}"]  # not A's
+
+    # January's first run writes December and leaves November alone.
+    november = {k: r["$revision"]["value"] for k, r in records.items()}
+    assert run_task(ctx, settings, redis_conn, drain, datetime(2027, 1, 1, 9, 0, tzinfo=TOKYO)).startswith(
+        "2026-12 added=")
+    records = kpi_records(kintone)
+    assert {k: r["$revision"]["value"] for k, r in records.items() if k.startswith("2026-11:")} == november
+    # December: the pattern's 延長, 終了, 延長 on the 15th and one 延長 ending on the 1st.
+    assert tuple(records["2026-12:全社:全社"][c]["value"] for c in KEPT) == ("4", "3", "1", "0", "75.0", "25.0")
+
+
+def test_the_task_is_off_with_zero_and_a_company_without_a_kpi_app_is_told_so(ctx, mappings, settings):
+    from mappings import Mappings
+
+    assert settings.retention_kpi_seconds == 24 * 3600
+    off = settings.model_copy(update={"retention_kpi_seconds": 0})
+    assert "retention_kpi" not in {t.name for t in periodic.enabled(off)}
+
+    ctx.mappings = Mappings([m for m in mappings if m.key != retention.KPI_APP])
+    assert retention.keep_kpi(ctx) == "no_kpi_app"
+
+
+@pytest.mark.parametrize(("today", "month"), [("2026-12-01", "2026-11"), ("2027-01-01", "2026-12"),
+                                              ("2026-03-31", "2026-02"), ("2026-11-15", "2026-10")])
+def test_the_previous_month(today, month):
+    from datetime import date
+
+    assert retention.previous_month(date.fromisoformat(today)) == month
