@@ -6,7 +6,7 @@ orders awaiting approval, 稟議 applications awaiting a decision, contracts awa
 N records in each other app. Then the day is replayed on the flows' clock, 00:00 to 24:00 in Tokyo
 (a Tuesday): every periodic task runs in each slot of its interval exactly as the workers run it
 (reconcile every 300 s, deadlines every 1,800 s, 稟議 delays and open envelopes every 3,600 s, held
-comments every 300 s), and in each business hour a twentieth of every app's records is changed
+comments every 300 s, the KPI app's 延長率 once a day), and in each business hour a twentieth of every app's records is changed
 (those changes' webhook jobs are taken as done; the reconcile sweep still sees them in its window).
 
 Measured: the calls the periodic tasks make, per app, with FakeKintone's call counter. Estimated
@@ -138,7 +138,7 @@ def run_size(n: int, flow_cost: dict[str, float]) -> dict:
     _mark_all_processed(connection, fake, mappings)
     queue = make_queue(connection, settings)
 
-    from flows import deadlines, follow_up_issues, held_messages, signature_status, workflow
+    from flows import deadlines, follow_up_issues, held_messages, retention, signature_status, workflow
     from kgbridge.ops.reconcile import sweep
 
     tasks = {
@@ -148,6 +148,7 @@ def run_size(n: int, flow_cost: dict[str, float]) -> dict:
         "workflow_delays": lambda: workflow.sweep_delays(ctx),
         "open_envelopes": lambda: signature_status.check_open_envelopes(ctx),
         "held_messages": lambda: held_messages.deliver_due(ctx),
+        "retention_kpi": lambda: retention.keep_kpi(ctx),
     }
     intervals = {t.name: t.interval(settings) for t in periodic.TASKS if t.name in tasks}
     # the sweeps' warm start (a reconcile cursor, yesterday's reminders) is not part of the day

@@ -27,4 +27,7 @@ def test_a_small_day_runs_every_sweep_in_its_slots():
         assert figures["changes"] == 9 * max(1, int(50 * day.CHANGED_PER_BUSINESS_HOUR))  # 09:00–18:00
     # the deadline sweep runs in business hours only: 18 half-hour slots, at least one query each on inquiries
     assert 18 <= result["apps"]["inquiries"]["sweeps"]["deadlines"]
+    # the KPI app's 延長率 once a day: the month's renewals due (one query), then the KPI records
+    assert result["apps"]["contracts"]["sweeps"]["retention_kpi"] == 1
+    assert result["apps"]["retention_kpi"]["sweeps"]["retention_kpi"] == 2  # its query, November's first write
     assert "of 10,000" in day.render([result])
