@@ -411,6 +411,20 @@ def _master_trade_ended(fake, mappings, ctx):
     return "contracts", master
 
 
+def _master_trade_continued(fake, mappings, ctx):
+    """A dormant 基本契約 (concluded 2019, no 個別契約 since) whose rep confirmed trading goes on."""
+    from connectors.gstaff import ArchivedContract
+    from tests.records import seed
+
+    master = seed(fake, mappings, "contracts", status="締結済", contract_kind="基本契約", client_record_id="1",
+                  client="株式会社サンプル物流", sales_rep=[{"code": "sato", "name": "佐藤 一郎"}],
+                  concluded_on="2019-06-03", retention_until="2027-05-31", trade_continued_on="2026-12-01")
+    archive_id = ctx.gstaff.archive_contract(ArchivedContract(f"kintone:contracts:{master}", "G-1001", "基本契約書.pdf",
+                                                              b"%PDF", datetime(2027, 5, 31).date(), "基本契約"))
+    fake.update_record(mappings["contracts"].id, master, {"Gスタッフ保管ID": {"value": archive_id}})
+    return "contracts", master
+
+
 def _follow_up_done(fake, mappings, ctx):
     from tests.records import seed
 
@@ -594,6 +608,9 @@ SCENARIOS = [
     Scenario("master_retention", "取引終了日 entered on the 基本契約", _master_trade_ended, 4,
              "read contract; one query for the individual contracts under it; one write of 保管期限; one comment",
              outcome="retention_fixed"),
+    Scenario("master_retention", "取引継続確認日 entered on a dormant 基本契約", _master_trade_continued, 3,
+             "read contract; one write of 保管期限 (after G-Staff's archive is extended); one comment",
+             outcome="retention_extended"),
     # next_follow_up: a follow-up saved as done with its 次回フォロー日
     Scenario("next_follow_up", "follow-up done with a next date", _follow_up_done, 5,
              "read follow-up; one query for the staff's open and linked follow-ups; add the next one (linked, "

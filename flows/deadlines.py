@@ -23,8 +23,9 @@ kintone calls per sweep: per rule, one query per 500 matching records (seek by `
 full page costs one more query to see the end), plus one comment per reminder sent; rules
 with nothing possibly due cost nothing, and so does a sweep outside working time. Measured
 (tests/test_deadlines.py): 1,000 open, overdue records of one rule cost 3 queries + 1,000
-comments on the first sweep and 3 queries on every later sweep of the day. With the eight
-default rules, a sweep with nothing to say costs 8 calls (one query per rule); every 30 minutes
+comments on the first sweep and 3 queries on every later sweep of the day. With the 13
+default rules, a sweep with nothing to say costs 13 calls (one query per rule; 8 of them on the
+Contracts app, counted on the fake on 2026-12-01); every 30 minutes
 from 9:00 to 18:00 that is at most 36 calls a day for an app with two rules. A rule with
 ``latest_per`` (the 抵触日 rules: only the current contract of a site) reads every covered record
 in its date window, done or not, since the latest record of a group decides.

@@ -9,7 +9,10 @@ concluded contract (contracts.toml ``[master_retention]``):
   基本契約 in force — the latest concluded one with a 締結日 on or before the individual's — is
   extended to the individual's 保管期限 when that is later;
 - a 基本契約 with a 取引終了日: its 保管期限 is fixed at the rule applied to 取引終了日, or the
-  latest individual contract's when later, and the rep is told the final date.
+  latest individual contract's when later, and the rep is told the final date;
+- a 基本契約 without one but with a 取引継続確認日 (asked three months before its 保管期限 by the
+  deadline rule master_contract_retention): trading went on at least until that day (never later than
+  today), so the 保管期限 becomes at least the rule applied to it as the end of trading; the rep is told.
 
 A longer 保管期限 reaches G-Staff's archive first (``extend_retention``: G-Staff keeps the later
 date and says which), then the kintone record: kintone never shows a date the archive does not
@@ -19,7 +22,8 @@ Nothing ever shortens a 保管期限.
 
 kintone calls: an individual contract 2 (itself, the 基本契約), +1 write when extended; 1 when
 already covered (remembered). A 基本契約 with 取引終了日 2 (itself, its longest-kept individual contract),
-+1 write and +1 comment when the date changes.
++1 write and +1 comment when the date changes. A 取引継続確認日 1 (itself), +1 write when extended,
++1 comment.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from mappings.japanese_dates import full_date
 FLOW = "master_retention"
 REMEMBER_SECONDS = 400 * 86400  # "this individual contract is covered": longer than any retry horizon
 READS = ("contract_kind", "client", "client_record_id", "concluded_on", "retention_until", "gstaff_archive_id",
-         "trade_ended_on", "sales_rep", "status")
+         "trade_ended_on", "trade_continued_on", "sales_rep", "status")
 
 
 def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
@@ -51,6 +55,8 @@ def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
             return cover_individual(ctx, contracts, settings, contract)
         if contract.get("contract_kind") == settings["master_kind"] and contract.get("trade_ended_on"):
             return fix_at_trade_end(ctx, contracts, settings, contract)
+        if contract.get("contract_kind") == settings["master_kind"] and contract.get("trade_continued_on"):
+            return extend_for_continued_trade(ctx, contracts, contract)
         return "nothing_to_do"
 
     return on_fresh_record(ctx, contracts, record_id, FLOW, decide)
@@ -106,6 +112,27 @@ def fix_at_trade_end(ctx: FlowContext, contracts: AppMapping, settings: dict, ma
                 master.get("sales_rep"), once_as="retention_fixed",
                 same_as=f"{master['trade_ended_on'].isoformat()}|{final.isoformat()}")
     return "retention_fixed" if told else "already_told"
+
+
+def extend_for_continued_trade(ctx: FlowContext, contracts: AppMapping, master: dict) -> str:
+    """取引継続確認日 entered: kept at least as if trading had ended that day; the rep is told the date."""
+    concluded_on = master.get("concluded_on")
+    if concluded_on is None:
+        return "nothing_to_do"
+    continued = min(master["trade_continued_on"], ctx.now().date())  # a confirmation is of the past
+    wanted = master_retention_until(StatusSettings.of(contracts).retention, concluded_on, continued, [])
+    current = master.get("retention_until")
+    final = current if current is not None and current >= wanted else extend(ctx, contracts, master, wanted)
+    label = contracts.field("retention_until").display
+    told = tell(ctx, contracts, master["record_id"],
+                f"「{contracts.field('trade_continued_on').display}」に{full_date(continued)}が入力されたため、その日まで"
+                f"取引があったものとして、この基本契約の「{label}」を{full_date(final)}としました（これまでの保管期限の方が"
+                "遅い場合はそのままです）。Gスタッフの保管データも同じ期限で保管されます。取引が終わったら"
+                f"「{contracts.field('trade_ended_on').display}」を入力してください。取引が続く場合は、{label}の3か月前に"
+                "またお知らせします。",
+                master.get("sales_rep"), once_as="retention_extended",
+                same_as=f"{continued.isoformat()}|{final.isoformat()}")
+    return "retention_extended" if told else "already_told"
 
 
 def extend(ctx: FlowContext, contracts: AppMapping, master: dict, until: date) -> date:

@@ -166,3 +166,90 @@ def test_a_later_date_already_kept_is_never_shortened(cctx, kintone, gstaff):
 
     assert kept(kintone, gstaff, basic) == ("2039-05-31", date(2039, 5, 31))
     assert gstaff.calls["extend_retention"] == 0
+
+
+# -- a dormant 基本契約: the rep is asked before its 保管期限 passes (deadlines.toml) -----------------------
+
+
+def sweep_at(ctx, text: str) -> str:
+    from flows import deadlines
+    from tests.records import at
+
+    ctx.clock = lambda: at(text)
+    return deadlines.sweep(ctx)
+
+
+def retention_reminders(kintone, rid: str) -> list:
+    return [c for c in kintone.apps[CONTRACTS].comments.get(rid, []) if "基本契約の保管期限" in c.text]
+
+
+@pytest.mark.parametrize(("until", "reminded"), [
+    ("2027-03-01", True),    # due Mon 2027-02-01 (a month before); reminded from two months before that
+    ("2027-03-02", False),   # one day later: reminded from 2026-12-02
+])
+def test_three_months_before_a_dormant_master_contracts_retention_the_rep_is_asked(cctx, kintone, gstaff, until,
+                                                                                   reminded):
+    basic = master(kintone, gstaff, concluded_on="2019-06-03", until=until)
+
+    assert sweep_at(cctx, "2026-12-01T10:00") == "swept"
+
+    found = retention_reminders(kintone, basic)
+    assert len(found) == int(reminded)
+    if reminded:
+        [reminder] = found
+        assert [m.code for m in reminder.mentions] == ["sato"]
+        assert "基本契約の保管期限「株式会社サンプル物流」の取引終了日の入力か、取引継続の確認は、2027年2月1日（月）が期限です" in reminder.text
+        assert "「取引終了日」が未入力のまま、「保管期限」まで3か月になりました" in reminder.text
+        assert "「取引継続を確認した日」に入力してください。その日まで取引があったものとして保管期限を延長し" in reminder.text
+        sweep_at(cctx, "2026-12-02T10:00")
+        assert len(retention_reminders(kintone, basic)) == 1  # said once
+
+
+def test_the_reminder_waits_for_business_hours_and_skips_ended_or_individual_contracts(cctx, kintone, gstaff):
+    # 保管期限 at the end of May, as the tax rule gives: due Fri 2027-04-30, reminded from Sun 2027-02-28.
+    dormant = master(kintone, gstaff, concluded_on="2019-06-03", until="2027-05-31")
+    ended = master(kintone, gstaff, concluded_on="2019-06-03", until="2027-05-31", 取引終了日="2020-01-31")
+    single = individual(kintone, "2020-01-10", "2027-05-31")
+
+    assert sweep_at(cctx, "2027-02-26T10:00") == "swept"          # Fri: not yet
+    assert sweep_at(cctx, "2027-02-28T10:00") == "outside_working_time"   # the edge day is a Sunday
+    assert sweep_at(cctx, "2027-03-01T08:30") == "outside_working_time"   # Monday, before the business morning
+    assert retention_reminders(kintone, dormant) == []
+    sweep_at(cctx, "2027-03-01T09:30")
+    assert len(retention_reminders(kintone, dormant)) == 1
+    assert retention_reminders(kintone, ended) == [] and retention_reminders(kintone, single) == []
+
+    sweep_at(cctx, "2027-05-06T10:00")  # past the due day (Golden Week between): the 上長 is told
+    escalation = retention_reminders(kintone, dormant)[-1]
+    assert "期限（2027年4月30日（金））を過ぎています" in escalation.text
+    assert [m.code for m in escalation.mentions] == ["sato", "tanaka"]
+
+
+@pytest.mark.parametrize(("confirmed", "today", "final"), [
+    ("2027-03-31", "2027-03-31", "2034-05-31"),   # the fiscal year's last day: filed by 2027-05-31, kept 7 years
+    ("2027-04-01", "2027-04-01", "2035-05-31"),   # a day later is the next fiscal year
+    ("2027-06-30", "2027-03-31", "2034-05-31"),   # a day not yet come counts as today
+])
+def test_confirming_that_trading_goes_on_extends_the_retention_and_ends_the_reminders(client, cctx, kintone, gstaff,
+                                                                                   drain, confirmed, today, final):
+    basic = master(kintone, gstaff, concluded_on="2019-06-03", until="2027-05-31")
+    sweep_at(cctx, f"{today}T10:00")
+    assert len(retention_reminders(kintone, basic)) == 1
+
+    kintone.update_record(CONTRACTS, basic, {"取引継続確認日": {"value": confirmed}})
+    post_kintone(client, kintone, basic, "UPDATE_RECORD")
+    drain()
+
+    assert kept(kintone, gstaff, basic) == (final, date.fromisoformat(final))
+    [told] = [c for c in kintone.apps[CONTRACTS].comments[basic] if "取引継続を確認した日" in c.text
+              and "としました" in c.text]
+    day = date.fromisoformat(final)
+    assert f"この基本契約の「保管期限」を{day.year}年{day.month}月{day.day}日" in told.text
+    assert [m.code for m in told.mentions] == ["sato"]
+
+    post_kintone(client, kintone, basic, "UPDATE_RECORD")  # our own write notifies again: nothing more
+    drain()
+    assert gstaff.calls["extend_retention"] == 1
+    sweep_at(cctx, f"{today}T15:00")
+    sweep_at(cctx, "2027-05-06T10:00")  # the old due day has passed: nothing, the date moved
+    assert len(retention_reminders(kintone, basic)) == 1
