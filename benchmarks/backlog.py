@@ -2,14 +2,15 @@
 
 N complete orders whose webhooks were lost (a bulk import, a day of dropped notifications) are
 found by one reconcile sweep and decided per page (flows/bulk.py): page jobs of 500 orders, each
-one read of the orders, one of their client and one bulkRequest.json of 上長承認依頼 actions. Two
+one read of the orders, one of their client, one query of the client's visits and one
+bulkRequest.json of 上長承認依頼 actions. Two
 ``python worker.py`` processes on the live kintone client do the work against the loopback kintone
 (tests/kintone_server.py over the fake's state); the sweep itself runs here, on the live client
 too, so every kintone call of the run crosses the loopback server and is counted there, per app.
 
 "Per record (today's cost)" is the same backlog with one order_registration job per order (what
-the sweep enqueued before page jobs): its calls are counted on the in-process fake (3 per order:
-read order, read client, run the action), and for the smallest backlog it is also timed with the
+the sweep enqueued before page jobs): its calls are counted on the in-process fake (4 per order:
+read order, the client's visits, read client, run the action), and for the smallest backlog it is also timed with the
 same two workers against the loopback kintone.
 
 The daily quota is kintone's 10,000 API calls per app per day (Standard course; reference/kintone.md §0).
@@ -28,18 +29,20 @@ from benchmarks.common import ROOT, RedisProcess, base_env, wait_for
 from benchmarks.latency import PERIODIC_OFF, UNUSED_CONNECTORS
 
 DAILY_QUOTA = 10_000
-TOKENS = {"orders": "benchBacklogOrders0001", "clients": "benchBacklogClients0001"}
+TOKENS = {"orders": "benchBacklogOrders0001", "clients": "benchBacklogClients0001",
+          "visits": "benchBacklogVisits0001"}
 WAITING = "上長承認待ち"
 
 
 def _backlog(orders: int):
     from connectors.kintone.fake import FakeKintone
-    from kgbridge.samples import COMPLETE_ORDER
+    from kgbridge.samples import COMPLETE_ORDER, seed_visit
     from mappings import load_mappings
 
     mappings = load_mappings(ROOT / "mappings" / "default")
     fake = FakeKintone.from_mappings(mappings)
     client = fake.seed(mappings["clients"].id, {"会社名": "株式会社サンプル物流", "与信状態": "承認"})
+    seed_visit(fake, mappings, client)  # orders need a completed visit (seed A-3)
     ids = [fake.seed(mappings["orders"].id, dict(COMPLETE_ORDER, 顧客レコード番号=client)) for _ in range(orders)]
     return mappings, fake, ids
 
@@ -78,7 +81,9 @@ def run(orders: int, workers: int = 2, per_record: bool = False) -> dict:
     mappings, fake, _ids = _backlog(orders)
     orders_id, clients_id = mappings["orders"].id, mappings["clients"].id
     redis_proc = RedisProcess()
-    server = KintoneServer(fake, tokens={orders_id: TOKENS["orders"], clients_id: TOKENS["clients"]}).start()
+    visits_id = mappings["visits"].id
+    server = KintoneServer(fake, tokens={orders_id: TOKENS["orders"], clients_id: TOKENS["clients"],
+                                         visits_id: TOKENS["visits"]}).start()
     bulk_from = orders + 1 if per_record else 20
     env = base_env(redis_url=redis_proc.url, connector_mode="live", kintone_base_url=server.url,
                    kintone_api_tokens=json.dumps(TOKENS), log_level="WARNING", bulk_min_records=bulk_from,
@@ -89,7 +94,8 @@ def run(orders: int, workers: int = 2, per_record: bool = False) -> dict:
     try:
         wait_for(lambda: connection.scard("rq:workers") >= workers, 180, "the workers to start")
         settings = load_settings(connector_mode="fake", redis_url=redis_proc.url, bulk_min_records=bulk_from)
-        live = LiveKintoneClient(server.url, {orders_id: [TOKENS["orders"]], clients_id: [TOKENS["clients"]]})
+        live = LiveKintoneClient(server.url, {orders_id: [TOKENS["orders"]], clients_id: [TOKENS["clients"]],
+                                              visits_id: [TOKENS["visits"]]})
         start = time.perf_counter()
         page_jobs = 0
         while True:
