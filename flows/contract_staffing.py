@@ -26,6 +26,8 @@ from flows.context import FlowContext
 from flows.decide import on_fresh_record
 from flows.notify import bullet_list, tell
 from mappings import AppMapping, User
+from mappings.contract_content import contact_text
+from mappings.contracts import IssuanceSettings
 from mappings.fields import is_blank
 from mappings.japanese_dates import full_date
 
@@ -66,19 +68,30 @@ def request_issue(ctx: FlowContext, contracts: AppMapping, contract: dict) -> st
         return "told_no_gstaff_client" if told else "already_told"
     if ctx.gstaff is None:
         raise GStaffConfigError("G-Staff is not configured (KGBRIDGE_GSTAFF_BASE_URL, KGBRIDGE_GSTAFF_API_KEY)")
-    digest = hashlib.sha256("|".join(str(contract.get(n) or "") for n in SHARED_FIELDS).encode()).hexdigest()[:12]
+    shared = {**contract, "commander": commander_text(contracts, contract)}
+    digest = hashlib.sha256("|".join(str(shared.get(n) or "") for n in SHARED_FIELDS).encode()).hexdigest()[:12]
     shared_id = ctx.gstaff.share_individual_contract(SharedIndividualContract(
         reference=f"kintone:{contracts.key}:{rid}:{digest}", client_id=client_id,
         staff_name=contract["staff_name"].strip(), dispatch_start=contract["dispatch_start"],
         dispatch_end=contract["dispatch_end"], work_location=contract.get("work_location") or "",
         job_description=contract.get("job_description") or "", wage=contract.get("wage") or "",
-        commander=contract.get("commander") or ""))
+        commander=shared["commander"]))
     if "gstaff_contract_id" in contracts.fields and contract.get("gstaff_contract_id") != shared_id:
         ctx.kintone.update_record(contracts.id, rid, contracts.write({"gstaff_contract_id": shared_id}),
                                   revision=contract["revision"])
     told = tell(ctx, contracts, rid, issue_request_text(contracts, contract, shared_id), marketing(contracts),
                 once_as="issue_requested", same_as=digest)
     return "issue_requested" if told else "already_requested"
+
+
+def commander_text(contracts: AppMapping, contract: dict) -> str:
+    """The 指揮命令者 as the contract prints it (部署 役職 氏名（電話：…）) where the mapping keeps it in
+    parts (a contacts role with fields), else the 指揮命令者 field as entered."""
+    kind = IssuanceSettings.of(contracts).kinds.get(contract.get("contract_kind") or "")
+    for role in (kind.contacts.roles.values() if kind and kind.contacts else ()):
+        if role.fields.get("name") == "commander":
+            return contact_text({part: contract.get(name) for part, name in role.fields.items()}, role.parts)
+    return contract.get("commander") or ""
 
 
 def issue_request_text(contracts: AppMapping, contract: dict, shared_id: str) -> str:

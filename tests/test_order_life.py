@@ -116,6 +116,7 @@ def test_marketing_is_asked_to_issue_once_the_staff_are_decided(client, kintone,
     assert (shared.client_id, shared.staff_name, shared.work_location) == ("G-1001", "派遣 太郎",
                                                                           "東京物流センター（東京都江東区）")
     assert str(shared.dispatch_start) == "2026-12-01" and str(shared.dispatch_end) == "2027-03-31"
+    assert shared.commander == "物流課 課長 鈴木 次郎（電話：03-0000-0004）"  # its parts, as the contract prints it
     assert kintone.record_values(CONTRACTS, rid)["Gスタッフ個別契約ID"] == shared_id
     [comment] = kintone.apps[CONTRACTS].comments[rid]
     assert [m.code for m in comment.mentions] == ["yoshida"]
