@@ -19,13 +19,12 @@ The daily quota is kintone's 10,000 API calls per app per day (Standard course; 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
 from collections import Counter
 
-from benchmarks.common import ROOT, RedisProcess, base_env, wait_for
+from benchmarks.common import ROOT, RedisProcess, base_env, log_sink, wait_for
 from benchmarks.latency import PERIODIC_OFF, UNUSED_CONNECTORS
 
 DAILY_QUOTA = 10_000
@@ -56,7 +55,7 @@ def per_record_calls(orders: int) -> Counter:
     from kgbridge import logs
     from kgbridge.ledger import Ledger
 
-    logs.configure("WARNING", "json", stream=open(os.devnull, "w"))
+    logs.configure("WARNING", "json", stream=log_sink())
 
     mappings, fake, ids = _backlog(orders)
     ctx = FlowContext(kintone=fake, mappings=mappings, ledger=Ledger(fakeredis.FakeRedis()))
@@ -77,7 +76,7 @@ def run(orders: int, workers: int = 2, per_record: bool = False) -> dict:
     from kgbridge.settings import load_settings
     from tests.kintone_server import KintoneServer
 
-    logs.configure("WARNING", "json", stream=open(os.devnull, "w"))
+    logs.configure("WARNING", "json", stream=log_sink())
     mappings, fake, _ids = _backlog(orders)
     orders_id, clients_id = mappings["orders"].id, mappings["clients"].id
     redis_proc = RedisProcess()

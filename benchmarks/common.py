@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import cache
 from pathlib import Path
 
 import redis
@@ -19,6 +20,13 @@ from cli import DEFAULT_WEB_WORKERS, gunicorn_args
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-webhook-token-0123456789abcdef"
+
+
+@cache
+def log_sink():
+    """One open /dev/null for the sections' quiet logging, shared by every run: a file opened per
+    run is dropped unclosed when logging is configured again (a ResourceWarning; an error in tests)."""
+    return open(os.devnull, "w")
 
 
 def free_port() -> int:

@@ -17,13 +17,12 @@ day, the budget the company's people and other tools share.
 
 from __future__ import annotations
 
-import os
 import statistics
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from benchmarks.common import ROOT
+from benchmarks.common import ROOT, log_sink
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 DAY = datetime(2026, 12, 1, tzinfo=TOKYO)  # a Tuesday, no holiday
@@ -189,7 +188,7 @@ def run(sizes=SIZES, quiet: bool = True) -> list[dict]:
     from mappings import load_mappings
 
     if quiet:
-        logs.configure("WARNING", "json", stream=open(os.devnull, "w"))
+        logs.configure("WARNING", "json", stream=log_sink())
     flow_cost = _flow_cost_per_app(load_mappings(ROOT / "mappings" / "default"))
     return [run_size(n, flow_cost) for n in sizes]
 

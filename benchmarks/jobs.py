@@ -9,10 +9,9 @@ starts, so every work horse (forked per job) finds the orders; what a horse writ
 from __future__ import annotations
 
 import multiprocessing
-import os
 import time
 
-from benchmarks.common import RedisProcess
+from benchmarks.common import RedisProcess, log_sink
 
 
 def noop() -> str:
@@ -31,7 +30,7 @@ def _setup(redis_url: str, orders: int):
     from worker import preload_flows
 
     settings = load_settings(connector_mode="fake", redis_url=redis_url)
-    logs.configure("INFO", "json", stream=open(os.devnull, "w"))
+    logs.configure("INFO", "json", stream=log_sink())
     connection = bootstrap.redis_client(settings)
     mappings = load_mappings(settings.mapping_dir)
     fake = FakeKintone.from_mappings(mappings)

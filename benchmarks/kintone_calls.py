@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from benchmarks.common import ROOT
+from benchmarks.common import ROOT, log_sink
 
 
 @dataclass(frozen=True)
@@ -636,14 +636,13 @@ def _as_its_own_job(*_job) -> bool:
 
 def run(quiet: bool = True) -> list[dict]:
     """Every scenario once; ``quiet=False`` leaves logging as the caller configured it (tests)."""
-    import os
 
     import fakeredis
 
     from kgbridge import logs
 
     if quiet:
-        logs.configure("INFO", "json", stream=open(os.devnull, "w"))
+        logs.configure("INFO", "json", stream=log_sink())
 
     from connectors.gmosign.fake import FakeGmoSign
     from connectors.gstaff.fake import FakeGStaff
