@@ -18,6 +18,7 @@ from pathlib import Path
 
 import redis
 
+from kgbridge import periodic
 from tests.log_capture import log_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,11 +109,8 @@ def worker_env(redis_url: str, kintone_url: str, tokens: dict[str, str], **setti
         "KGBRIDGE_LOG_LEVEL": "DEBUG",
         # The fault tests watch their own jobs; the periodic sweeps would add jobs of their own
         # against a loopback kintone that serves only what the test scripted.
-        "KGBRIDGE_RECONCILE_INTERVAL_SECONDS": "0",
-        "KGBRIDGE_DEADLINE_SWEEP_SECONDS": "0",
-        "KGBRIDGE_WORKFLOW_DELAY_SWEEP_SECONDS": "0",
-        "KGBRIDGE_OPEN_ENVELOPE_CHECK_SECONDS": "0",
-        "KGBRIDGE_HELD_MESSAGE_SECONDS": "0",
+        # Every task of kgbridge.periodic.TASKS, so a new task cannot be forgotten here.
+        **{f"KGBRIDGE_{task.interval_setting.upper()}": "0" for task in periodic.TASKS},
         # Business hours whatever time the tests run at: comments are posted at once (quiet hours).
         "KGBRIDGE_CLOCK_START": "2026-12-01T10:00:00+09:00",
         "PYTHONPATH": str(ROOT),

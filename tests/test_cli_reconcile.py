@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -251,6 +252,44 @@ def test_the_cursor_starts_the_next_sweep_with_an_overlap(cli, kintone, ops_env,
     again = sweep_json(cli)
     assert again["since"] == (cursor - reconcile.OVERLAP).isoformat().replace("+00:00", "Z")
     assert report["cursor"] == again["cursor"]
+
+
+def _stamp_all(kintone, app: str, when: datetime) -> None:
+    """Backdate every record's 更新日時, as a bulk import at ``when`` would have left it."""
+    for record in kintone.apps[app].records.values():
+        record["更新日時"]["value"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_an_import_nobody_touched_since_costs_the_following_sweeps_one_call_each(cli, kintone, ops_env):
+    orders = seed_orders(kintone, 1100)
+    _stamp_all(kintone, ORDERS, datetime.now(UTC) - timedelta(hours=2))  # one second, two hours ago
+
+    first = sweep_json(cli)
+    idle = [sweep_json(cli) for _ in range(3)]
+
+    assert (first["kintone_calls"], first["records_seen"], len(first["enqueued"])) == (3, 1100, 1100)
+    assert [(s["kintone_calls"], s["records_seen"]) for s in idle] == [(1, 0)] * 3  # not 3 calls and 1,100 each
+    edited = kintone.update_record(ORDERS, orders[0], {"募集背景": {"value": "増員"}})
+    found = sweep_json(cli)
+    assert found["enqueued"] == [f"order_registration-orders-{orders[0]}-r{edited}"]
+    assert (found["kintone_calls"], found["records_seen"]) == (1, 1)
+    again = sweep_json(cli)  # the edit is fresh: the next sweep reads its overlap again, as before
+    assert again["since"] == (datetime.fromisoformat(found["cursor"]) - reconcile.OVERLAP).isoformat().replace(
+        "+00:00", "Z")
+    assert again["records_seen"] == 1 and again["enqueued"] == []
+
+
+def test_records_stamped_within_the_settling_time_are_read_again_so_a_late_one_is_not_missed(cli, kintone, ops_env):
+    [early] = seed_orders(kintone, 1)
+    _stamp_all(kintone, ORDERS, datetime.now(UTC) - timedelta(seconds=60))
+    sweep_json(cli)
+    late = kintone.seed(ORDERS, dict(COMPLETE_ORDER, 顧客レコード番号=kintone.record_values(ORDERS, early)["顧客レコード番号"]))
+    kintone.apps[ORDERS].records[late]["更新日時"]["value"] = (datetime.now(UTC) - timedelta(seconds=90)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")  # committed late, stamped before the record the sweep read last
+
+    report = sweep_json(cli)
+
+    assert report["enqueued"] == [f"order_registration-orders-{late}-r1"]
 
 
 # -- the other apps: each flow found once, its own writes not found again ----------------------

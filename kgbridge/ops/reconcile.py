@@ -43,7 +43,10 @@ clock; the next sweep starts OVERLAP earlier, against clock skew and kintone's o
 resolution. A first sweep looks back FIRST_LOOKBACK. After each full page the sweep also keeps
 its position (更新日時, $id); a sweep that stopped after MAX_PAGES or on an error leaves it, and
 the next sweep carries on from there instead of from the cursor, so even a bulk import of more
-than MAX_PAGES × 500 records within one second makes progress. ``--since`` sweeps start where
+than MAX_PAGES × 500 records within one second makes progress. A sweep that read to the end keeps
+its position too once the last record read is SETTLED (2 × OVERLAP) old: nothing can still appear
+before it, so a bulk import that nobody touched since costs the idle sweeps one call each instead
+of re-reading the whole import inside the overlap every time. ``--since`` sweeps start where
 they are told and leave the position alone. One sweep per app at a time (a Redis lock). The
 workers run it every KGBRIDGE_RECONCILE_INTERVAL_SECONDS (kgbridge/periodic.py).
 
@@ -86,6 +89,7 @@ PAGE_SIZE = 500  # kintone's maximum per records query
 MAX_PAGES = 20  # per app and sweep: 10,000 records
 OVERLAP = timedelta(seconds=120)
 FIRST_LOOKBACK = timedelta(days=1)
+SETTLED = 2 * OVERLAP  # a record stamped this long ago can no longer appear late (skew ≤ OVERLAP)
 LOCK_SECONDS = 600
 
 CURSOR_PREFIX = "kgbridge:reconcile:cursor"
@@ -214,7 +218,7 @@ def _sweep_locked(mapping: AppMapping, triggers: list[Trigger], report: AppSweep
     cursor = read_cursor(connection, mapping.key)
     report.cursor = cursor
     resume = None if since else read_resume(connection, mapping.key)
-    if resume:  # an earlier sweep stopped after MAX_PAGES (or failed): carry on where it stopped
+    if resume:  # an earlier sweep stopped (MAX_PAGES, an error) or settled: carry on where it stopped
         report.since = parse_stamp(resume[0])
         condition = _after(resume[0], resume[1])
     else:
@@ -231,6 +235,7 @@ def _sweep_locked(mapping: AppMapping, triggers: list[Trigger], report: AppSweep
     if any(_add_only(t) for t in triggers):
         fields.append(CREATED_TIME_CODE)
 
+    position = resume  # (更新日時, $id) of the last record read
     for page in range(MAX_PAGES):
         query = f"({condition}){narrow} order by {UPDATED_TIME_CODE} asc, $id asc"
         try:
@@ -241,6 +246,8 @@ def _sweep_locked(mapping: AppMapping, triggers: list[Trigger], report: AppSweep
             log.warning("reconcile query failed", app=mapping.key, error=report.error, step="query")
             return
         report.seen += len(rows)
+        if rows:
+            position = (_value(rows[-1], UPDATED_TIME_CODE) or "", int(_value(rows[-1], "$id")))
         _handle_page(mapping, triggers, rows, report, settings=settings, connection=connection, queue=queue,
                      status_code=status_code)
         newest = max((t for t in (parse_stamp(_value(r, UPDATED_TIME_CODE)) for r in rows) if t), default=None)
@@ -249,15 +256,30 @@ def _sweep_locked(mapping: AppMapping, triggers: list[Trigger], report: AppSweep
             connection.set(cursor_key(mapping.key), _stamp(newest))
         if len(rows) < PAGE_SIZE:
             if since is None:
-                connection.delete(resume_key(mapping.key))
+                _leave_position(connection, mapping.key, position, now)
             return
-        last_stamp, last_id = _value(rows[-1], UPDATED_TIME_CODE) or "", int(_value(rows[-1], "$id"))
+        last_stamp, last_id = position
         report.reached = parse_stamp(last_stamp)
         condition = _after(last_stamp, last_id)
         if since is None:
             connection.set(resume_key(mapping.key), f"{last_stamp}|{last_id}")
         if page == MAX_PAGES - 1:
             report.more = True
+
+
+def _leave_position(connection: redis.Redis, app_key: str, position: tuple[str, int] | None,
+                    now: datetime) -> None:
+    """After the last page: keep the position when nothing older can still turn up, else drop it.
+
+    The last record read (or, with none, the position the sweep started from) is settled once
+    its 更新日時 is SETTLED in the past: no record can still appear at or before it, so the next
+    sweep seeks past it instead of re-reading the overlap. Without this, records imported
+    within one second and not touched since are read again by every sweep (⌈n/500⌉ calls each)."""
+    stamp = parse_stamp(position[0]) if position else None
+    if stamp and stamp <= now - SETTLED:
+        connection.set(resume_key(app_key), f"{position[0]}|{position[1]}")
+    else:
+        connection.delete(resume_key(app_key))
 
 
 def _after(stamp: str, record_id: int) -> str:
