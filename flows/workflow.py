@@ -267,7 +267,7 @@ def chase_text(wf: AppMapping, application: dict, waiting: Waiting, late: str) -
               else f"\n※「{who}」が未入力のため、上長にお知らせしています。「{who}」を入力してください。")
     if waiting.reason:
         return (f"{late}。現在「{application['status']}」で、{who}の対応を待っています。\n"
-                f"{who}：内容を直して{run}を実行してください。すぐに申請できない場合は、"
+                f"{who}：内容を見直して{run}を実行してください。すぐに申請できない場合は、"
                 f"「{wf.field('delay_reason').display}」に遅れている理由を入力してください。入力された理由は上長に報告します。"
                 + nobody)
     return (f"{late}。現在「{application['status']}」で、{who}の確認を待っています。\n"

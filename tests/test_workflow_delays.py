@@ -10,6 +10,7 @@ from datetime import datetime
 import pytest
 
 from flows import workflow
+from mappings import MappingError
 from tests.people import WORKFLOW
 
 # 2026-11-16 is a Monday; Monday 2026-11-23 is 勤労感謝の日, so 5 business days end on Tuesday the 24th.
@@ -56,7 +57,7 @@ def test_an_application_returned_to_the_applicant_asks_the_applicant(ctx, kinton
 
     [comment] = kintone.apps[WORKFLOW].comments[rid]
     assert [m.code for m in comment.mentions] == ["sato"]
-    assert "現在「作成中」で、申請者の対応を待っています。\n申請者：内容を直して「申請」または「法務確認依頼」を実行してください。" \
+    assert "現在「作成中」で、申請者の対応を待っています。\n申請者：内容を見直して「申請」または「法務確認依頼」を実行してください。" \
         in comment.text
     assert "すぐに申請できない場合は、「遅延理由」に遅れている理由を入力してください。入力された理由は上長に報告します。" \
         in comment.text
@@ -93,7 +94,7 @@ def test_a_new_status_is_chased_again_and_the_new_holder_is_asked(ctx, kintone, 
 
     first, second = kintone.apps[WORKFLOW].comments[rid]
     assert [m.code for m in first.mentions] == ["tanaka"] and [m.code for m in second.mentions] == ["sato"]
-    assert "申請者：内容を直して" in second.text
+    assert "申請者：内容を見直して" in second.text
 
 
 def test_an_application_without_its_approver_tells_the_manager_whose_name_is_missing(ctx, kintone, at):
@@ -186,3 +187,15 @@ def test_an_idle_sweep_costs_one_call(ctx, kintone, at):
     at(DAY_AFTER)
 
     assert sum(kintone.calls.values()) == 1
+
+
+def test_whom_each_status_waits_for_is_checked_against_the_process(mappings):
+    waits = workflow.waiting_for(mappings["workflow"])
+    assert {status: w.who for status, w in waits.items()} == {
+        "draft": "applicant", "legal_review": "legal", "applied": "supervisor", "director_review": "director"}
+    assert [s for s, w in waits.items() if w.reason] == ["draft"]   # only the 申請者 records a 遅延理由
+
+    wrong = mappings["workflow"].model_copy(deep=True)
+    wrong.model_extra["delays"]["waiting_for"]["applied"]["actions"] = ["submit"]   # 申請 starts from 作成中
+    with pytest.raises(MappingError, match="action 'submit' does not start from 'applied'"):
+        workflow.waiting_for(wrong)
