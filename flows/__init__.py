@@ -30,6 +30,7 @@ FLOWS: dict[str, str] = {
 # flows/bulk.py): work found in bulk goes there instead of one job per record.
 PAGE_FLOWS: dict[str, str] = {
     "order_registration": "flows.order_registration",
+    "client_lookup": "flows.client_lookup",
 }
 
 

@@ -25,13 +25,25 @@ kintone calls: found or registered 3 (record, comment, update); id entered by a 
 several candidates, invalid 法人番号 or no 会社名 2 (record, comment; 1 when already told);
 a linked record (our own write-back's notification, any later edit) 1 (record).
 G-Staff calls: found 2 (search, history); registered 3 (search, reference, register).
+
+Found in bulk (``run_page``: a reconcile sweep finding a bulk import whose webhooks were lost),
+a page of n records costs ⌈n / 500⌉ reads, one comment per record whose outcome posts one (found,
+registered, id entered, and the messages above when not said yet) and ⌈writes / 2,000⌉ bulk calls;
+a record changed meanwhile costs its ordinary job's calls on top (its comment is not repeated).
+The G-Staff calls are those of the ordinary jobs.
 """
 
 from __future__ import annotations
 
-from connectors.errors import RetryLater
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.errors import Permanent, RetryLater
 from connectors.gstaff.errors import GStaffConfigError, GStaffDataError, GStaffNotFound
 from connectors.gstaff.interface import ClientHistory, ClientSummary, GStaffClient, MatchKind, NewClient
+from connectors.kintone.interface import RecordUpdate
+from flows import applications as apps
+from flows import bulk
 from flows import client_risk as text
 from flows.client_risk import RiskRules, history_values
 from flows.context import FlowContext
@@ -66,28 +78,60 @@ def _linked_key(app_key: str, record_id: str) -> str:
 
 def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
     mapping = ctx.mappings[app_key]
-    if ctx.gstaff is None:
-        raise GStaffConfigError("G-Staff is not configured (KGBRIDGE_GSTAFF_BASE_URL, KGBRIDGE_GSTAFF_API_KEY)")
-    claim = f"{FLOW}:claim:{app_key}:{record_id}"
+    gstaff = _gstaff(ctx)
+    claim = _claim_key(app_key, record_id)
     if not ctx.ledger.claim(claim, CLAIM_SECONDS):
         raise RecordBusy(f"{FLOW}: another job is deciding for {app_key} #{record_id}; will retry")
     try:
         return on_fresh_record(ctx, mapping, record_id, FLOW,
-                               lambda record, _status: decide(ctx, ctx.gstaff, mapping, record))
+                               lambda record, _status: carry_out(ctx, mapping, record,
+                                                                 decide(ctx, gstaff, mapping, record)))
     finally:
         ctx.ledger.release(claim)
 
 
-def decide(ctx: FlowContext, gstaff: GStaffClient, mapping: AppMapping, record: dict) -> str:
+def _gstaff(ctx: FlowContext) -> GStaffClient:
+    if ctx.gstaff is None:
+        raise GStaffConfigError("G-Staff is not configured (KGBRIDGE_GSTAFF_BASE_URL, KGBRIDGE_GSTAFF_API_KEY)")
+    return ctx.gstaff
+
+
+def _claim_key(app_key: str, record_id: str) -> str:
+    return f"{FLOW}:claim:{app_key}:{record_id}"
+
+
+# -- the decision: one record as read, G-Staff asked, no kintone call -----------------------------
+#
+# The per-record job above and the page job below (``run_page``) both decide with ``decide``; what
+# each outcome needs is in the Decision: a comment to the rep (kintone has no bulk comment: one call
+# each, said once), a link to remember, and the fields to write (bulk-able: PUT records.json with
+# the revision the decision was made on). Registering an unknown client in G-Staff is part of
+# deciding: its reference makes a repeat find the first registration.
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: str  # the outcome word when carried out
+    comment: str | None = None  # for the 担当営業, said once per record and text ...
+    once_as: str | None = None  # ... under this key
+    client_id: str | None = None  # the G-Staff client linked: remembered, so our own write changes nothing
+    changes: dict[str, Any] = field(default_factory=dict)  # domain field -> value, to write on the record
+
+
+def told(outcome: str, comment: str, once_as: str) -> Decision:
+    """An outcome that is only a comment: ``outcome`` when posted, ``already_told`` when said before."""
+    return Decision(outcome, comment=comment, once_as=once_as)
+
+
+def decide(ctx: FlowContext, gstaff: GStaffClient, mapping: AppMapping, record: dict) -> Decision:
     client_id = (record.get("gstaff_client_id") or "").strip()
     if client_id:
         return refresh_entered_id(ctx, gstaff, mapping, record, client_id)
     return look_up(ctx, gstaff, mapping, record)
 
 
-def look_up(ctx: FlowContext, gstaff: GStaffClient, mapping: AppMapping, record: dict) -> str:
+def look_up(ctx: FlowContext, gstaff: GStaffClient, mapping: AppMapping, record: dict) -> Decision:
     """Find the record's client in G-Staff; link it, list the candidates, or register it."""
-    rid, rep = record["record_id"], record.get("sales_rep")
     raw_number = (record.get("corporate_number") or "").strip()
     name, phone = record.get("company_name") or "", record.get("phone") or ""
     number = ""
@@ -95,14 +139,12 @@ def look_up(ctx: FlowContext, gstaff: GStaffClient, mapping: AppMapping, record:
         try:
             number = check_corporate_number(raw_number)
         except InvalidCorporateNumber as exc:
-            told = tell(ctx, mapping, rid, text.invalid_number_text(mapping, raw_number, exc.reason), rep,
-                        once_as="invalid_corporate_number")
-            return "told_invalid_corporate_number" if told else "already_told"
+            return told("told_invalid_corporate_number", text.invalid_number_text(mapping, raw_number, exc.reason),
+                        "invalid_corporate_number")
     if not number and not company_key(name):  # "株式会社" alone is no name either
-        told = tell(ctx, mapping, rid, text.missing_name_text(mapping), rep, once_as="missing_company_name")
-        return "told_missing_company_name" if told else "already_told"
+        return told("told_missing_company_name", text.missing_name_text(mapping), "missing_company_name")
 
-    reference = reference_for(mapping.key, rid)
+    reference = reference_for(mapping.key, record["record_id"])
     matches = gstaff.find_clients(corporate_number=number, name=name, phone=phone)
     ours = next((c for c in matches if c.reference == reference), None)
     if ours is not None:  # registered by an earlier run whose answer was lost
@@ -113,21 +155,18 @@ def look_up(ctx: FlowContext, gstaff: GStaffClient, mapping: AppMapping, record:
         comment = text.found_text(mapping, found, history, ctx.now().date(), RiskRules.of(mapping.settings(FLOW)))
         return link(ctx, mapping, record, found.client_id, history, comment, "linked_existing_client")
     if matches:
-        told = tell(ctx, mapping, rid, text.candidates_text(mapping, name, matches), rep, once_as="candidates")
-        return "told_candidates" if told else "already_told"
+        return told("told_candidates", text.candidates_text(mapping, name, matches), "candidates")
 
     client = gstaff.find_client_by_reference(reference)
     if client is None:
         if not company_key(name):  # a 法人番号 alone is not enough to register
-            told = tell(ctx, mapping, rid, text.missing_name_text(mapping), rep, once_as="missing_company_name")
-            return "told_missing_company_name" if told else "already_told"
+            return told("told_missing_company_name", text.missing_name_text(mapping), "missing_company_name")
         new = NewClient(name=normalize_company_name(name), reference=reference, corporate_number=number,
                         phone=normalize_phone(phone), address=(record.get("address") or "").strip())
         try:
             client = gstaff.register_client(new)
         except GStaffDataError as exc:
-            told = tell(ctx, mapping, rid, text.rejected_text(mapping, exc.code), rep, once_as="registration_rejected")
-            return "told_registration_rejected" if told else "already_told"
+            return told("told_registration_rejected", text.rejected_text(mapping, exc.code), "registration_rejected")
     return link_registered(ctx, mapping, record, client)
 
 
@@ -141,47 +180,35 @@ def choose(matches: list[ClientSummary]) -> ClientSummary | None:
     return None
 
 
-def link_registered(ctx: FlowContext, mapping: AppMapping, record: dict, client: ClientSummary) -> str:
+def link_registered(ctx: FlowContext, mapping: AppMapping, record: dict, client: ClientSummary) -> Decision:
     history = ClientHistory(client.client_id)
     return link(ctx, mapping, record, client.client_id, history, text.registered_text(client),
                 "registered_new_client", with_history=False)
 
 
 def refresh_entered_id(ctx: FlowContext, gstaff: GStaffClient, mapping: AppMapping, record: dict,
-                       client_id: str) -> str:
+                       client_id: str) -> Decision:
     """A filled Gスタッフ顧客ID that we did not link ourselves: bring its history in."""
     if ctx.ledger.get(_linked_key(mapping.key, record["record_id"])) == client_id:
-        return "nothing_to_do"
+        return Decision("nothing_to_do")
     try:
         history = gstaff.get_history(client_id)
     except GStaffNotFound:
-        told = tell(ctx, mapping, record["record_id"], text.unknown_id_text(mapping, client_id),
-                    record.get("sales_rep"), once_as="unknown_client_id")
-        return "told_unknown_client_id" if told else "already_told"
+        return told("told_unknown_client_id", text.unknown_id_text(mapping, client_id), "unknown_client_id")
     comment = text.entered_id_text(mapping, client_id, history, ctx.now().date(),
                                    RiskRules.of(mapping.settings(FLOW)))
     return link(ctx, mapping, record, client_id, history, comment, "history_fetched")
 
 
 def link(ctx: FlowContext, mapping: AppMapping, record: dict, client_id: str, history: ClientHistory,
-         comment: str, outcome: str, *, with_history: bool = True) -> str:
-    """Tell the rep, remember the link, then write the id (and history) back.
-
-    In this order so that the notification our own update causes finds the link remembered
-    and does nothing, and so that a crash before the update repeats no comment (``tell`` is
-    once per text) and loses nothing (the record still has no id, so the next run links again).
-    """
-    rid = record["record_id"]
-    tell(ctx, mapping, rid, comment, record.get("sales_rep"), once_as=f"gstaff:{client_id}")
-    ctx.ledger.mark(_linked_key(mapping.key, rid), LINK_REMEMBER_SECONDS, client_id)
+         comment: str, outcome: str, *, with_history: bool = True) -> Decision:
+    """Link the record to ``client_id``: the comment, and the id (and history) where the record differs."""
     wanted = {"gstaff_client_id": client_id}
     if with_history:
         wanted.update(history_values(history, ctx.now().date()))
     changes = {name: value for name, value in wanted.items()
                if name in mapping.fields and not _same(record.get(name), value)}
-    if changes:
-        ctx.kintone.update_record(mapping.id, rid, mapping.write(changes), revision=record["revision"])
-    return outcome
+    return Decision(outcome, comment=comment, once_as=f"gstaff:{client_id}", client_id=client_id, changes=changes)
 
 
 def _same(current, wanted) -> bool:
@@ -190,3 +217,87 @@ def _same(current, wanted) -> bool:
     if isinstance(current, str) and isinstance(wanted, str):
         return current.strip() == wanted.strip()
     return current == wanted
+
+
+# -- carrying a decision out -----------------------------------------------------------------------
+
+
+def say(ctx: FlowContext, mapping: AppMapping, record: dict, decision: Decision) -> str:
+    """Tell the rep and remember the link: everything but the write. The outcome word as carried out.
+
+    In this order, before the write, so that the notification our own update causes finds the link
+    remembered and does nothing, and so that a crash before the update repeats no comment (``tell``
+    is once per text) and loses nothing (the record still has no id, so the next run links again).
+    """
+    rid = record["record_id"]
+    posted = decision.comment is not None and tell(ctx, mapping, rid, decision.comment, record.get("sales_rep"),
+                                                   once_as=decision.once_as)
+    if decision.client_id is not None:
+        ctx.ledger.mark(_linked_key(mapping.key, rid), LINK_REMEMBER_SECONDS, decision.client_id)
+        return decision.outcome
+    return "already_told" if decision.comment is not None and not posted else decision.outcome
+
+
+def carry_out(ctx: FlowContext, mapping: AppMapping, record: dict, decision: Decision) -> str:
+    """The per-record job: comment, remember the link, write the record with its revision."""
+    outcome = say(ctx, mapping, record, decision)
+    if decision.changes:
+        ctx.kintone.update_record(mapping.id, record["record_id"], mapping.write(decision.changes),
+                                  revision=record["revision"])
+    return outcome
+
+
+def run_page(ctx: FlowContext, app_key: str, record_ids: list[str]) -> bulk.PageResult:
+    """New inquiries or clients found in bulk (a reconcile page: a bulk import whose webhooks were lost).
+
+    One read of the page (≤ 500 per call), ``decide`` for each record as its own job would (its
+    G-Staff lookups are G-Staff calls, not kintone ones), the comment where that decision posts
+    one (one call each, said once as the ordinary job says it), then every write of the page in
+    bulk (``flows.bulk``: 2,000 per call, each with the revision it was decided on). A record
+    another job is deciding for right now, one whose decision G-Staff refused for good (not a
+    transient failure: that retries the page), and one a bulk call refused (changed since the page
+    was read) go to the record's ordinary job.
+    """
+    mapping = ctx.mappings[app_key]
+    gstaff = _gstaff(ctx)
+    result = bulk.PageResult()
+    rows = bulk.read_records(ctx, mapping, record_ids)
+    written: dict[str, str] = {}  # record id -> outcome, once its write lands
+    updates: list[RecordUpdate] = []
+    claimed: list[str] = []
+    try:
+        for row in rows.values():
+            record = mapping.read(row)
+            rid = record["record_id"]
+            if not ctx.ledger.claim(_claim_key(app_key, rid), CLAIM_SECONDS):
+                result.fallback.append(rid)  # its own job is deciding now; it retries (RecordBusy)
+                continue
+            claimed.append(rid)
+            try:
+                decision = decide(ctx, gstaff, mapping, record)
+            except Permanent as exc:
+                ctx.log.warning("G-Staff refused a decision; record to its ordinary job", step="decide",
+                                record_id=rid, error=type(exc).__name__)
+                result.fallback.append(rid)
+                continue
+            outcome = say(ctx, mapping, record, decision)
+            if decision.changes:
+                written[rid] = outcome
+                updates.append(RecordUpdate(rid, mapping.write(decision.changes), str(record["revision"])))
+            else:
+                result.count(outcome, rid)
+                result.revisions[rid] = int(record["revision"])
+        done, refused = bulk.write_records(ctx, mapping, updates)
+    finally:
+        for rid in claimed:
+            ctx.ledger.release(_claim_key(app_key, rid))
+    for rid, revision in done.items():
+        result.count(written[rid], rid, "written in bulk")
+        result.revisions[rid] = revision
+    result.fallback += refused
+    for rid in result.fallback:  # as its webhook would have: the job id of the revision read
+        apps.start_flow(ctx, FLOW, mapping.key, rid, marker=f"r{rows[rid]['$revision']['value']}")
+    missing = len(set(map(str, record_ids)) - set(rows))
+    if missing:
+        result.outcomes["not_found"] = missing  # deleted since: nothing to do
+    return result
