@@ -80,7 +80,7 @@ def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
     mapping = ctx.mappings[app_key]
     gstaff = _gstaff(ctx)
     claim = _claim_key(app_key, record_id)
-    if not ctx.ledger.claim(claim, CLAIM_SECONDS):
+    if not _claim(ctx, claim):
         raise RecordBusy(f"{FLOW}: another job is deciding for {app_key} #{record_id}; will retry")
     try:
         return on_fresh_record(ctx, mapping, record_id, FLOW,
@@ -98,6 +98,17 @@ def _gstaff(ctx: FlowContext) -> GStaffClient:
 
 def _claim_key(app_key: str, record_id: str) -> str:
     return f"{FLOW}:claim:{app_key}:{record_id}"
+
+
+def _claim(ctx: FlowContext, key: str) -> bool:
+    """Take the record's claim for this job; a claim left by an earlier run of this very job (killed
+    before it could release it: RQ runs a job id once at a time) is taken over, not waited out."""
+    if ctx.ledger.claim(key, CLAIM_SECONDS, ctx.job_id or "1"):
+        return True
+    if ctx.job_id and ctx.ledger.get(key) == ctx.job_id:
+        ctx.ledger.mark(key, CLAIM_SECONDS, ctx.job_id)
+        return True
+    return False
 
 
 # -- the decision: one record as read, G-Staff asked, no kintone call -----------------------------
@@ -269,7 +280,7 @@ def run_page(ctx: FlowContext, app_key: str, record_ids: list[str]) -> bulk.Page
         for row in rows.values():
             record = mapping.read(row)
             rid = record["record_id"]
-            if not ctx.ledger.claim(_claim_key(app_key, rid), CLAIM_SECONDS):
+            if not _claim(ctx, _claim_key(app_key, rid)):
                 result.fallback.append(rid)  # its own job is deciding now; it retries (RecordBusy)
                 continue
             claimed.append(rid)

@@ -38,7 +38,7 @@ from tests.pii import (
 )
 from tests.records import visited
 
-ORDERS, CLIENTS, CONTRACTS = "3", "1", "5"
+ORDERS, CLIENTS, CONTRACTS, INQUIRIES = "3", "1", "5", "2"
 REP = [{"code": "yamada", "name": PERSON_NAME}]
 SUPERVISOR = [{"code": "suzuki", "name": SUPERVISOR_NAME}]
 MISSING_ITEMS = ("募集背景", "請求単価")
@@ -58,6 +58,22 @@ def seed_order(fake: FakeKintone, client_id: str, complete: bool = True) -> str:
         for item in MISSING_ITEMS:
             values.pop(item)
     return fake.seed(ORDERS, values)
+
+
+def seed_inquiry(fake: FakeKintone, company: str = COMPANY_NAME, phone: str = COMPANY_PHONE) -> str:
+    """An HP inquiry (a bulk import: no webhook) whose contact is a person; G-Staff knows the company
+    when ``gstaff_knowing_the_company`` is its G-Staff."""
+    return fake.seed(INQUIRIES, {"受付経路": "HP", "会社名": company, "電話番号": phone, "担当者名": PERSON_NAME,
+                                 "問い合わせ内容": f"折り返しは {PERSON_PHONE} / {PERSON_EMAIL} まで", "担当営業": REP})
+
+
+def gstaff_knowing_the_company() -> FakeGStaff:
+    from connectors.gstaff.interface import ClientHistory, ClientSummary
+
+    fake = FakeGStaff.with_samples()
+    fake.add_client(ClientSummary("G-2001", COMPANY_NAME, phone=COMPANY_PHONE),
+                    ClientHistory("G-2001", current_staff=2, past_staff=7))
+    return fake
 
 
 def seed_contract(fake: FakeKintone, client_id: str) -> str:

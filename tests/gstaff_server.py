@@ -1,9 +1,11 @@
 """G-Staff's read side as a small HTTP server on 127.0.0.1, backed by ``FakeGStaff`` state.
 
 A worker process on the live G-Staff client (``KGBRIDGE_GSTAFF_BASE_URL`` = ``server.url``) reads
-what the contract's dispatch-law check needs over loopback, in the shapes of docs/gstaff-openapi.yaml:
+what the contract's dispatch-law check needs over loopback, and what the client lookup searches and
+registers, in the shapes of docs/gstaff-openapi.yaml:
 
     GET /clients/{id}/history       GET /clients/{id}/assignments       GET /staff/{id}
+    GET /clients (search)           GET /clients/by-reference           POST /clients (register)
 
 Any other path answers 404 ``not_found``. Every request needs ``Authorization: Bearer <api_key>``.
 The server logs nothing (answers carry birth dates).
@@ -16,12 +18,14 @@ from __future__ import annotations
 import json
 import re
 import threading
+import unicodedata
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from connectors.gstaff.errors import GStaffNotFound
+from connectors.gstaff.errors import GStaffDataError, GStaffNotFound
 from connectors.gstaff.fake import FakeGStaff
+from connectors.gstaff.interface import NewClient
 
 _HISTORY = re.compile(r"^/clients/(?P<id>[^/]+)/history$")
 _ASSIGNMENTS = re.compile(r"^/clients/(?P<id>[^/]+)/assignments$")
@@ -75,6 +79,13 @@ class GStaffServer:
             return 401, {"code": "unauthorized", "message": "missing or wrong API key"}
         path = request.path
         try:
+            if path == "/clients" and request.method == "GET":
+                return 200, self._search(request.args)
+            if path == "/clients" and request.method == "POST":
+                return self._register(request.get_json())
+            if path == "/clients/by-reference" and request.method == "GET":
+                found = self.fake.find_client_by_reference(request.args.get("reference", ""))
+                return (200, _client(found)) if found else (404, {"code": "not_found", "message": "no such client"})
             if request.method == "GET" and (m := _HISTORY.match(path)):
                 return 200, _history(self.fake.get_history(m["id"]))
             if request.method == "GET" and (m := _ASSIGNMENTS.match(path)):
@@ -89,7 +100,35 @@ class GStaffServer:
                                                   for f in member.former_employers]}
         except GStaffNotFound:
             return 404, {"code": "not_found", "message": "no such client or staff"}
+        except GStaffDataError as exc:
+            return 400, {"code": exc.code or "invalid_request", "message": str(exc)}
         return 404, {"code": "not_found", "message": "no such operation"}
+
+    def _search(self, args) -> dict:
+        """Every client matching any parameter, as the contract says (kgbridge narrows them itself)."""
+        number, name, phone = args.get("corporate_number", ""), _squash(args.get("name", "")), args.get("phone", "")
+        with self.fake._lock:
+            clients = list(self.fake.clients.values())
+        found = [c for c in clients if (number and c.corporate_number == number)
+                 or (name and name in _squash(c.name)) or (phone and re.sub(r"\D", "", c.phone) == phone)]
+        return {"clients": [_client(c) for c in found[:50]], "truncated": len(found) > 50}
+
+    def _register(self, body: dict) -> tuple[int, dict]:
+        existing = self.fake.find_client_by_reference(body.get("reference", ""))
+        client = self.fake.register_client(NewClient(
+            name=body.get("name", ""), reference=body.get("reference", ""),
+            corporate_number=body.get("corporate_number", ""), phone=body.get("phone", ""),
+            address=body.get("address", "")))
+        return (200 if existing else 201), _client(client)
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text or ""))
+
+
+def _client(c) -> dict:
+    return {"client_id": c.client_id, "name": c.name, "corporate_number": c.corporate_number or None,
+            "phone": c.phone or None, "address": c.address or None, "reference": c.reference or None}
 
 
 def _history(history) -> dict:

@@ -28,8 +28,9 @@ CLIENTS_API_TOKEN = "clientsApiTokenForLoopbackKintone0001"
 ORDERS_API_TOKEN = "ordersApiTokenForLoopbackKintone00002"
 CONTRACTS_API_TOKEN = "contractsApiTokenForLoopbackKintone3"
 VISITS_API_TOKEN = "visitsApiTokenForLoopbackKintone000004"  # orders look for the client's visit (seed A-3)
+INQUIRIES_API_TOKEN = "inquiriesApiTokenForLoopbackKintone05"
 API_TOKENS = {"clients": CLIENTS_API_TOKEN, "orders": ORDERS_API_TOKEN, "contracts": CONTRACTS_API_TOKEN,
-              "visits": VISITS_API_TOKEN}
+              "visits": VISITS_API_TOKEN, "inquiries": INQUIRIES_API_TOKEN}
 
 # GMO Sign credentials for the loopback GMO Sign server (tests/gmosign_server.py) and its callbacks.
 GMOSIGN_CUSTOMER_ID = "kgbridge-test-customer"

@@ -346,6 +346,21 @@ def test_a_record_another_job_is_deciding_for_is_retried_later(ctx, kintone, gst
     assert sum(kintone.calls.values()) == 0
 
 
+def test_a_claim_left_by_a_killed_run_of_the_same_job_is_taken_over(ctx, kintone, gstaff):
+    """RQ runs one job id at a time: a claim holding this job's own id was left by its earlier run,
+    killed before it could release it; the retry goes on instead of waiting the claim out."""
+    rid = known_inquiry(kintone)
+    ctx.job_id = f"client_lookup-inquiries-{rid}-r1"
+    ctx.ledger.claim(f"client_lookup:claim:inquiries:{rid}", 60, value=ctx.job_id)
+
+    assert client_lookup.run(ctx, "inquiries", rid) == "linked_existing_client"
+    assert len(kintone.comment_texts(INQUIRIES, rid)) == 1
+
+    ctx.ledger.claim(f"client_lookup:claim:inquiries:{rid}", 60, value="client_lookup-inquiries-1-r2")
+    with pytest.raises(RecordBusy):  # another job's claim still holds
+        client_lookup.run(ctx, "inquiries", rid)
+
+
 def test_without_gstaff_configured_the_job_fails_with_the_reason(ctx, kintone):
     rid = known_inquiry(kintone)
 

@@ -1,6 +1,8 @@
 """Faults in work done per page (issue 17): a worker killed between the bulk calls of a backlog, or
 around one; a bulk call kintone refused half-way (rolled back whole) or answered with a 5xx after
-it was done. Each effect happens once: every order sent for approval once, every rep told once.
+it was done. Each effect happens once: every order sent for approval once, every rep told once;
+every inquiry of a bulk import linked to its G-Staff client once, with one comment, and every client
+new to G-Staff registered there once (the client lookup's page path, against the loopback G-Staff).
 
 Real ``python worker.py`` processes on the live kintone client talk to the loopback kintone
 (tests/kintone_server.py), which holds a bulkRequest open so the kill lands at a known point. The
@@ -13,18 +15,24 @@ import pytest
 
 from kgbridge.ops import reconcile
 from tests.fault_kit import (
+    INQUIRIES,
     MISSING_ITEMS,
     ORDERS,
     failed_jobs,
     finished_jobs,
+    gstaff_knowing_the_company,
+    gstaff_settings,
     queued,
     seed_client,
+    seed_inquiry,
     seed_order,
+    start_gstaff,
     start_kintone,
 )
 from tests.kintone_server import unavailable
 from tests.pii import API_TOKENS
 from tests.procs import start_worker, stop_process, wait_until, worker_env
+from tests.records import without_flow
 from tests.test_faults_worker_kill import _kill_midway
 
 pytestmark = pytest.mark.timeout(300)
@@ -134,4 +142,99 @@ def test_a_5xx_after_kintone_ran_the_bulk_call_does_not_run_it_twice(kintone, ma
 
     sent_once(kintone, complete)
     told_once(kintone, incomplete)
+    assert failed_jobs(redis_conn, settings) == []
+
+
+# -- the client lookup of a bulk import of inquiries (flows/client_lookup.run_page) ------------------
+
+
+def inquiry_import(fake, known: int, new: int) -> tuple[list[str], list[str]]:
+    return ([seed_inquiry(fake) for _ in range(known)],
+            [seed_inquiry(fake, company=f"株式会社はじめて製作所{i}号", phone="") for i in range(new)])
+
+
+def sweep_inquiries(settings, mappings, fake, redis_conn) -> reconcile.AppSweep:
+    """The lookup's page jobs only: routing (one job per inquiry) is not what these faults are about."""
+    [report] = reconcile.sweep(settings=settings, mappings=without_flow(mappings, "inquiry_routing"), kintone=fake,
+                               connection=redis_conn, app_key="inquiries")
+    assert report.page_jobs, "the import should have gone to page jobs"
+    return report
+
+
+def inquiry_env(redis_url, server, gserver):
+    return worker_env(redis_url, server.url, {"inquiries": API_TOKENS["inquiries"]}, **gstaff_settings(gserver))
+
+
+def linked_once(fake, gstaff, known: list[str], new: list[str]) -> None:
+    for rid in known + new:
+        record = fake.record_values(INQUIRIES, rid)
+        assert record["$revision"] == "2", rid  # one write-back, no more
+        [text] = fake.comment_texts(INQUIRIES, rid)
+        assert record["Gスタッフ顧客ID"] in text
+    assert {fake.record_values(INQUIRIES, r)["Gスタッフ顧客ID"] for r in known} == {"G-2001"}
+    assert sorted(c.name for c in gstaff.registrations) == sorted(f"株式会社はじめて製作所{i}号" for i in range(len(new)))
+    assert len({fake.record_values(INQUIRIES, r)["Gスタッフ顧客ID"] for r in new}) == len(new)
+
+
+@pytest.mark.parametrize(("case", "dies"), [
+    ("after kintone wrote the first page back, before its answer", "worker"),
+    ("after kintone wrote the first page back, before its answer", "work horse"),
+    ("after the page's comments and registrations, before its bulk write", "worker"),
+])
+def test_a_worker_killed_around_a_lookup_pages_bulk_write_ends_with_each_effect_once(
+        case, dies, kintone, mappings, settings, redis_conn, redis_url, workers):
+    known, new = inquiry_import(kintone, 595, 5)  # two pages: 500 (a bulkRequest) + 100 (one PUT records.json)
+    gstaff = gstaff_knowing_the_company()
+    report = sweep_inquiries(settings, mappings, kintone, redis_conn)
+    assert len(report.page_jobs) == 2
+    with start_kintone(kintone, mappings) as server, start_gstaff(gstaff) as gserver:
+        held = server.hold("POST", "bulkRequest", after_effect=case.startswith("after kintone wrote"))
+        env = inquiry_env(redis_url, server, gserver)
+        workers.append(start_worker(env, "worker-a"))
+        assert held.reached.wait(60), "the page job never reached its bulk write"
+        _kill_midway(dies, held, workers, env)
+        wait_until(lambda: all_done(redis_conn, settings, report), RECOVERY_BOUND, "both page jobs to finish")
+
+    linked_once(kintone, gstaff, known, new)
+    assert kintone.calls[("update_record", INQUIRIES)] == 0  # nobody fell back to one write per inquiry
+    assert failed_jobs(redis_conn, settings) == []
+
+
+def test_a_lookup_pages_bulk_write_refused_half_way_is_rolled_back_and_nothing_happens_twice(
+        kintone, mappings, settings, redis_conn, redis_url, workers):
+    known, new = inquiry_import(kintone, 145, 5)
+    gstaff = gstaff_knowing_the_company()
+    report = sweep_inquiries(settings, mappings, kintone, redis_conn)
+    edited = known[130]  # in the bulkRequest's second PUT records.json
+    with start_kintone(kintone, mappings) as server, start_gstaff(gstaff) as gserver:
+        held = server.hold("POST", "bulkRequest", after_effect=False)
+        workers.append(start_worker(inquiry_env(redis_url, server, gserver), "worker-a"))
+        assert held.reached.wait(60)
+        kintone.update_record(INQUIRIES, edited, {"問い合わせ内容": {"value": "5名に増員をお願いしたい"}})
+        held.release()  # kintone refuses request 2: the first 100 write-backs are rolled back with it
+        wait_until(lambda: all_done(redis_conn, settings, report), RECOVERY_BOUND, "the page job to finish")
+        wait_until(lambda: queued(redis_conn, settings) == 0 and kintone.calls[("update_record", INQUIRIES)] == 2,
+                   RECOVERY_BOUND, "the edited inquiry's own job")
+        assert server.count("POST", "bulkRequest", status=409) == 1
+        assert server.count("POST", "bulkRequest", status=200) == 1
+
+    linked_once(kintone, gstaff, [r for r in known if r != edited], new)
+    record = kintone.record_values(INQUIRIES, edited)
+    assert (record["Gスタッフ顧客ID"], record["$revision"]) == ("G-2001", "3")  # the edit, then its own job's write
+    assert len(kintone.comment_texts(INQUIRIES, edited)) == 1
+    assert failed_jobs(redis_conn, settings) == []
+
+
+def test_a_5xx_after_kintone_wrote_the_lookup_page_does_not_write_or_say_it_twice(
+        kintone, mappings, settings, redis_conn, redis_url, workers):
+    known, new = inquiry_import(kintone, 145, 5)
+    gstaff = gstaff_knowing_the_company()
+    report = sweep_inquiries(settings, mappings, kintone, redis_conn)
+    with start_kintone(kintone, mappings) as server, start_gstaff(gstaff) as gserver:
+        server.fail(unavailable(), method="POST", resource="bulkRequest", after_effect=True)
+        workers.append(start_worker(inquiry_env(redis_url, server, gserver), "worker-a"))
+        wait_until(lambda: all_done(redis_conn, settings, report) and queued(redis_conn, settings) == 0,
+                   RECOVERY_BOUND, "the page job (and any fallback) to finish")
+
+    linked_once(kintone, gstaff, known, new)
     assert failed_jobs(redis_conn, settings) == []
