@@ -40,6 +40,7 @@ _ALLOWED = {"event", "level", "timestamp", "logger", "flow", "app", "record_id",
 # The token ends where a path, a quoted string or a JSON escape ends (scrub also runs on rendered lines).
 _TOKEN_IN_PATH = re.compile(r"(/+webhooks/+[a-z0-9_-]+/+)[^/\s?#\"'\\]+", re.IGNORECASE)
 _secrets: list[str] = []  # longest first, so a secret inside another is not half-replaced
+_level = logging.NOTSET  # the level configure() set; until then structlog's default lets every level through
 _MIN_SECRET = 4  # shorter values would redact ordinary words (and are no secret anyway)
 
 
@@ -61,7 +62,18 @@ def scrub(text: str) -> str:
     for secret in _secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
-    return _TOKEN_IN_PATH.sub(r"\1" + REDACTED, text)
+    return _TOKEN_IN_PATH.sub(_redacted_token, text)
+
+
+def _redacted_token(match: re.Match) -> str:
+    # A function, not the template r"\1[redacted]": re expands a template through Python code per call.
+    return match[1] + REDACTED
+
+
+def enabled_for(level: int) -> bool:
+    """Whether a line at ``level`` gets through the level configure() set (a hot path can skip building
+    a line nobody will see)."""
+    return level >= _level
 
 
 def _unquote_fully(text: str) -> str:
@@ -93,6 +105,7 @@ def _scrubbed(renderer):
 
 def configure(level: str = "INFO", fmt: str = "json", stream=None) -> None:
     """Set up structlog and stdlib logging; ``stream`` defaults to stderr (tests pass a file)."""
+    global _level
     stream = stream or sys.stderr
     renderer = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
@@ -112,6 +125,7 @@ def configure(level: str = "INFO", fmt: str = "json", stream=None) -> None:
         logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
+    _level = logging.getLevelName(level.upper())
     _route_stdlib(level, fmt, stream)
     # Every stdlib record, from any logger (gunicorn's access log carries the URL, whose last segment
     # is the webhook token; Flask logs it with every 500), is redacted as it is made.

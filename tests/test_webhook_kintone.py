@@ -167,3 +167,22 @@ def test_redis_down_answers_503_so_nothing_is_acknowledged(settings, ctx, kinton
 def test_health_and_readiness(client):
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").get_json() == {"ok": True}
+
+
+@pytest.mark.parametrize("level", ["INFO", "DEBUG"])
+def test_a_recorded_webhook_logs_its_receiver_line_at_debug_only_and_a_duplicate_at_info(level, client, kintone, ids):
+    import io
+
+    from kgbridge import logs
+
+    out = io.StringIO()
+    logs.configure(level, "json", stream=out)
+    body = notification(kintone, ORDERS, ids["order_complete"])
+    assert post(client, body).status_code == 200
+    assert post(client, body).get_json()["duplicate"] is True
+
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    accepted = [(line["level"], line["outcome"]) for line in lines if line["event"] == "webhook accepted"]
+    expected = [("info", "duplicate")] if level == "INFO" else [("debug", "recorded"), ("info", "duplicate")]
+    assert accepted == expected
+    assert logs.enabled_for(20) and logs.enabled_for(10) is (level == "DEBUG")

@@ -7,12 +7,14 @@ Each source brings its parser and its accept function (``webhooks.intake`` for k
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import structlog
 from flask import current_app, jsonify
 
+from kgbridge import logs
 from webhooks import read_body, token_matches
 from webhooks.intake import Accepted, Rejected
 
@@ -34,10 +36,12 @@ def receive_webhook(source: str, token: str, tokens: list[str], parse: Callable[
         return jsonify(ok=False, error=exc.reason), exc.status
     outcome = "duplicate" if accepted.duplicate else "ignored" if accepted.ignored_reason else "recorded"
     # One INFO line per webhook, from the side that finishes with it: a recorded event's is the
-    # dispatcher's "event dispatched" (same event_id); here it is DEBUG, which costs nothing at INFO.
-    (log.debug if outcome == "recorded" else log.info)(
-        "webhook accepted", source=source, event_id=accepted.event_id, count=len(accepted.jobs), outcome=outcome,
-        **describe(parsed))
+    # dispatcher's "event dispatched" (same event_id); here it is DEBUG, not even built at INFO (the
+    # module's logger is structlog's lazy proxy, which binds a logger on every call).
+    if outcome != "recorded" or logs.enabled_for(logging.DEBUG):
+        (log.debug if outcome == "recorded" else log.info)(
+            "webhook accepted", source=source, event_id=accepted.event_id, count=len(accepted.jobs), outcome=outcome,
+            **describe(parsed))
     # The hot path's answer, built without jsonify's provider machinery (sorted keys, mimetype lookup).
     return current_app.response_class(json.dumps(accepted.as_json(), separators=(",", ":")), 200,
                                       mimetype="application/json")
