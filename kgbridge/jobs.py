@@ -27,10 +27,15 @@ _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_]")  # our flow names and app keys never
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
 
 
+_OUTSIDE: dict[str, re.Pattern] = {}  # keep -> the pattern of one character outside it
+
+
 def _escape(text: str, keep: str) -> str:
     """``text`` with every character outside ``keep`` (and "_", the escape) as ``_xx`` per UTF-8 byte."""
-    return re.sub(f"[^{keep}]", lambda m: "".join(f"_{b:02x}" for b in m.group().encode("utf-8", "surrogatepass")),
-                  text)
+    outside = _OUTSIDE.get(keep)
+    if outside is None:
+        outside = _OUTSIDE[keep] = re.compile(f"[^{keep}]")
+    return outside.sub(lambda m: "".join(f"_{b:02x}" for b in m.group().encode("utf-8", "surrogatepass")), text)
 
 
 def job_id(flow: str, app_key: str, record_id: str, marker: str) -> str:
