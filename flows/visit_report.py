@@ -91,14 +91,16 @@ def write_to_client(ctx: FlowContext, visits: AppMapping, check: VisitCheck, vis
 
 
 def release_orders(ctx: FlowContext, visit: dict) -> None:
-    """The client's orders in 未処理 go through order registration again, once per visit."""
+    """The client's orders in 未処理 go through order registration again, once per visit (many of them:
+    decided per page with bulk actions, ``flows.order_registration.run_page``)."""
     if visit.get("client_record_id") is None or "orders" not in ctx.mappings:
         return
     key = f"{FLOW}:{visit['record_id']}:released"
     if ctx.ledger.done(key):
         return
-    for row in held_orders(ctx, str(int(visit["client_record_id"])), ["title"]):
-        apps.start_flow(ctx, ORDER_FLOW, "orders", row["$id"]["value"], marker=f"visit-{visit['record_id']}")
+    marker = f"visit-{visit['record_id']}"
+    held = [(row["$id"]["value"], marker) for row in held_orders(ctx, str(int(visit["client_record_id"])), ["title"])]
+    apps.start_flows(ctx, ORDER_FLOW, "orders", held, key=marker)  # many of them: one page job per 500
     ctx.ledger.mark(key, apps.REMEMBER_SECONDS)
 
 

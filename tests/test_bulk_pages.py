@@ -209,6 +209,30 @@ def test_held_orders_released_by_a_credit_approval_are_one_page_job(worker_ctx, 
     assert workflow.run(worker_ctx, "workflow", application) == "nothing_to_do"
 
 
+def test_held_orders_released_by_a_completed_visit_are_one_page_job(worker_ctx, kintone, drain):
+    from flows import visit_report
+    from tests.records import visited
+
+    client = kintone.seed(CLIENTS, {"会社名": "株式会社サンプル物流", "与信状態": "承認", "電話番号": "06-0000-0000"})
+    held = [held_order(kintone, client) for _ in range(30)]
+    assert order_registration.run(worker_ctx, "orders", held[0]) != "approval_requested"  # no visit yet (seed A-3)
+    assert status_of(kintone, ORDERS, held[0]) == "未処理"
+    visit = visited(kintone, client)
+
+    visit_report.run(worker_ctx, "visits", visit)
+    kintone.calls.clear()
+    drain()
+
+    assert {status_of(kintone, ORDERS, r) for r in held} == {WAITING}
+    # one read of the 30 orders, one of their client, one of its visits, one PUT records/status.json
+    assert kintone.calls == Counter({("get_records", ORDERS): 1, ("get_records", CLIENTS): 1,
+                                     ("get_records", VISITS_APP): 1, ("update_statuses", ORDERS): 1})
+    kintone.calls.clear()
+    visit_report.run(worker_ctx, "visits", visit)  # saved again: the orders are released once per visit
+    drain()
+    assert [call for call in kintone.calls if call[1] == ORDERS] == []
+
+
 def test_a_page_flags_a_proposed_worker_who_left_the_client_within_a_year_as_the_orders_own_job_does(mappings):
     """法第40条の9 on the page path: the accepted order goes to its ordinary job (G-Staff per worker), so a
     page and one job per order end the same, with the same comment to the rep and the 上長."""
