@@ -198,6 +198,28 @@ def print_backlog(quick: bool) -> list[dict]:
         print(f"{r['orders']} orders: {r['per_page']['page_jobs']} page jobs; requests "
               + ", ".join(f"{k} ×{v}" for k, v in sorted(r["per_page"]["requests"].items())))
     print("target: calls per page under 5 % of today's per-record cost; quota = 10,000 calls per app per day")
+    print("\nA bulk import of HP inquiries (client_lookup: G-Staff per inquiry, one comment each, write-backs in bulk)",
+          flush=True)
+    rows = []
+    for n in sizes:
+        today = backlog.per_record_inquiry_calls(n)
+        paged = backlog.run_inquiries(n)
+        timed_today = backlog.run_inquiries(n, per_record=True) if n == sizes[0] else None
+        out.append({"inquiries": n, "per_record_calls": dict(today), "per_page": paged,
+                    "per_record_timed": timed_today})
+        for app in sorted(set(today) | set(paged["calls"]), key=int):
+            ours, theirs = paged["calls"].get(app, 0), today.get(app, 0)
+            reads_writes = ours - n  # without the n comments, which no API bulks
+            rows.append([n, app, theirs, f"{backlog.quota_share(theirs):.1%}", ours, f"{backlog.quota_share(ours):.2%}",
+                         f"{ours / theirs:.1%}" if theirs else "-",
+                         f"{reads_writes / (theirs - n):.2%}" if theirs > n else "-",
+                         f"{paged['seconds']:.1f}", f"{timed_today['seconds']:.1f}" if timed_today else "not run",
+                         paged["failed"]])
+        print(f"{n} inquiries: {paged['page_jobs']} page jobs; requests "
+              + ", ".join(f"{k} ×{v}" for k, v in sorted(paged["requests"].items())))
+    print(table(["inquiries", "app", "calls per record (today)", "of quota", "calls per page", "of quota",
+                 "per page / today", "reads+writes per page / today", "seconds per page", "seconds per record",
+                 "failed"], rows))
     return out
 
 

@@ -134,3 +134,134 @@ def run(orders: int, workers: int = 2, per_record: bool = False) -> dict:
 
 def quota_share(calls: int) -> float:
     return calls / DAILY_QUOTA
+
+
+# -- a bulk import of HP inquiries: the G-Staff client lookup per page (flows/client_lookup.run_page) --
+#
+# N inquiries of a client G-Staff knows, imported in bulk (no webhook): one reconcile sweep of the
+# Inquiries app finds them, page jobs of 500 look each one up in G-Staff (the loopback G-Staff,
+# tests/gstaff_server.py, over a FakeGStaff) and write the id and history back in bulk; each inquiry
+# gets the one comment its ordinary job posts (kintone has no bulk comment). Only client_lookup's
+# triggers are swept: inquiry_routing stays one job per inquiry (docs/benchmarks.md §6 says its cost).
+# The workers' clock starts in business hours, so the comments are posted, not held for the morning.
+
+INQUIRY_TOKENS = {"inquiries": "benchBacklogInquiries001"}
+GSTAFF_KEY = "bench-gstaff-loopback-key-0001"
+BUSINESS_MORNING = "2026-12-01T10:00:00+09:00"
+
+
+def _lookup_only(mappings):
+    from mappings import Mappings
+
+    apps = [m.model_copy(update={"triggers": [t for t in m.triggers if t.flow != "inquiry_routing"]})
+            for m in mappings]
+    out = Mappings(apps)
+    out.deadlines = mappings.deadlines
+    return out
+
+
+def _inquiries(n: int):
+    from connectors.kintone.fake import FakeKintone
+    from mappings import load_mappings
+
+    mappings = _lookup_only(load_mappings(ROOT / "mappings" / "default"))
+    fake = FakeKintone.from_mappings(mappings)
+    rep = [{"code": "sato", "name": "佐藤 一郎"}]
+    ids = [fake.seed(mappings["inquiries"].id, {"受付経路": "HP", "会社名": "株式会社サンプル物流",
+                                                "法人番号": "9234567890123", "担当営業": rep,
+                                                "問い合わせ内容": "倉庫の軽作業スタッフを3名お願いしたい"})
+           for _ in range(n)]
+    return mappings, fake, ids
+
+
+def per_record_inquiry_calls(n: int) -> Counter:
+    """kintone calls per app of one client_lookup job per inquiry, plus the sweep's pages."""
+    from datetime import datetime
+
+    import fakeredis
+
+    from connectors.gstaff.fake import FakeGStaff
+    from flows import client_lookup
+    from flows.context import FlowContext
+    from kgbridge import logs
+    from kgbridge.ledger import Ledger
+
+    logs.configure("WARNING", "json", stream=log_sink())
+    mappings, fake, ids = _inquiries(n)
+    ctx = FlowContext(kintone=fake, mappings=mappings, ledger=Ledger(fakeredis.FakeRedis()),
+                      clock=lambda: datetime.fromisoformat(BUSINESS_MORNING), gstaff=FakeGStaff.with_samples())
+    for rid in ids:
+        client_lookup.run(ctx, "inquiries", rid)
+    calls = Counter()
+    for (_method, app), count in fake.calls.items():
+        calls[app] += count
+    calls[mappings["inquiries"].id] += n // 500 + 1  # the reconcile sweep's pages
+    return calls
+
+
+def run_inquiries(n: int, workers: int = 2, per_record: bool = False) -> dict:
+    """Sweep and drain an import of ``n`` inquiries with ``workers`` workers (per_record: a job each)."""
+    from connectors.gstaff.fake import FakeGStaff
+    from connectors.kintone.live import LiveKintoneClient
+    from kgbridge import logs
+    from kgbridge.ops import reconcile
+    from kgbridge.settings import load_settings
+    from tests.gstaff_server import GStaffServer
+    from tests.kintone_server import KintoneServer
+
+    logs.configure("WARNING", "json", stream=log_sink())
+    mappings, fake, ids = _inquiries(n)
+    app_id = mappings["inquiries"].id
+    redis_proc = RedisProcess()
+    server = KintoneServer(fake, tokens={app_id: INQUIRY_TOKENS["inquiries"]}).start()
+    gstaff = GStaffServer(FakeGStaff.with_samples(), GSTAFF_KEY).start()
+    bulk_from = n + 1 if per_record else 20
+    unused = {k: v for k, v in UNUSED_CONNECTORS.items() if not k.startswith("gstaff_")}
+    env = base_env(redis_url=redis_proc.url, connector_mode="live", kintone_base_url=server.url,
+                   kintone_api_tokens=json.dumps(INQUIRY_TOKENS), log_level="WARNING", bulk_min_records=bulk_from,
+                   gstaff_base_url=gstaff.url, gstaff_api_key=GSTAFF_KEY, clock_start=BUSINESS_MORNING,
+                   **unused, **PERIODIC_OFF)
+    procs = [subprocess.Popen([sys.executable, str(ROOT / "worker.py")], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(workers)]
+    connection = redis_proc.client()
+    try:
+        wait_for(lambda: connection.scard("rq:workers") >= workers, 180, "the workers to start")
+        settings = load_settings(connector_mode="fake", redis_url=redis_proc.url, bulk_min_records=bulk_from)
+        live = LiveKintoneClient(server.url, {app_id: [INQUIRY_TOKENS["inquiries"]]})
+        start = time.perf_counter()
+        page_jobs = 0
+        while True:
+            [report] = reconcile.sweep(settings=settings, mappings=mappings, kintone=live, connection=connection,
+                                       app_key="inquiries")
+            if report.error:
+                raise RuntimeError(f"reconcile failed: {report.error}")
+            page_jobs += len(report.page_jobs)
+            if not report.more:
+                break
+        code = mappings["inquiries"].field("gstaff_client_id").code
+        app = fake.apps[app_id]
+
+        def done() -> bool:
+            return (sum(1 for r in app.records.values() if r[code]["value"]) == n
+                    and sum(len(app.comments[rid]) for rid in ids) == n)
+
+        wait_for(done, 1800, f"{n} inquiries linked and told")
+        seconds = time.perf_counter() - start
+        failed = connection.zcard(f"rq:failed:{settings.queue_name}")
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(30)
+        server.stop()
+        gstaff.stop()
+        redis_proc.stop()
+    calls: Counter = Counter()
+    kinds: Counter = Counter()
+    for r in server.requests:
+        for a in (r.app or "").split(","):
+            calls[a] += 1
+        kinds[f"{r.method} {r.resource}"] += 1
+    return {"inquiries": n, "workers": workers, "path": "per record" if per_record else "per page",
+            "seconds": seconds, "failed": failed, "calls": dict(calls), "requests": dict(kinds),
+            "page_jobs": page_jobs}

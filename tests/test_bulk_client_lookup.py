@@ -228,3 +228,31 @@ def test_an_inquiry_whose_own_job_is_deciding_is_left_to_that_job(worker_ctx, ki
     assert kintone.comment_texts(INQUIRIES, ids[1]) == []
     assert kintone.record_values(INQUIRIES, ids[1])["Gスタッフ顧客ID"] == ""
     assert {kintone.record_values(INQUIRIES, r)["Gスタッフ顧客ID"] for r in (ids[0], ids[2])} == {"G-1001"}
+
+
+def test_the_routing_jobs_of_the_same_inquiries_are_queued_ahead_of_the_lookup_page(
+        worker_ctx, kintone, settings, redis_conn, drain):
+    """Routing (one job per inquiry) writes the inquiries too: queued behind the page job it would write
+    them while the page looks them up in G-Staff, and each inquiry it wrote after the page read would go
+    to its ordinary lookup job (three calls again). Queued ahead, the page reads them routed."""
+    from kgbridge.jobs import make_queue
+    from mappings import load_mappings
+    from tests.conftest import ROOT
+
+    both = load_mappings(ROOT / "mappings" / "default")  # client_lookup and inquiry_routing
+    ids = imported(kintone, 150)
+    [report] = reconcile.sweep(settings=settings, mappings=both, kintone=kintone, connection=redis_conn,
+                               app_key="inquiries")
+
+    queued = make_queue(redis_conn, settings).job_ids
+    assert queued == [job_id("inquiry_routing", "inquiries", r, "r1") for r in ids] + report.page_jobs
+    kintone.calls.clear()
+    drain()
+
+    for rid in ids:
+        record = kintone.record_values(INQUIRIES, rid)
+        assert record["Gスタッフ顧客ID"] in ("G-1001", "G-1002") and record["担当部署"] == "東京営業部"
+        assert record["$revision"] == "3"  # routed, then linked: one write each
+        assert sum("Gスタッフ" in t for t in kintone.comment_texts(INQUIRIES, rid)) == 1
+    assert kintone.calls[("bulk_request", INQUIRIES)] == 1  # no lookup went back to its ordinary job
+    assert kintone.calls[("update_record", INQUIRIES)] == 150  # routing's own writes only

@@ -75,6 +75,7 @@ from rq.job import Job
 
 from connectors.kintone.errors import KintoneError
 from connectors.kintone.interface import KintoneClient
+from flows import PAGE_FLOWS
 from kgbridge.jobs import FlowRequest, enqueue_many, job_id, make_queue, paged_key, processed_key
 from kgbridge.ops.output import clip, table
 from kgbridge.ops.when import iso, local, parse_stamp
@@ -333,7 +334,11 @@ def _handle_page(mapping: AppMapping, triggers: list[Trigger], rows: list[dict],
             continue
         lost.append(FlowRequest(flow=flow, app_key=mapping.key, record_id=record_id, marker=f"r{revision}",
                                 source="reconcile"))
-    for flow in dict.fromkeys(r.flow for r in lost):
+    # Flows without a page path first: their jobs for these records are queued ahead of the page jobs,
+    # so a page job (one read of its records, their writes at the end) does not race them for the same
+    # records (inquiry_routing beside client_lookup's pages), which would send every record one of them
+    # wrote after the page read to its ordinary job.
+    for flow in sorted(dict.fromkeys(r.flow for r in lost), key=lambda name: name in PAGE_FLOWS):
         requests = [r for r in lost if r.flow == flow]
         first, last = requests[0], requests[-1]
         digest = hashlib.sha256("|".join(r.job_id for r in requests).encode()).hexdigest()[:12]
