@@ -256,3 +256,30 @@ def test_the_routing_jobs_of_the_same_inquiries_are_queued_ahead_of_the_lookup_p
         assert sum("Gスタッフ" in t for t in kintone.comment_texts(INQUIRIES, rid)) == 1
     assert kintone.calls[("bulk_request", INQUIRIES)] == 1  # no lookup went back to its ordinary job
     assert kintone.calls[("update_record", INQUIRIES)] == 150  # routing's own writes only
+
+
+def test_an_inquiry_g_staff_answers_nonsense_for_goes_to_its_ordinary_job_and_the_page_goes_on(
+        worker_ctx, kintone, mappings):
+    """A permanent G-Staff failure on one inquiry (an answer outside the contract) fails that inquiry's
+    own job, where it is seen with its reason; the rest of the page is linked. A transient one (G-Staff
+    down) fails the page job instead, which is retried and decides the page again."""
+    from connectors.gstaff.errors import GStaffProtocolError, GStaffTransientError
+
+    ids = imported(kintone, 4)
+    enqueued = []
+    worker_ctx.enqueue = lambda flow, app, rid, marker: enqueued.append((flow, rid, marker)) or True
+    worker_ctx.gstaff.fail_next("find_clients", GStaffProtocolError("GET /clients: answer is not JSON"))
+
+    result = client_lookup.run_page(worker_ctx, "inquiries", ids)
+
+    assert result.fallback == [ids[0]] and enqueued == [("client_lookup", ids[0], "r1")]
+    assert kintone.record_values(INQUIRIES, ids[0])["Gスタッフ顧客ID"] == ""
+    assert kintone.comment_texts(INQUIRIES, ids[0]) == []
+    assert all(kintone.record_values(INQUIRIES, r)["Gスタッフ顧客ID"] for r in ids[1:])
+
+    more = imported(kintone, 2)
+    worker_ctx.gstaff.fail_next("find_clients", GStaffTransientError("unavailable", status=503))
+    with pytest.raises(GStaffTransientError):
+        client_lookup.run_page(worker_ctx, "inquiries", more)
+    assert [kintone.record_values(INQUIRIES, r)["$revision"] for r in more] == ["1", "1"]
+    assert not worker_ctx.ledger.done(f"client_lookup:claim:inquiries:{more[0]}")  # claims released
