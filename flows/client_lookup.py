@@ -45,11 +45,11 @@ from connectors.kintone.interface import RecordUpdate
 from flows import applications as apps
 from flows import bulk
 from flows import client_risk as text
-from flows.client_risk import RiskRules, history_values
+from flows.client_risk import RiskRules, history_values, risk_lines
 from flows.context import FlowContext
 from flows.decide import on_fresh_record
 from flows.notify import tell
-from mappings import AppMapping
+from mappings import AppMapping, MappingError
 from mappings.normalize import (
     InvalidCorporateNumber,
     check_corporate_number,
@@ -219,7 +219,22 @@ def link(ctx: FlowContext, mapping: AppMapping, record: dict, client_id: str, hi
         wanted.update(history_values(history, ctx.now().date()))
     changes = {name: value for name, value in wanted.items()
                if name in mapping.fields and not _same(record.get(name), value)}
-    return Decision(outcome, comment=comment, once_as=f"gstaff:{client_id}", client_id=client_id, changes=changes)
+    told = comment if tells_linked(mapping, history, ctx.now().date()) else None
+    return Decision(outcome, comment=told, once_as=f"gstaff:{client_id}", client_id=client_id, changes=changes)
+
+
+TELL_LINKED = ("every", "risky")
+
+
+def tells_linked(mapping: AppMapping, history: ClientHistory, today) -> bool:
+    """Whether linking a client is told in a comment: the mapping's ``tell_linked`` ("every" link, the
+    default; or only a "risky" client, one with a line in the risk summary). Each comment is one
+    kintone call (there is no bulk comment), so this is what a bulk import costs beyond its pages."""
+    settings = mapping.settings(FLOW)
+    when = settings.get("tell_linked", "every")
+    if when not in TELL_LINKED:
+        raise MappingError(f"{mapping.key} [{FLOW}] tell_linked = {when!r}: give one of {', '.join(TELL_LINKED)}")
+    return when == "every" or bool(risk_lines(history, today, RiskRules.of(settings)))
 
 
 def _same(current, wanted) -> bool:

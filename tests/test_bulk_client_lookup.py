@@ -283,3 +283,36 @@ def test_an_inquiry_g_staff_answers_nonsense_for_goes_to_its_ordinary_job_and_th
         client_lookup.run_page(worker_ctx, "inquiries", more)
     assert [kintone.record_values(INQUIRIES, r)["$revision"] for r in more] == ["1", "1"]
     assert not worker_ctx.ledger.done(f"client_lookup:claim:inquiries:{more[0]}")  # claims released
+
+
+def test_with_tell_linked_risky_only_a_risky_client_is_told_on_either_path(mappings):
+    """The mapping's rule for which links need a comment (each is one kintone call): "risky" tells the
+    rep only of a client with a line in the risk summary; the fields are written either way."""
+    mappings["inquiries"].model_extra["client_lookup"]["tell_linked"] = "risky"
+    one_by_one, fake_a, _, backlog = world(mappings)
+    ids = [rid for rids in backlog.values() for rid in rids]
+    assert {rid: client_lookup.run(one_by_one, "inquiries", rid) for rid in ids} == {
+        rid: kind for kind, rids in backlog.items() for rid in rids}
+
+    paged, fake_b, _, _ = world(mappings)
+    client_lookup.run_page(paged, "inquiries", ids)
+
+    assert end_state(fake_b) == end_state(fake_a)
+    told = {rid for rid in ids if fake_b.comment_texts(INQUIRIES, rid)}
+    risky = [r for r in backlog["linked_existing_client"]
+             if fake_b.record_values(INQUIRIES, r)["Gスタッフ顧客ID"] == "G-1001"]  # past trouble, 抵触日, 離職率 18 %
+    quiet = [r for r in backlog["linked_existing_client"] if r not in risky] + backlog["registered_new_client"]
+    assert len(risky) == 20 and risky[0] in told and not told & set(quiet)
+    assert all(fake_b.record_values(INQUIRIES, r)["Gスタッフ顧客ID"] for r in quiet)  # linked all the same
+    assert backlog["history_fetched"][0] in told  # G-1003: 離職率 30 %
+    assert fake_b.calls[("add_comment", INQUIRIES)] == len(told) == len(ids) - len(quiet)
+
+
+def test_an_unknown_tell_linked_is_a_mapping_error_naming_the_choices(ctx, kintone, mappings):
+    from mappings import MappingError
+
+    ctx.gstaff = FakeGStaff.with_samples()
+    mappings["inquiries"].model_extra["client_lookup"]["tell_linked"] = "sometimes"
+    with pytest.raises(MappingError, match="tell_linked = 'sometimes': give one of every, risky"):
+        client_lookup.run(ctx, "inquiries", imported(kintone, 1)[0])
+    assert kintone.comment_texts(INQUIRIES, "1") == []
