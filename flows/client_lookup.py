@@ -7,7 +7,8 @@ record whose Gスタッフ顧客ID is empty:
 - an invalid 法人番号, or neither 法人番号 nor 会社名: a comment saying what to fix; nothing else;
 - one client found (by 法人番号, or by normalised 会社名 and 電話番号): the G-Staff id, 過去トラブル,
   抵触日 and 離職率 are written back and one comment gives a short risk summary mentioning the
-  担当営業;
+  担当営業 (with the mapping's ``tell_linked = "risky"``, only when the summary names a risk: the
+  same holds for a registered client and an entered id);
 - several candidates (or a name match whose phone differs): a comment lists them for a person
   to choose by entering the Gスタッフ顧客ID; nothing is written back;
 - none: the client is registered in G-Staff under the reference ``kintone:<app>:<record>``
