@@ -200,3 +200,20 @@ def test_a_kintone_notification_is_read_by_orjson_alone(kintone, mappings):
     assert answer(parse_json_object, body) == answer(parse_json_strictly, body) == answer(orjson.loads, body)
     scan = body.translate(bytes.maketrans(b"0123456789[", b"0000000000{"))
     assert scan.count(b"{") <= _FEW_BRACKETS and b"0" * 19 not in scan
+
+
+@EXAMPLES
+@given(text=st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40), min_size=6,
+                     max_size=6),
+       status=st.one_of(st.none(), st.text(max_size=10)))
+def test_an_inbox_entry_is_the_text_json_dumps_wrote(text, status):
+    """Entries written before orjson wrote them read the same, and the dispatcher reads them back."""
+    from kgbridge.inbox import FORMAT, InboxEvent
+
+    event = InboxEvent(origin=text[0], event_id=text[1], app_key=text[2], record_id=text[3], marker=text[4],
+                       event_type=text[5], status_key=status, params=(("envelope_id", text[1]),))
+    entry = {"v": FORMAT, "origin": event.origin, "event_id": event.event_id, "app": event.app_key,
+             "record_id": event.record_id, "marker": event.marker, "type": event.event_type,
+             "status": event.status_key, "flow": event.flow, "params": dict(event.params), "source": event.source}
+    assert event.dumps() == json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+    assert InboxEvent.loads(event.dumps()) == event
