@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_intake(quick: bool, n: int, runs: int) -> dict:
-    print(f"\n## 1. Webhook intake (gunicorn, {DEFAULT_WEB_WORKERS} sync workers as `kgbridge serve`), run {n} of {runs}",
+    print(f"\n## 1. Webhook intake (gunicorn, {DEFAULT_WEB_WORKERS} gthread workers as `kgbridge serve`), run {n} of {runs}",
           flush=True)
     web = intake.run(seconds=3 if quick else 8, web_workers=DEFAULT_WEB_WORKERS, connections=16, rate=200,
                      rate_seconds=2 if quick else 10, rounds=2 if quick else 5)

@@ -81,7 +81,7 @@ def base_env(**kgbridge) -> dict[str, str]:
 
 
 class Gunicorn:
-    """gunicorn with `kgbridge serve`'s command line (sync workers, access log on) on a free port;
+    """gunicorn with `kgbridge serve`'s command line (gthread workers, access log on) on a free port;
     its output is discarded."""
 
     def __init__(self, app: str, env: dict[str, str], workers: int = DEFAULT_WEB_WORKERS) -> None:
