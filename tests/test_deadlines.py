@@ -172,6 +172,24 @@ def test_missing_contract_items_are_listed_on_day_one_and_escalated_after_day_tw
     assert "・賃金\n・指揮命令者" in escalation.text
 
 
+def test_the_commander_and_the_work_site_are_asked_for_in_their_parts_until_every_part_is_in(ctx, kintone, mappings):
+    items = dict(client="株式会社サンプル物流", sales_rep=SATO, work_location="東京都江東区 3階", job_description="検品",
+                 wage="1,500円", break_time="60分", dispatch_start="2026-11-02", dispatch_end="2027-01-31",
+                 commander="山田 太郎", complaint_contact="人事部 03-0000-0000", created_at=utc("2026-10-19T10:00"))
+    parts = dict(commander_department="物流部", commander_title="課長", commander_phone="03-1234-5678",
+                 work_site="江東センター", work_site_address="東京都江東区新木場1-2-3", work_site_phone="03-1234-0000",
+                 organization_unit="物流部")
+    one_line = seed(kintone, mappings, "contracts", status="作成中", contract_kind="個別契約", **items)
+    complete = seed(kintone, mappings, "contracts", status="作成中", contract_kind="個別契約", **items, **parts)
+
+    sweep_at(ctx, "2026-10-20T09:00")  # the day before the due day (2 business days after 10-19)
+
+    [reminder] = comments(kintone, CONTRACTS, one_line)
+    assert ("【未入力の項目】\n・指揮命令者の部署\n・指揮命令者の役職\n・指揮命令者の電話番号\n・派遣先事業所"
+            "\n・派遣先事業所の所在地\n・派遣先事業所の電話番号\n・組織単位") in reminder.text
+    assert comments(kintone, CONTRACTS, complete) == []  # every item in: nothing to ask
+
+
 def test_a_late_contract_without_a_delay_reason_is_asked_for_one_and_the_reason_goes_to_the_supervisor(
         ctx, kintone, mappings):
     rid = seed(kintone, mappings, "contracts", status="署名依頼中", contract_kind="個別契約",
