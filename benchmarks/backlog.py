@@ -61,9 +61,7 @@ def per_record_calls(orders: int) -> Counter:
     ctx = FlowContext(kintone=fake, mappings=mappings, ledger=Ledger(fakeredis.FakeRedis()))
     for rid in ids:
         order_registration.run(ctx, "orders", rid)
-    calls = Counter()
-    for (_method, app), n in fake.calls.items():
-        calls[app] += n
+    calls = _calls_per_app(fake)
     calls[mappings["orders"].id] += orders // 500 + 1  # the reconcile sweep's pages (one more after a full page)
     return calls
 
@@ -72,7 +70,6 @@ def run(orders: int, workers: int = 2, per_record: bool = False) -> dict:
     """Sweep and drain the backlog with ``workers`` workers; per_record=True: one job per order (today)."""
     from connectors.kintone.live import LiveKintoneClient
     from kgbridge import logs
-    from kgbridge.ops import reconcile
     from kgbridge.settings import load_settings
     from tests.kintone_server import KintoneServer
 
@@ -87,8 +84,7 @@ def run(orders: int, workers: int = 2, per_record: bool = False) -> dict:
     env = base_env(redis_url=redis_proc.url, connector_mode="live", kintone_base_url=server.url,
                    kintone_api_tokens=json.dumps(TOKENS), log_level="WARNING", bulk_min_records=bulk_from,
                    **UNUSED_CONNECTORS, **PERIODIC_OFF)
-    procs = [subprocess.Popen([sys.executable, str(ROOT / "worker.py")], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(workers)]
+    procs = _start_workers(env, workers)
     connection = redis_proc.client()
     try:
         wait_for(lambda: connection.scard("rq:workers") >= workers, 180, "the workers to start")
@@ -96,15 +92,7 @@ def run(orders: int, workers: int = 2, per_record: bool = False) -> dict:
         live = LiveKintoneClient(server.url, {orders_id: [TOKENS["orders"]], clients_id: [TOKENS["clients"]],
                                               visits_id: [TOKENS["visits"]]})
         start = time.perf_counter()
-        page_jobs = 0
-        while True:
-            [report] = reconcile.sweep(settings=settings, mappings=mappings, kintone=live, connection=connection,
-                                       app_key="orders")
-            if report.error:
-                raise RuntimeError(f"reconcile failed: {report.error}")
-            page_jobs += len(report.page_jobs)
-            if not report.more:
-                break
+        page_jobs = _sweep_to_the_end(settings, mappings, live, connection, "orders")
         status = mappings["orders"].field("status").code
         app = fake.apps[orders_id]
 
@@ -115,18 +103,8 @@ def run(orders: int, workers: int = 2, per_record: bool = False) -> dict:
         seconds = time.perf_counter() - start
         failed = connection.zcard(f"rq:failed:{settings.queue_name}")
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(30)
-        server.stop()
-        redis_proc.stop()
-    calls: Counter = Counter()
-    kinds: Counter = Counter()
-    for r in server.requests:
-        for a in (r.app or "").split(","):
-            calls[a] += 1
-        kinds[f"{r.method} {r.resource}"] += 1
+        _stop(procs, server, redis_proc)
+    calls, kinds = _requests_per_app(server)
     return {"orders": orders, "workers": workers, "path": "per record" if per_record else "per page",
             "seconds": seconds, "failed": failed, "calls": dict(calls), "requests": dict(kinds),
             "page_jobs": page_jobs}
@@ -192,9 +170,7 @@ def per_record_inquiry_calls(n: int) -> Counter:
                       clock=lambda: datetime.fromisoformat(BUSINESS_MORNING), gstaff=FakeGStaff.with_samples())
     for rid in ids:
         client_lookup.run(ctx, "inquiries", rid)
-    calls = Counter()
-    for (_method, app), count in fake.calls.items():
-        calls[app] += count
+    calls = _calls_per_app(fake)
     calls[mappings["inquiries"].id] += n // 500 + 1  # the reconcile sweep's pages
     return calls
 
@@ -204,7 +180,6 @@ def run_inquiries(n: int, workers: int = 2, per_record: bool = False) -> dict:
     from connectors.gstaff.fake import FakeGStaff
     from connectors.kintone.live import LiveKintoneClient
     from kgbridge import logs
-    from kgbridge.ops import reconcile
     from kgbridge.settings import load_settings
     from tests.gstaff_server import GStaffServer
     from tests.kintone_server import KintoneServer
@@ -221,23 +196,14 @@ def run_inquiries(n: int, workers: int = 2, per_record: bool = False) -> dict:
                    kintone_api_tokens=json.dumps(INQUIRY_TOKENS), log_level="WARNING", bulk_min_records=bulk_from,
                    gstaff_base_url=gstaff.url, gstaff_api_key=GSTAFF_KEY, clock_start=BUSINESS_MORNING,
                    **unused, **PERIODIC_OFF)
-    procs = [subprocess.Popen([sys.executable, str(ROOT / "worker.py")], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(workers)]
+    procs = _start_workers(env, workers)
     connection = redis_proc.client()
     try:
         wait_for(lambda: connection.scard("rq:workers") >= workers, 180, "the workers to start")
         settings = load_settings(connector_mode="fake", redis_url=redis_proc.url, bulk_min_records=bulk_from)
         live = LiveKintoneClient(server.url, {app_id: [INQUIRY_TOKENS["inquiries"]]})
         start = time.perf_counter()
-        page_jobs = 0
-        while True:
-            [report] = reconcile.sweep(settings=settings, mappings=mappings, kintone=live, connection=connection,
-                                       app_key="inquiries")
-            if report.error:
-                raise RuntimeError(f"reconcile failed: {report.error}")
-            page_jobs += len(report.page_jobs)
-            if not report.more:
-                break
+        page_jobs = _sweep_to_the_end(settings, mappings, live, connection, "inquiries")
         code = mappings["inquiries"].field("gstaff_client_id").code
         app = fake.apps[app_id]
 
@@ -249,19 +215,58 @@ def run_inquiries(n: int, workers: int = 2, per_record: bool = False) -> dict:
         seconds = time.perf_counter() - start
         failed = connection.zcard(f"rq:failed:{settings.queue_name}")
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(30)
+        _stop(procs, server, gstaff, redis_proc)
+    calls, kinds = _requests_per_app(server)
+    return {"inquiries": n, "workers": workers, "path": "per record" if per_record else "per page",
+            "seconds": seconds, "failed": failed, "calls": dict(calls), "requests": dict(kinds),
+            "page_jobs": page_jobs}
+
+
+# -- shared by the orders and the inquiries runs ------------------------------------------------
+
+def _calls_per_app(fake) -> Counter:
+    """The fake kintone's calls, per app."""
+    calls: Counter = Counter()
+    for (_method, app), count in fake.calls.items():
+        calls[app] += count
+    return calls
+
+
+def _start_workers(env: dict, workers: int) -> list[subprocess.Popen]:
+    return [subprocess.Popen([sys.executable, str(ROOT / "worker.py")], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(workers)]
+
+
+def _sweep_to_the_end(settings, mappings, kintone, connection, app_key: str) -> int:
+    """Reconcile ``app_key`` until a sweep reaches the end; the page jobs it started."""
+    from kgbridge.ops import reconcile
+
+    page_jobs = 0
+    while True:
+        [report] = reconcile.sweep(settings=settings, mappings=mappings, kintone=kintone, connection=connection,
+                                   app_key=app_key)
+        if report.error:
+            raise RuntimeError(f"reconcile failed: {report.error}")
+        page_jobs += len(report.page_jobs)
+        if not report.more:
+            return page_jobs
+
+
+def _stop(procs: list[subprocess.Popen], *servers) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.wait(30)
+    for server in servers:
         server.stop()
-        gstaff.stop()
-        redis_proc.stop()
+
+
+def _requests_per_app(server) -> tuple[Counter, Counter]:
+    """The loopback kintone's requests: per app (a bulkRequest counts for each app it names) and per kind."""
     calls: Counter = Counter()
     kinds: Counter = Counter()
     for r in server.requests:
         for a in (r.app or "").split(","):
             calls[a] += 1
         kinds[f"{r.method} {r.resource}"] += 1
-    return {"inquiries": n, "workers": workers, "path": "per record" if per_record else "per page",
-            "seconds": seconds, "failed": failed, "calls": dict(calls), "requests": dict(kinds),
-            "page_jobs": page_jobs}
+    return calls, kinds
