@@ -40,14 +40,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.errors import Permanent, RetryLater
-from connectors.gstaff.errors import GStaffConfigError, GStaffDataError, GStaffNotFound
+from connectors.gstaff.errors import GStaffDataError, GStaffNotFound
 from connectors.gstaff.interface import ClientHistory, ClientSummary, GStaffClient, MatchKind, NewClient
 from connectors.kintone.interface import RecordUpdate
 from flows import applications as apps
 from flows import bulk
 from flows import client_risk as text
 from flows.client_risk import RiskRules, history_values, risk_lines
-from flows.context import FlowContext
+from flows.context import FlowContext, gstaff_of
 from flows.decide import on_fresh_record
 from flows.notify import tell
 from mappings import AppMapping, MappingError
@@ -79,7 +79,7 @@ def _linked_key(app_key: str, record_id: str) -> str:
 
 def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
     mapping = ctx.mappings[app_key]
-    gstaff = _gstaff(ctx)
+    gstaff = gstaff_of(ctx)
     claim = _claim_key(app_key, record_id)
     if not _claim(ctx, claim):
         raise RecordBusy(f"{FLOW}: another job is deciding for {app_key} #{record_id}; will retry")
@@ -89,12 +89,6 @@ def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
                                                                  decide(ctx, gstaff, mapping, record)))
     finally:
         ctx.ledger.release(claim)
-
-
-def _gstaff(ctx: FlowContext) -> GStaffClient:
-    if ctx.gstaff is None:
-        raise GStaffConfigError("G-Staff is not configured (KGBRIDGE_GSTAFF_BASE_URL, KGBRIDGE_GSTAFF_API_KEY)")
-    return ctx.gstaff
 
 
 def _claim_key(app_key: str, record_id: str) -> str:
@@ -286,7 +280,7 @@ def run_page(ctx: FlowContext, app_key: str, record_ids: list[str]) -> bulk.Page
     was read) go to the record's ordinary job.
     """
     mapping = ctx.mappings[app_key]
-    gstaff = _gstaff(ctx)
+    gstaff = gstaff_of(ctx)
     result = bulk.PageResult()
     rows = bulk.read_records(ctx, mapping, record_ids)
     written: dict[str, str] = {}  # record id -> outcome, once its write lands

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from connectors.gmosign.interface import GmoSignClient
+from connectors.gstaff.errors import GStaffConfigError
 from connectors.gstaff.interface import GStaffClient
 from connectors.kintone.interface import KintoneClient
 from flows.business_calendar import BusinessCalendar
@@ -60,3 +61,10 @@ class FlowContext:
 
     def now(self) -> datetime:
         return self.clock().astimezone(TOKYO)
+
+
+def gstaff_of(ctx: FlowContext) -> GStaffClient:
+    """The context's G-Staff client; a configuration error (never retried) when there is none."""
+    if ctx.gstaff is None:
+        raise GStaffConfigError("G-Staff is not configured (KGBRIDGE_GSTAFF_BASE_URL, KGBRIDGE_GSTAFF_API_KEY)")
+    return ctx.gstaff

@@ -21,8 +21,7 @@ from __future__ import annotations
 import hashlib
 
 from connectors.gstaff import SharedIndividualContract
-from connectors.gstaff.errors import GStaffConfigError
-from flows.context import FlowContext
+from flows.context import FlowContext, gstaff_of
 from flows.decide import on_fresh_record
 from flows.notify import bullet_list, tell
 from mappings import AppMapping, User
@@ -66,8 +65,7 @@ def request_issue(ctx: FlowContext, contracts: AppMapping, contract: dict) -> st
                     f"「{label('gstaff_client_id').display}」が未入力のため、個別契約の情報をGスタッフに共有できません。"
                     "顧客をGスタッフと紐付けてから、もう一度保存してください。", rep, once_as="no_gstaff_client")
         return "told_no_gstaff_client" if told else "already_told"
-    if ctx.gstaff is None:
-        raise GStaffConfigError("G-Staff is not configured (KGBRIDGE_GSTAFF_BASE_URL, KGBRIDGE_GSTAFF_API_KEY)")
+    gstaff_of(ctx)  # G-Staff must be configured
     shared = {**contract, "commander": commander_text(contracts, contract)}
     digest = hashlib.sha256("|".join(str(shared.get(n) or "") for n in SHARED_FIELDS).encode()).hexdigest()[:12]
     shared_id = ctx.gstaff.share_individual_contract(SharedIndividualContract(

@@ -27,8 +27,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from connectors.gstaff.errors import GStaffConfigError
-from flows.context import FlowContext
+from flows.context import FlowContext, gstaff_of
 from flows.decide import on_fresh_record
 from flows.notify import tell
 from mappings import AppMapping, MappingError, User
@@ -143,8 +142,7 @@ def decide(ctx: FlowContext, mapping: AppMapping, rules: RoutingRules, record: d
 def tell_manager(ctx: FlowContext, mapping: AppMapping, rules: RoutingRules, department: Department,
                  record: dict) -> str:
     """Nobody assigned: the manager is told once per department, with the reps ranked."""
-    if ctx.gstaff is None:
-        raise GStaffConfigError("G-Staff is not configured (KGBRIDGE_GSTAFF_BASE_URL, KGBRIDGE_GSTAFF_API_KEY)")
+    gstaff_of(ctx)  # G-Staff must be configured
     codes = [r.code for r in department.reps]
     clients = _clients_per_rep(ctx, codes)
     staff = {code: load.current_staff for code, load in ctx.gstaff.rep_workloads(codes).items()}

@@ -117,9 +117,9 @@ def decide(mappings, orders: AppMapping, order: dict, status: str | None, client
         return Decision("flagged_dispatch_law", complaint=order_legality.flag_text(orders, order, flags),
                         same_as="dispatch_law|" + "|".join(flags.keys), tell_supervisor=True,
                         detail="flagged (dispatch law): " + ", ".join(flags.keys))
-    missing = missing_hearing_items(orders, order)
+    missing, left_for_visit = empty_hearing_labels(orders, order)
     # 「訪問時確認」 items wait for the visit only: once the client's visit is complete they are due.
-    unconfirmed = [] if waiting_for_visit(visit) else unconfirmed_visit_items(orders, order)
+    unconfirmed = [] if waiting_for_visit(visit) else left_for_visit
     # Seed A-3 「必ず訪問すること」: nothing goes on, not even the client's 06_1, before a completed visit.
     credit = None if visit else credit_problem(mappings, orders, order, client, application_id, today=today)
     if credit is not None and credit.kind == "needs_application":
@@ -249,16 +249,19 @@ def empty_hearing_items(orders: AppMapping, order: dict) -> list[str]:
     return empty
 
 
+def empty_hearing_labels(orders: AppMapping, order: dict) -> tuple[list[str], list[str]]:
+    """The Japanese labels of the empty required hearing items: (missing now, marked 「訪問時確認」 —
+    due once the client's visit is complete; seed A-1)."""
+    later = order_legality.confirmed_at_visit(orders, order)
+    missing, left_for_visit = [], []
+    for name in empty_hearing_items(orders, order):
+        (left_for_visit if name in later else missing).append(orders.field(name).display)
+    return missing, left_for_visit
+
+
 def missing_hearing_items(orders: AppMapping, order: dict) -> list[str]:
     """The Japanese labels of required hearing items that are still empty and not left for the visit."""
-    later = order_legality.confirmed_at_visit(orders, order)  # marked 「訪問時確認」 (seed A-1)
-    return [orders.field(name).display for name in empty_hearing_items(orders, order) if name not in later]
-
-
-def unconfirmed_visit_items(orders: AppMapping, order: dict) -> list[str]:
-    """The labels of empty items marked 「訪問時確認」: due once the client's visit is complete."""
-    later = order_legality.confirmed_at_visit(orders, order)
-    return [orders.field(name).display for name in empty_hearing_items(orders, order) if name in later]
+    return empty_hearing_labels(orders, order)[0]
 
 
 def waiting_for_visit(visit: visit_gate.VisitProblem | None) -> bool:
