@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import datetime
 
 from benchmarks.common import ROOT, RedisProcess, base_env, log_sink, wait_for
 from benchmarks.latency import PERIODIC_OFF, UNUSED_CONNECTORS
@@ -58,7 +59,8 @@ def per_record_calls(orders: int) -> Counter:
     logs.configure("WARNING", "json", stream=log_sink())
 
     mappings, fake, ids = _backlog(orders)
-    ctx = FlowContext(kintone=fake, mappings=mappings, ledger=Ledger(fakeredis.FakeRedis()))
+    ctx = FlowContext(kintone=fake, mappings=mappings, ledger=Ledger(fakeredis.FakeRedis()),
+                      clock=lambda: datetime.fromisoformat(BUSINESS_MORNING))
     for rid in ids:
         order_registration.run(ctx, "orders", rid)
     calls = _calls_per_app(fake)
@@ -154,8 +156,6 @@ def _inquiries(n: int):
 
 def per_record_inquiry_calls(n: int) -> Counter:
     """kintone calls per app of one client_lookup job per inquiry, plus the sweep's pages."""
-    from datetime import datetime
-
     import fakeredis
 
     from connectors.gstaff.fake import FakeGStaff

@@ -21,7 +21,7 @@ from connectors.kintone.live import LiveKintoneClient
 from flows.context import FlowContext
 from kgbridge import bootstrap
 from kgbridge.ledger import Ledger
-from tests.conftest import dispatch_inbox, work_queue
+from tests.conftest import BUSINESS_HOURS, dispatch_inbox, work_queue
 from tests.fault_kit import (
     MISSING_ITEMS,
     ORDERS,
@@ -88,7 +88,8 @@ def live(kintone, mappings, redis_conn, settings):
     with start_kintone(kintone, mappings) as server:
         client = LiveKintoneClient(server.url, {a: [t] for a, t in tokens_by_app_id(mappings).items()},
                                    timeout=5, retry_budget=30, max_attempts=ATTEMPTS_PER_CALL, sleep=sleeps)
-        bootstrap.set_context(FlowContext(kintone=client, mappings=mappings, ledger=Ledger(redis_conn)))
+        bootstrap.set_context(FlowContext(kintone=client, mappings=mappings, ledger=Ledger(redis_conn),
+                                          clock=lambda: BUSINESS_HOURS))  # comments post at once
         yield server, sleeps
 
 
