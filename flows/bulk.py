@@ -2,8 +2,8 @@
 
 A page flow (``run_page`` in a flow module, listed in ``flows.PAGE_FLOWS``) reads its records
 with ``read_records``, decides each one with the flow's own ``decide`` (the same code as the
-per-record job), then hands the process actions to ``run_actions`` and the field writes to
-``write_records``. Those group them as kintone allows: ≤ 100 records per PUT records/status.json
+per-record job), then hands the process actions to ``run_actions`` or the field writes to
+``write_records`` and ends with ``finish_page``. The former group them as kintone allows: ≤ 100 records per PUT records/status.json
 or PUT records.json, ≤ 20 of those in one bulkRequest.json (2,000 records per call), each record
 with the revision it was decided on, all or none per call. Bulk calls send no webhook.
 
@@ -33,6 +33,7 @@ from connectors.kintone.interface import (
     RecordUpdate,
     StatusAction,
 )
+from flows import applications as apps
 from flows.context import FlowContext
 from mappings import AppMapping
 
@@ -54,6 +55,11 @@ class PageResult:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
         if record_id is not None:
             self.decided[str(record_id)] = (outcome, detail)
+
+    def handled(self, record_id: str, outcome: str, revision: int | str, detail: str = "") -> None:
+        """Count a record done by this page job, at the revision it is now (its processed mark)."""
+        self.count(outcome, record_id, detail)
+        self.revisions[str(record_id)] = int(revision)
 
     def summary(self) -> str:
         parts = [f"{k} {v}" for k, v in sorted(self.outcomes.items())]
@@ -79,6 +85,25 @@ def read_records(ctx: FlowContext, mapping: AppMapping, ids: Sequence[str],
         for row in ctx.kintone.get_records(mapping.id, ids_query(part), fields=fields, limit=READ_PAGE):
             out[str(row["$id"]["value"])] = row
     return out
+
+
+def finish_page(ctx: FlowContext, flow: str, mapping: AppMapping, record_ids: Sequence[str], rows: dict[str, dict],
+                result: PageResult, *, sent: dict[str, str], landed: tuple[dict[str, int], list[str]],
+                detail: str) -> PageResult:
+    """End a page job: count each record the bulk calls landed, with its new revision (``sent``: record
+    id -> outcome word of what was sent; ``landed``: what ``run_actions`` or ``write_records`` returned;
+    ``detail`` for the run history), start the ordinary job of every fallback, and count the records
+    kintone no longer has (``rows``: what ``read_records`` read of ``record_ids``)."""
+    done, refused = landed
+    for record_id, revision in done.items():
+        result.handled(record_id, sent[record_id], revision, detail)
+    result.fallback += refused
+    for record_id in result.fallback:  # as its webhook would have: the job id of the revision read
+        apps.start_flow(ctx, flow, mapping.key, record_id, marker=f"r{rows[record_id]['$revision']['value']}")
+    missing = len(set(map(str, record_ids)) - set(rows))
+    if missing:
+        result.outcomes["not_found"] = missing  # deleted since: nothing to do
+    return result
 
 
 def run_actions(ctx: FlowContext, mapping: AppMapping, actions: Sequence[StatusAction]) -> tuple[dict[str, int], list[str]]:

@@ -43,7 +43,6 @@ from connectors.errors import Permanent, RetryLater
 from connectors.gstaff.errors import GStaffDataError, GStaffNotFound
 from connectors.gstaff.interface import ClientHistory, ClientSummary, GStaffClient, MatchKind, NewClient
 from connectors.kintone.interface import RecordUpdate
-from flows import applications as apps
 from flows import bulk
 from flows import client_risk as text
 from flows.client_risk import RiskRules, history_values, risk_lines
@@ -306,19 +305,10 @@ def run_page(ctx: FlowContext, app_key: str, record_ids: list[str]) -> bulk.Page
                 written[rid] = outcome
                 updates.append(RecordUpdate(rid, mapping.write(decision.changes), str(record["revision"])))
             else:
-                result.count(outcome, rid)
-                result.revisions[rid] = int(record["revision"])
+                result.handled(rid, outcome, record["revision"])
         done, refused = bulk.write_records(ctx, mapping, updates)
     finally:
         for rid in claimed:
             ctx.ledger.release(_claim_key(app_key, rid))
-    for rid, revision in done.items():
-        result.count(written[rid], rid, "written in bulk")
-        result.revisions[rid] = revision
-    result.fallback += refused
-    for rid in result.fallback:  # as its webhook would have: the job id of the revision read
-        apps.start_flow(ctx, FLOW, mapping.key, rid, marker=f"r{rows[rid]['$revision']['value']}")
-    missing = len(set(map(str, record_ids)) - set(rows))
-    if missing:
-        result.outcomes["not_found"] = missing  # deleted since: nothing to do
-    return result
+    return bulk.finish_page(ctx, FLOW, mapping, record_ids, rows, result, sent=written, landed=(done, refused),
+                            detail="written in bulk")

@@ -200,20 +200,12 @@ def run_page(ctx: FlowContext, app_key: str, record_ids: list[str]) -> bulk.Page
             actions.append(StatusAction(order["record_id"], decision.action, decision.assignee, order["revision"]))
         else:
             outcome = tell_rep(ctx, orders, order, decision) if decision.complaint else decision.outcome
-            result.count(outcome, order["record_id"], decision.detail)
-            result.revisions[order["record_id"]] = int(order["revision"])
-    done, refused = bulk.run_actions(ctx, orders, actions)
+            result.handled(order["record_id"], outcome, order["revision"], decision.detail)
     approval = orders.action("request_supervisor_approval").name
-    for record_id, revision in done.items():
-        result.count("sent_for_supervisor_approval", record_id, f"approval requested ({approval}), in bulk")
-        result.revisions[record_id] = revision
-    result.fallback += refused
-    for record_id in result.fallback:  # as its webhook would have: the job id of the revision read
-        apps.start_flow(ctx, FLOW, orders.key, record_id, marker=f"r{rows[record_id]['$revision']['value']}")
-    missing = len(set(map(str, record_ids)) - set(rows))
-    if missing:
-        result.outcomes["not_found"] = missing  # deleted since: nothing to do
-    return result
+    sent = dict.fromkeys((a.id for a in actions), "sent_for_supervisor_approval")
+    return bulk.finish_page(ctx, FLOW, orders, record_ids, rows, result, sent=sent,
+                            landed=bulk.run_actions(ctx, orders, actions),
+                            detail=f"approval requested ({approval}), in bulk")
 
 
 def _client_name(order: dict, client) -> str:
