@@ -78,12 +78,9 @@ def cover_individual(ctx: FlowContext, contracts: AppMapping, settings: dict, co
         ctx.report("no concluded 基本契約 of the client before this contract")
         return "no_master_contract"
     master = contracts.read(rows[0])
-    outcome = "covered"
-    if master.get("retention_until") is None or master["retention_until"] < until:
-        extend(ctx, contracts, master, until)
-        outcome = "master_extended"
+    kept = keep_at_least(ctx, contracts, master, until)
     ctx.ledger.mark(memory, REMEMBER_SECONDS)
-    return outcome
+    return "covered" if kept == master.get("retention_until") else "master_extended"
 
 
 def fix_at_trade_end(ctx: FlowContext, contracts: AppMapping, settings: dict, master: dict) -> str:
@@ -98,12 +95,8 @@ def fix_at_trade_end(ctx: FlowContext, contracts: AppMapping, settings: dict, ma
     longest = [contracts.read(row)["retention_until"]
                for row in ctx.kintone.get_records(contracts.id, query, fields=_codes(contracts), limit=1)]
     rule = StatusSettings.of(contracts).retention
-    final = master_retention_until(rule, concluded_on, master["trade_ended_on"], longest)
-    current = master.get("retention_until")
-    if current is not None and current >= final:
-        final = current  # never shortened: a later date stays
-    else:
-        final = extend(ctx, contracts, master, final)
+    final = keep_at_least(ctx, contracts, master,
+                          master_retention_until(rule, concluded_on, master["trade_ended_on"], longest))
     label = contracts.field("retention_until").display
     told = tell(ctx, contracts, master["record_id"],
                 f"「{contracts.field('trade_ended_on').display}」（{full_date(master['trade_ended_on'])}）が入力されたため、"
@@ -120,9 +113,8 @@ def extend_for_continued_trade(ctx: FlowContext, contracts: AppMapping, master: 
     if concluded_on is None:
         return "nothing_to_do"
     continued = min(master["trade_continued_on"], ctx.now().date())  # a confirmation is of the past
-    wanted = master_retention_until(StatusSettings.of(contracts).retention, concluded_on, continued, [])
-    current = master.get("retention_until")
-    final = current if current is not None and current >= wanted else extend(ctx, contracts, master, wanted)
+    final = keep_at_least(ctx, contracts, master,
+                          master_retention_until(StatusSettings.of(contracts).retention, concluded_on, continued, []))
     label = contracts.field("retention_until").display
     told = tell(ctx, contracts, master["record_id"],
                 f"「{contracts.field('trade_continued_on').display}」に{full_date(continued)}が入力されたため、その日まで"
@@ -133,6 +125,15 @@ def extend_for_continued_trade(ctx: FlowContext, contracts: AppMapping, master: 
                 master.get("sales_rep"), once_as="retention_extended",
                 same_as=f"{continued.isoformat()}|{final.isoformat()}")
     return "retention_extended" if told else "already_told"
+
+
+def keep_at_least(ctx: FlowContext, contracts: AppMapping, master: dict, until: date) -> date:
+    """The 基本契約's 保管期限 once it is at least ``until``: a later one stays (never shortened), an
+    earlier or empty one is extended (``extend``)."""
+    current = master.get("retention_until")
+    if current is not None and current >= until:
+        return current
+    return extend(ctx, contracts, master, until)
 
 
 def extend(ctx: FlowContext, contracts: AppMapping, master: dict, until: date) -> date:
