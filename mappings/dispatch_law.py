@@ -67,12 +67,15 @@ class FormerEmployeeRule(BaseModel):
     exempt_article: str = "同法施行規則第33条の10"
 
 
+NOTICE_CONFLICT_DATE = "conflict_date"  # domain field of the notice's 抵触日 unless the mapping names another
+
+
 class ConflictNoticeRule(BaseModel):
     """法第26条第4項 / 施行規則第24条の2: what the client's 抵触日通知 states, as the rep recorded it."""
 
     model_config = ConfigDict(extra="forbid")
     site: str  # domain field: the 事業所 the notice names
-    conflict_date: str = "conflict_date"  # domain field: the 抵触日 the notice states
+    conflict_date: str = NOTICE_CONFLICT_DATE  # domain field: the 抵触日 the notice states
     article: str = Field(min_length=1)
 
 
@@ -87,6 +90,11 @@ class DispatchLawSettings(BaseModel):
     exemptions: dict[str, ExemptionRule] = Field(default_factory=dict)
     former_employee: FormerEmployeeRule = Field(default_factory=FormerEmployeeRule)
     conflict_notice: ConflictNoticeRule | None = None  # None: the notice's particulars are not judged
+
+    @property
+    def notice_conflict_date(self) -> str:
+        """The domain field holding the 抵触日 of the client's 抵触日通知 (法第26条第4項)."""
+        return self.conflict_notice.conflict_date if self.conflict_notice else NOTICE_CONFLICT_DATE
 
     @classmethod
     def of(cls, mapping: AppMapping) -> "DispatchLawSettings":
@@ -352,7 +360,7 @@ def _limit_problems(rules: DispatchLawSettings, mapping: AppMapping, contract: d
                                                                          a.reference == facts.reference)]
     out = []
 
-    notified = contract.get("conflict_date")
+    notified = contract.get(rules.notice_conflict_date)
     if facts.site_conflict_date is not None:
         site_date, source = facts.site_conflict_date, "Gスタッフに登録された事業所の抵触日"
     else:

@@ -309,6 +309,17 @@ def test_the_clients_notice_applies_when_earlier_than_our_history(cctx, kintone,
     assert "抵触日通知（労働者派遣法第26条第4項" not in text
 
 
+def test_the_notices_date_is_read_from_the_field_the_mapping_names(cctx, kintone, contract, osaka, mappings):
+    # A deployment keeping the notice's 抵触日 in a field of its own ([dispatch_law.conflict_notice]
+    # conflict_date; the app's 派遣先へ抵触日到来を通知した日 stands in for it here): its earlier date
+    # applies to the site limit, as it is the one the notice is judged on.
+    mappings["contracts"].model_extra["dispatch_law"]["conflict_notice"]["conflict_date"] = "conflict_notice_client_on"
+    rid = contract(**osaka, 抵触日到来通知日派遣先="2029-06-01", 派遣終了日="2029-11-30")
+
+    assert contract_issuance.run(cctx, "contracts", rid) == "sent_back_not_sent"
+    assert "抵触日（2029年6月1日（金）、派遣先の抵触日通知の抵触日）以降" in only_comment(kintone, rid)
+
+
 # -- 抵触日通知 judged: it names this contract's 事業所 and the site's 抵触日 (法第26条第4項) ------------
 
 
