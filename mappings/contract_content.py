@@ -17,15 +17,13 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mappings.fields import is_blank
-from mappings.japanese_dates import full_date
-from mappings.normalize import nfkc
+from mappings.japanese_dates import TOKYO, full_date
+from mappings.normalize import name_key, nfkc
 
-TOKYO = ZoneInfo("Asia/Tokyo")
 Part = Literal["department", "title", "name", "phone", "address", "unit"]
 PART_LABELS = {"department": "部署", "title": "役職", "name": "氏名", "phone": "電話番号", "address": "所在地",
                "unit": "組織単位"}
@@ -146,8 +144,8 @@ def contact_problems(rules: ContactRules, label, contract: dict, reported: set[s
 
 def _name_holds_other_parts(row: dict, parts: list[str]) -> bool:
     """The old one-line form (「物流課 課長 鈴木 次郎」) left in the name after the parts were split."""
-    name = re.sub(r"\s+", "", nfkc(str(row.get("name") or "")))
-    others = [re.sub(r"\s+", "", nfkc(str(row.get(p) or ""))) for p in ("department", "title") if p in parts]
+    name = name_key(str(row.get("name") or ""))
+    others = [name_key(str(row.get(p) or "")) for p in ("department", "title") if p in parts]
     return any(len(other) >= 2 and other in name for other in others)
 
 

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mappings.app import AppMapping, MappingError
 from mappings.fields import is_blank
 from mappings.japanese_dates import full_date
-from mappings.normalize import nfkc
+from mappings.normalize import name_key, nfkc
 
 if TYPE_CHECKING:  # the facts come from G-Staff; this module only reads them
     from connectors.gstaff.interface import Assignment, StaffMember
@@ -167,7 +167,7 @@ def conflict_date(periods: list[tuple[date, date]], start: date, limit: PeriodLi
 
 
 def same_name(a: str | None, b: str | None) -> bool:
-    return re.sub(r"\s+", "", nfkc(a or "")) == re.sub(r"\s+", "", nfkc(b or ""))
+    return name_key(a) == name_key(b)
 
 
 def _staff(staff_id: str) -> str:

@@ -56,6 +56,11 @@ def nfkc(text: str | None) -> str:
     return unicodedata.normalize("NFKC", text or "")
 
 
+def name_key(text: str | None) -> str:
+    """A comparison key for a name as people type it (a 事業所, a 組織単位, a person): NFKC, no white space."""
+    return _SPACES.sub("", nfkc(text))
+
+
 def normalize_company_name(name: str | None) -> str:
     """The company name as we register it: NFKC, legal-entity forms written out, tidy spaces."""
     text = _ABBREVIATION.sub(lambda m: _ABBREVIATED[m.group(1)], nfkc(name))
