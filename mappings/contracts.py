@@ -179,7 +179,8 @@ def contract_problems(mapping: AppMapping, settings: IssuanceSettings, contract:
     waived = set(settings.exemption_waives) if is_exempt(settings, contract) else set()
     names = [n for n in kind.required_items if n not in waived]
     names += [r.item for r in kind.conditional_items if contract.get(r.when) == r.equals]
-    problems.missing = [mapping.field(n).display for n in names if is_blank(contract.get(n))]
+    empty = [n for n in names if is_blank(contract.get(n))]
+    problems.missing = [mapping.field(n).display for n in empty]
     for name in kind.required_documents:
         if name not in waived and is_blank(contract.get(name)):
             problems.documents.append(mapping.field(name).display)
@@ -188,7 +189,7 @@ def contract_problems(mapping: AppMapping, settings: IssuanceSettings, contract:
     problems.other += stale
     if kind.contacts is not None:
         problems.other += contact_problems(kind.contacts, lambda n: mapping.field(n).display, contract,
-                                           reported={n for n in names if is_blank(contract.get(n))})
+                                           reported=set(empty))
 
     for name in ("signer_email", "sales_rep_email"):
         value = contract.get(name)
