@@ -295,11 +295,11 @@ def credit_problem(mappings, orders: AppMapping, order: dict, client, applicatio
     credit = mappings["clients"].settings("credit")
     state = client.get("credit_status") or credit.get("not_applied", "未申請")
     name = client.get("company_name") or "（会社名未入力）"
+    approved, until = state == credit.get("approved", "承認"), client.get("credit_valid_until")
+    if approved and not has_lapsed(until, today):
+        return None
     form = apps.form_name(mappings, "credit_check", client.get("company_name"))
-    if state == credit.get("approved", "承認"):
-        until = client.get("credit_valid_until")
-        if not has_lapsed(until, today):
-            return None
+    if approved:
         # A lapsed approval holds the order as if never approved (workflow.toml [credit_check.validity]).
         expired = f"顧客「{name}」の与信承認は{full_date(until)}で有効期限が切れています。"
         if "workflow" not in mappings:
