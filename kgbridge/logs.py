@@ -106,6 +106,7 @@ def _scrubbed(renderer):
 def configure(level: str = "INFO", fmt: str = "json", stream=None) -> None:
     """Set up structlog and stdlib logging; ``stream`` defaults to stderr (tests pass a file)."""
     global _level
+    number = logging.getLevelName(level.upper())
     stream = stream or sys.stderr
     renderer = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
@@ -121,18 +122,18 @@ def configure(level: str = "INFO", fmt: str = "json", stream=None) -> None:
             redact,
             _scrubbed(renderer),
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        wrapper_class=structlog.make_filtering_bound_logger(number),
         logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
-    _level = logging.getLevelName(level.upper())
-    _route_stdlib(level, fmt, stream)
+    _level = number
+    _route_stdlib(number, fmt, stream)
     # Every stdlib record, from any logger (gunicorn's access log carries the URL, whose last segment
     # is the webhook token; Flask logs it with every 500), is redacted as it is made.
     if not getattr(logging.getLogRecordFactory(), "kgbridge_scrubs", False):
         logging.setLogRecordFactory(_scrubbing_factory(logging.getLogRecordFactory()))
     # urllib3 logs every URL at DEBUG, query strings (record values in kintone queries) included.
-    logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLevelName(level.upper())))
+    logging.getLogger("urllib3").setLevel(max(logging.INFO, number))
 
 
 class _StdlibHandler(logging.StreamHandler):
@@ -158,20 +159,20 @@ def stdlib_formatter(fmt: str = "json") -> logging.Formatter:
     )
 
 
-def _route_stdlib(level: str, fmt: str, stream) -> None:
+def _route_stdlib(level: int, fmt: str, stream) -> None:
     """Send stdlib logging to ``stream`` in our format, like ``basicConfig``: a root handler that
     somebody else installed (a test harness, an embedding application) is left alone."""
     root = logging.getLogger()
     ours = [h for h in root.handlers if isinstance(h, _StdlibHandler)]
     if root.handlers and not ours:
-        root.setLevel(level.upper())
+        root.setLevel(level)
         return
     for handler in ours:
         root.removeHandler(handler)
     handler = _StdlibHandler(stream)
     handler.setFormatter(stdlib_formatter(fmt))
     root.addHandler(handler)
-    root.setLevel(level.upper())
+    root.setLevel(level)
 
 
 def _scrubbing_factory(make):
