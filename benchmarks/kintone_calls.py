@@ -486,10 +486,11 @@ SCENARIOS = [
              outcome="already_told"),
     # client_lookup: a new 問い合わせ (or 顧客管理台帳) record, G-Staff asked first
     Scenario("client_lookup", "new inquiry, client known to G-Staff", _inquiry_known, 3,
-             "read record; one write of Gスタッフ顧客ID and history; one comment with the risk summary",
+             "read record; one write of Gスタッフ顧客ID and history; one comment with the risk summary (G-1001 has past trouble)",
              outcome="linked_existing_client"),
-    Scenario("client_lookup", "new inquiry, client new to G-Staff (registered)", _inquiry_unknown, 3,
-             "read record; one write of the new Gスタッフ顧客ID; one comment saying so",
+    Scenario("client_lookup", "new inquiry, client new to G-Staff (registered)", _inquiry_unknown, 2,
+             "read record; one write of the new Gスタッフ顧客ID (no comment: a new client has no risk to tell, "
+             "tell_linked \"risky\")",
              outcome="registered_new_client"),
     Scenario("client_lookup", "new inquiry, several G-Staff candidates", _inquiry_ambiguous, 2,
              "read record; one comment listing the candidates for a person to choose",

@@ -6,9 +6,10 @@ record whose Gスタッフ顧客ID is empty:
 
 - an invalid 法人番号, or neither 法人番号 nor 会社名: a comment saying what to fix; nothing else;
 - one client found (by 法人番号, or by normalised 会社名 and 電話番号): the G-Staff id, 過去トラブル,
-  抵触日 and 離職率 are written back and one comment gives a short risk summary mentioning the
-  担当営業 (with the mapping's ``tell_linked = "risky"``, only when the summary names a risk: the
-  same holds for a registered client and an entered id);
+  抵触日 and 離職率 are written back; when the summary names a risk (past trouble, a 抵触日 soon or
+  passed, turnover above the threshold) one comment gives it, mentioning the 担当営業 (the
+  mapping's ``tell_linked``: "risky", the default; "every" tells each link, the same holds for a
+  registered client and an entered id);
 - several candidates (or a name match whose phone differs): a comment lists them for a person
   to choose by entering the Gスタッフ顧客ID; nothing is written back;
 - none: the client is registered in G-Staff under the reference ``kintone:<app>:<record>``
@@ -22,14 +23,14 @@ Our own write-back arrives as an UPDATE_RECORD notification and changes nothing,
 cannot loop. To look a linked record up again (say after correcting 会社名), clear
 Gスタッフ顧客ID and save. Runs for one record are serialised by a short Redis claim.
 
-kintone calls: found or registered 3 (record, comment, update); id entered by a person 3;
-several candidates, invalid 法人番号 or no 会社名 2 (record, comment; 1 when already told);
+kintone calls: found or registered 3 (record, comment, update), 2 when the client is not risky (no
+comment; a registered client has no history, so none); id entered by a person likewise; several candidates, invalid 法人番号 or no 会社名 2 (record, comment; 1 when already told);
 a linked record (our own write-back's notification, any later edit) 1 (record).
 G-Staff calls: found 2 (search, history); registered 3 (search, reference, register).
 
 Found in bulk (``run_page``: a reconcile sweep finding a bulk import whose webhooks were lost),
-a page of n records costs ⌈n / 500⌉ reads, one comment per record whose outcome posts one (found,
-registered, id entered, and the messages above when not said yet) and ⌈writes / 2,000⌉ bulk calls;
+a page of n records costs ⌈n / 500⌉ reads, one comment per record whose outcome posts one (a risky
+client found or entered, and the messages above when not said yet) and ⌈writes / 2,000⌉ bulk calls;
 a record changed meanwhile costs its ordinary job's calls on top (its comment is not repeated).
 The G-Staff calls are those of the ordinary jobs.
 """
@@ -221,11 +222,12 @@ TELL_LINKED = ("every", "risky")
 
 
 def tells_linked(mapping: AppMapping, history: ClientHistory, today) -> bool:
-    """Whether linking a client is told in a comment: the mapping's ``tell_linked`` ("every" link, the
-    default; or only a "risky" client, one with a line in the risk summary). Each comment is one
-    kintone call (there is no bulk comment), so this is what a bulk import costs beyond its pages."""
+    """Whether linking a client is told in a comment: the mapping's ``tell_linked`` (only a "risky"
+    client, one with a line in the risk summary, the default; or "every" link). The fields are written
+    either way. Each comment is one kintone call (there is no bulk comment), so this is what a bulk
+    import costs beyond its pages."""
     settings = mapping.settings(FLOW)
-    when = settings.get("tell_linked", "every")
+    when = settings.get("tell_linked", "risky")
     if when not in TELL_LINKED:
         raise MappingError(f"{mapping.key} [{FLOW}] tell_linked = {when!r}: give one of {', '.join(TELL_LINKED)}")
     return when == "every" or bool(risk_lines(history, today, RiskRules.of(settings)))

@@ -68,11 +68,14 @@ def seed_inquiry(fake: FakeKintone, company: str = COMPANY_NAME, phone: str = CO
 
 
 def gstaff_knowing_the_company() -> FakeGStaff:
+    from decimal import Decimal
+
     from connectors.gstaff.interface import ClientHistory, ClientSummary
 
     fake = FakeGStaff.with_samples()
+    # 離職率 20 % (above the mapping's 15 %): a risk, so each inquiry linked to it gets a comment.
     fake.add_client(ClientSummary("G-2001", COMPANY_NAME, phone=COMPANY_PHONE),
-                    ClientHistory("G-2001", current_staff=2, past_staff=7))
+                    ClientHistory("G-2001", turnover_rate=Decimal("0.20"), current_staff=2, past_staff=7))
     return fake
 
 

@@ -1,8 +1,8 @@
 """A bulk import of HP inquiries whose webhooks were lost, looked up in G-Staff per page (issue 17):
 one kintone read per 500 inquiries, the G-Staff lookups of the ordinary jobs, the comments those
-jobs post, and the write-backs in bulk, each with the revision it was decided on. The page ends
-exactly as one client_lookup job per inquiry would; an inquiry someone changes meanwhile goes to
-its ordinary job.
+jobs post (for a client with a risk: ``tell_linked`` "risky", the default), and the write-backs in
+bulk, each with the revision it was decided on. The page ends exactly as one client_lookup job per
+inquiry would; an inquiry someone changes meanwhile goes to its ordinary job.
 
 Routing (flows/inquiry_routing.py) stays one job per inquiry; it is left out here, as in
 tests/test_client_lookup.py, so that the calls counted are the lookup's.
@@ -82,6 +82,15 @@ def world(mappings) -> tuple[FlowContext, FakeKintone, FakeGStaff, dict[str, lis
     return ctx, fake, gstaff, backlog
 
 
+def told_by_default(fake: FakeKintone, backlog: dict[str, list[str]]) -> list[str]:
+    """The inquiries of ``mixed_import`` a comment is posted on with tell_linked "risky" (the default):
+    the messages, and the links to a client with a risk (G-1001: past trouble, a 抵触日 within 6 months,
+    離職率 18 %; G-1003: 離職率 30 %); not G-1002 (離職率 5 %) nor a newly registered client."""
+    links = backlog["linked_existing_client"] + backlog["registered_new_client"] + backlog["history_fetched"]
+    return [rid for kind, rids in backlog.items() for rid in rids
+            if rid not in links or fake.record_values(INQUIRIES, rid)["Gスタッフ顧客ID"] in ("G-1001", "G-1003")]
+
+
 def end_state(fake: FakeKintone) -> dict:
     """Every record's values (but kintone's own stamps) and comments (text and who is mentioned)."""
     return {app: {rid: ({k: v for k, v in fake.record_values(app, rid).items()
@@ -104,15 +113,18 @@ def test_a_page_of_inquiries_ends_exactly_as_one_lookup_job_per_inquiry(mappings
     assert result.fallback == []
     assert result.outcomes == {kind: len(rids) for kind, rids in backlog.items()}
     # The same G-Staff calls as the ordinary jobs; in kintone one read, one PUT records.json for the
-    # 46 write-backs (≤ 100), and the comments the ordinary jobs post: one per inquiry here.
+    # 46 write-backs (≤ 100), and the comments the ordinary jobs post: the 6 messages and the 21 links
+    # to a client with a risk; the 25 others are linked without one.
     assert gstaff_b.calls == gstaff_a.calls
     linked = backlog["linked_existing_client"] + backlog["registered_new_client"] + backlog["history_fetched"]
     written = len(linked)
+    told = told_by_default(fake_b, backlog)
+    assert len(told) == 27 and {rid for rid in ids if fake_b.comment_texts(INQUIRIES, rid)} == set(told)
     assert fake_b.calls == Counter({("get_records", INQUIRIES): 1, ("update_records", INQUIRIES): 1,
-                                    ("add_comment", INQUIRIES): len(ids)})
+                                    ("add_comment", INQUIRIES): len(told)})
     assert {fake_b.record_values(INQUIRIES, r)["$revision"] for r in linked} == {"2"}  # one write each
     assert {fake_b.record_values(INQUIRIES, r)["$revision"] for r in ids if r not in linked} == {"1"}
-    assert sum(fake_a.calls.values()) == 3 * written + 2 * (len(ids) - written)
+    assert sum(fake_a.calls.values()) == 2 * written + len(told) + (len(ids) - written)
     # Run again (a retried page): nothing is said or written twice, one read.
     fake_b.calls.clear()
     again = client_lookup.run_page(paged, "inquiries", ids)
@@ -137,21 +149,22 @@ def test_a_reconciled_import_costs_one_read_per_500_a_bulk_call_per_2000_and_the
     kintone.calls.clear()
     drain()
 
+    risky = [rid for rid in ids if int(rid) % 2]  # G-1001: past trouble, 抵触日 soon, 離職率 18 %
     for rid in ids:
         record = kintone.record_values(INQUIRIES, rid)
-        assert record["Gスタッフ顧客ID"] == ("G-1001" if int(rid) % 2 else "G-1002")
+        assert record["Gスタッフ顧客ID"] == ("G-1001" if rid in risky else "G-1002")
         assert record["$revision"] == "2"  # written once
-        [comment] = kintone.apps[INQUIRIES].comments[rid]
-        assert [m.code for m in comment.mentions] == ["sato"]
+        comments = kintone.apps[INQUIRIES].comments[rid]
+        assert [[m.code for m in c.mentions] for c in comments] == ([["sato"]] if rid in risky else [])
     # Per page of 500: one read and one bulkRequest (5 × PUT records.json); a page of ≤ 100 writes
-    # with one PUT records.json. So ⌈n/500⌉ reads, ⌈n/500⌉ bulk writes and the n comments, against
-    # 3n calls for one job per inquiry (read, comment, write).
+    # with one PUT records.json. So ⌈n/500⌉ reads, ⌈n/500⌉ bulk writes and one comment per risky
+    # client's inquiry (half of them), against 2–3 calls for one job per inquiry (read, comment, write).
     pages = math.ceil(n / 500)
     assert kintone.calls[("get_records", INQUIRIES)] == pages
     assert kintone.calls[("bulk_request", INQUIRIES)] + kintone.calls[("update_records", INQUIRIES)] == pages
-    assert kintone.calls[("add_comment", INQUIRIES)] == n
+    assert kintone.calls[("add_comment", INQUIRIES)] == len(risky) == n // 2
     assert kintone.calls[("get_record", INQUIRIES)] == kintone.calls[("update_record", INQUIRIES)] == 0
-    assert sum(kintone.calls.values()) == 2 * pages + n
+    assert sum(kintone.calls.values()) == 2 * pages + n // 2
     # the next sweep finds nothing to do: each page marked its records processed at their new revision
     assert sweep_inquiries(settings, mappings, kintone, redis_conn).enqueued == []
 
@@ -191,7 +204,8 @@ def test_an_inquiry_changed_after_the_page_was_read_goes_to_its_ordinary_job(
     assert kintone.calls[("bulk_request", INQUIRIES)] == 2  # refused (rolled back), then without the edit
     assert kintone.calls[("get_records", INQUIRIES)] == 2  # the page, then the refused request's revisions
     assert kintone.calls[("update_record", INQUIRIES)] == 2  # the person's edit, then the inquiry's own job
-    assert kintone.calls[("add_comment", INQUIRIES)] == 150  # its comment was not repeated by its own job
+    assert int(edited) % 2  # G-1001, a risky client: told
+    assert kintone.calls[("add_comment", INQUIRIES)] == 75  # the risky half; not repeated by its own job
     assert redis_conn.exists(f"rq:job:{job_id('client_lookup', 'inquiries', edited, 'r1')}")
     record = kintone.record_values(INQUIRIES, edited)
     assert (record["担当者名"], record["Gスタッフ顧客ID"], record["$revision"]) == ("山田 太郎", "G-1001", "3")
@@ -205,15 +219,15 @@ def test_a_corrected_company_name_is_looked_up_again_by_its_ordinary_job(
     """The person corrects the 会社名 before the write-back: the ordinary job decides on what kintone
     holds now, as it would when the same edit raced one job (it is told of the new client too)."""
     ids = imported(kintone, 30)
-    edited = ids[0]  # 法人番号 of G-1001: corrected to the other client
-    worker_ctx.kintone = PersonEditsDuringTheBulkCall(kintone, edited, {"会社名": "株式会社テスト商事", "法人番号": "",
-                                                                        "電話番号": "045-000-0000"})
+    edited = ids[0]  # 法人番号 of G-1001: corrected to another client with a risk (G-1003, 離職率 30 %)
+    worker_ctx.kintone = PersonEditsDuringTheBulkCall(kintone, edited, {"会社名": "株式会社みどり運輸", "法人番号": "",
+                                                                        "電話番号": "011-000-0000"})
     sweep_inquiries(settings, mappings, kintone, redis_conn)
     drain()
 
-    assert kintone.record_values(INQUIRIES, edited)["Gスタッフ顧客ID"] == "G-1002"
+    assert kintone.record_values(INQUIRIES, edited)["Gスタッフ顧客ID"] == "G-1003"
     first, second = kintone.comment_texts(INQUIRIES, edited)
-    assert "G-1001" in first and "G-1002" in second
+    assert "G-1001" in first and "G-1003" in second
     assert {kintone.record_values(INQUIRIES, r)["Gスタッフ顧客ID"] for r in ids[1:]} == {"G-1001", "G-1002"}
 
 
@@ -253,7 +267,8 @@ def test_the_routing_jobs_of_the_same_inquiries_are_queued_ahead_of_the_lookup_p
         record = kintone.record_values(INQUIRIES, rid)
         assert record["Gスタッフ顧客ID"] in ("G-1001", "G-1002") and record["担当部署"] == "東京営業部"
         assert record["$revision"] == "3"  # routed, then linked: one write each
-        assert sum("Gスタッフ" in t for t in kintone.comment_texts(INQUIRIES, rid)) == 1
+        told = record["Gスタッフ顧客ID"] == "G-1001"  # a risky client; G-1002 is linked without a comment
+        assert sum("Gスタッフ" in t for t in kintone.comment_texts(INQUIRIES, rid)) == told
     assert kintone.calls[("bulk_request", INQUIRIES)] == 1  # no lookup went back to its ordinary job
     assert kintone.calls[("update_record", INQUIRIES)] == 150  # routing's own writes only
 
@@ -285,10 +300,10 @@ def test_an_inquiry_g_staff_answers_nonsense_for_goes_to_its_ordinary_job_and_th
     assert not worker_ctx.ledger.done(f"client_lookup:claim:inquiries:{more[0]}")  # claims released
 
 
-def test_with_tell_linked_risky_only_a_risky_client_is_told_on_either_path(mappings):
-    """The mapping's rule for which links need a comment (each is one kintone call): "risky" tells the
-    rep only of a client with a line in the risk summary; the fields are written either way."""
-    mappings["inquiries"].model_extra["client_lookup"]["tell_linked"] = "risky"
+def test_with_tell_linked_every_each_link_is_told_on_either_path(mappings):
+    """The mapping's rule for which links need a comment (each is one kintone call): "every" tells the
+    rep of each client linked, one without a risk too ("特記事項はありません"), and a registered one."""
+    mappings["inquiries"].model_extra["client_lookup"]["tell_linked"] = "every"
     one_by_one, fake_a, _, backlog = world(mappings)
     ids = [rid for rids in backlog.values() for rid in rids]
     assert {rid: client_lookup.run(one_by_one, "inquiries", rid) for rid in ids} == {
@@ -298,14 +313,13 @@ def test_with_tell_linked_risky_only_a_risky_client_is_told_on_either_path(mappi
     client_lookup.run_page(paged, "inquiries", ids)
 
     assert end_state(fake_b) == end_state(fake_a)
-    told = {rid for rid in ids if fake_b.comment_texts(INQUIRIES, rid)}
-    risky = [r for r in backlog["linked_existing_client"]
-             if fake_b.record_values(INQUIRIES, r)["Gスタッフ顧客ID"] == "G-1001"]  # past trouble, 抵触日, 離職率 18 %
-    quiet = [r for r in backlog["linked_existing_client"] if r not in risky] + backlog["registered_new_client"]
-    assert len(risky) == 20 and risky[0] in told and not told & set(quiet)
-    assert all(fake_b.record_values(INQUIRIES, r)["Gスタッフ顧客ID"] for r in quiet)  # linked all the same
-    assert backlog["history_fetched"][0] in told  # G-1003: 離職率 30 %
-    assert fake_b.calls[("add_comment", INQUIRIES)] == len(told) == len(ids) - len(quiet)
+    assert all(len(fake_b.comment_texts(INQUIRIES, rid)) == 1 for rid in ids)
+    quiet = [r for r in ids if r not in told_by_default(fake_b, backlog)]
+    assert len(quiet) == 25
+    assert all("特記事項はありません" in fake_b.comment_texts(INQUIRIES, r)[0]
+               for r in quiet if r in backlog["linked_existing_client"])
+    assert all("新規顧客として登録しました" in fake_b.comment_texts(INQUIRIES, r)[0] for r in backlog["registered_new_client"])
+    assert fake_b.calls[("add_comment", INQUIRIES)] == fake_a.calls[("add_comment", INQUIRIES)] == len(ids)
 
 
 def test_an_unknown_tell_linked_is_a_mapping_error_naming_the_choices(ctx, kintone, mappings):

@@ -126,8 +126,8 @@ def test_new_inquiry_for_an_unknown_client_registers_it_once_even_when_the_job_r
     assert registered.phone == "06-1234-5678"
     new_id = next(c.client_id for c in gstaff.clients.values() if c.reference == registered.reference)
     assert values(kintone, INQUIRIES, rid)["Gスタッフ顧客ID"] == new_id
-    [comment] = kintone.comment_texts(INQUIRIES, rid)
-    assert "新規顧客として登録しました" in comment and new_id in comment
+    # A new client has no history, so nothing for the rep to act on: no comment (tell_linked "risky").
+    assert kintone.comment_texts(INQUIRIES, rid) == []
 
 
 @pytest.mark.parametrize("phone", ["06-1234-5678", ""])
@@ -143,7 +143,7 @@ def test_a_registration_saved_by_gstaff_whose_answer_was_lost_is_not_repeated(
     [registered] = gstaff.registrations
     new_id = next(c.client_id for c in gstaff.clients.values() if c.reference == registered.reference)
     assert values(kintone, INQUIRIES, rid)["Gスタッフ顧客ID"] == new_id
-    assert len(kintone.comment_texts(INQUIRIES, rid)) == 1
+    assert values(kintone, INQUIRIES, rid)["$revision"] == "2"  # written once
 
 
 def test_a_registration_not_found_by_the_search_is_found_by_its_reference(ctx, kintone, gstaff):
@@ -205,17 +205,37 @@ def test_name_and_phone_written_differently_still_find_the_client(ctx, kintone, 
     assert client_lookup.run(ctx, "inquiries", rid) == "linked_existing_client"
 
     assert values(kintone, INQUIRIES, rid)["Gスタッフ顧客ID"] == "G-1002"
-    assert "会社名と電話番号で照合" in kintone.comment_texts(INQUIRIES, rid)[0]
 
 
-def test_a_client_without_any_risk_is_said_to_have_none(ctx, kintone, gstaff):
+def test_a_client_without_any_risk_gets_its_history_written_and_no_comment(ctx, kintone, gstaff):
+    """tell_linked "risky", the default (seed A-1 ◇: the rep checks 過去トラブル, 抵触日 and 離職率, which are
+    on the record): a comment mentioning the rep is kept for a client with something to act on."""
     rid = inquiry(kintone, 会社名="株式会社テスト商事", 電話番号="045-000-0000")
 
-    client_lookup.run(ctx, "inquiries", rid)
+    assert client_lookup.run(ctx, "inquiries", rid) == "linked_existing_client"
+
+    record = values(kintone, INQUIRIES, rid)
+    assert (record["Gスタッフ顧客ID"], record["過去トラブル"], record["抵触日"], record["離職率"]) == (
+        "G-1002", "なし", None, "5.0")
+    assert kintone.comment_texts(INQUIRIES, rid) == []
+    assert kintone.calls[("add_comment", INQUIRIES)] == 0
+
+
+def test_with_tell_linked_every_a_client_without_any_risk_is_said_to_have_none(ctx, kintone, gstaff, mappings):
+    mappings["inquiries"].model_extra["client_lookup"]["tell_linked"] = "every"
+    rid = inquiry(kintone, 会社名="（株）テスト商事", 電話番号="０４５ー０００ー００００")
+    new = unknown_inquiry(kintone)
+
+    assert client_lookup.run(ctx, "inquiries", rid) == "linked_existing_client"
+    assert client_lookup.run(ctx, "inquiries", new) == "registered_new_client"
 
     [text] = kintone.comment_texts(INQUIRIES, rid)
+    assert "G-1002" in text and "会社名と電話番号で照合" in text
     assert "【リスク】特記事項はありません。" in text and "・" not in text.split("【リスク】")[1].split("\n")[0]
+    assert [m.code for m in kintone.apps[INQUIRIES].comments[rid][0].mentions] == ["sato"]
     assert values(kintone, INQUIRIES, rid)["離職率"] == "5.0"
+    [registered] = kintone.comment_texts(INQUIRIES, new)
+    assert "新規顧客として登録しました" in registered
 
 
 # -- bad input: a message on the record, nothing else ------------------------------------------
@@ -381,7 +401,8 @@ def test_kintone_calls_per_outcome_are_the_fewest_the_api_allows(ctx, kintone, g
             client_lookup.run(ctx, "inquiries", rid)
             outcomes["linked"] = sum(kintone.calls.values())
 
-    assert outcomes == {"found": 3, "linked": 1, "registered": 3, "candidates": 2, "invalid": 2}
+    # found: a client with a risk (G-1001), told; registered: nothing to tell (read, write).
+    assert outcomes == {"found": 3, "linked": 1, "registered": 2, "candidates": 2, "invalid": 2}
 
 
 # -- the risk rules -----------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Faults in work done per page (issue 17): a worker killed between the bulk calls of a backlog, or
 around one; a bulk call kintone refused half-way (rolled back whole) or answered with a 5xx after
 it was done. Each effect happens once: every order sent for approval once, every rep told once;
-every inquiry of a bulk import linked to its G-Staff client once, with one comment, and every client
-new to G-Staff registered there once (the client lookup's page path, against the loopback G-Staff).
+every inquiry of a bulk import linked to its G-Staff client once, with one comment for a client with a
+risk, and every client new to G-Staff registered there once (the client lookup's page path, against the loopback G-Staff).
 
 Real ``python worker.py`` processes on the live kintone client talk to the loopback kintone
 (tests/kintone_server.py), which holds a bulkRequest open so the kill lands at a known point. The
@@ -169,8 +169,10 @@ def linked_once(fake, gstaff, known: list[str], new: list[str]) -> None:
     for rid in known + new:
         record = fake.record_values(INQUIRIES, rid)
         assert record["$revision"] == "2", rid  # one write-back, no more
+    for rid in known:  # G-2001's 離職率 is above the threshold: the rep is told, once
         [text] = fake.comment_texts(INQUIRIES, rid)
-        assert record["Gスタッフ顧客ID"] in text
+        assert fake.record_values(INQUIRIES, rid)["Gスタッフ顧客ID"] in text and "離職率 20%" in text
+    assert all(fake.comment_texts(INQUIRIES, rid) == [] for rid in new)  # a new client: nothing to act on
     assert {fake.record_values(INQUIRIES, r)["Gスタッフ顧客ID"] for r in known} == {"G-2001"}
     assert sorted(c.name for c in gstaff.registrations) == sorted(f"株式会社はじめて製作所{i}号" for i in range(len(new)))
     assert len({fake.record_values(INQUIRIES, r)["Gスタッフ顧客ID"] for r in new}) == len(new)
