@@ -303,6 +303,9 @@ def test_gunicorn_logs_show_no_token_for_any_path_spelling_nor_a_forced_500(redi
     lines = [json.loads(line) for line in access.splitlines()]  # gunicorn's lines in our JSON format
     assert all(line["logger"] == "gunicorn.access" for line in lines), access
     assert any(re.search(r'"POST /webhooks/kintone/\[redacted\] HTTP/1.1" 422', line["event"]) for line in lines), access
+    errors = [json.loads(line) for line in web.errors.read_text().splitlines()]  # gunicorn's own lines too
+    assert {line["logger"] for line in errors} <= {"gunicorn.error"} and errors, web.errors.read_text()
+    assert any(line["event"].startswith("Booting worker") for line in errors), errors
     for path in (web.access, web.errors, web.output, broken.access, broken.errors, broken.output):
         text = path.read_text()
         assert WEBHOOK_TOKEN not in text and WEBHOOK_TOKEN[1:] not in text and GMOSIGN_WEBHOOK_TOKEN not in text, \
