@@ -153,7 +153,7 @@ def test_sixty_or_over_is_judged_on_the_first_day_of_dispatch(cctx, kintone, gmo
             "60歳以上の者に限定（労働者派遣法第40条の2第1項第1号、同法施行規則第32条の5）"
     else:
         text = only_comment(kintone, rid)
-        assert "スタッフさん（スタッフID：S-3001） には当たりません" in text and "60歳未満" in text
+        assert "スタッフさん（スタッフID：S-3001）には当たりません" in text and "60歳未満" in text
         assert "1966" not in text  # the birth date is not written on the record
 
 
@@ -172,7 +172,7 @@ def test_indefinite_employment_comes_from_g_staff_for_every_worker(cctx, kintone
     mixed = contract(**claim, 派遣スタッフID="S-3001、S-2001")  # S-2001 is 有期 in the samples
     assert contract_issuance.run(cctx, "contracts", mixed) == "sent_back_not_sent"
     text = only_comment(kintone, mixed)
-    assert "スタッフさん（スタッフID：S-2001） には当たりません（Gスタッフの雇用形態が無期雇用ではありません）" in text
+    assert "スタッフさん（スタッフID：S-2001）には当たりません（Gスタッフの雇用形態が無期雇用ではありません）" in text
     assert "S-3001 には" not in text
 
     alone = contract(**claim, 派遣スタッフID="S-3001")
@@ -185,7 +185,7 @@ def test_a_contract_limited_to_such_workers_may_not_send_a_young_fixed_term_work
     rid = contract(無期60歳以上限定="限定する", 派遣スタッフID="S-2001")
 
     assert contract_issuance.run(cctx, "contracts", rid) == "sent_back_not_sent"
-    assert "スタッフさん（スタッフID：S-2001） はGスタッフで無期雇用でも60歳以上でもありません" in only_comment(kintone, rid)
+    assert "スタッフさん（スタッフID：S-2001）はGスタッフで無期雇用でも60歳以上でもありません" in only_comment(kintone, rid)
 
 
 def test_a_worker_unknown_to_g_staff_is_named(cctx, kintone, contract):
