@@ -161,3 +161,40 @@ def test_kgbridge_console_refuses_to_start_without_a_password(cli, monkeypatch):
     monkeypatch.setenv("KGBRIDGE_CONNECTOR_MODE", "fake")
     result = cli("console")
     assert result.exit_code == 2 and "KGBRIDGE_CONSOLE_PASSWORD" in result.output
+
+
+def test_kgbridge_console_listens_on_loopback_only_by_default(redis_url):
+    """Started as an operator starts it (no --bind): it answers on 127.0.0.1:8090 and on no other address."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    from tests.conftest import ROOT
+    from tests.procs import stop_process, wait_until
+
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", 8090)) == 0:
+            pytest.skip("something else listens on 127.0.0.1:8090")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KGBRIDGE_")}
+    env.update({"KGBRIDGE_CONNECTOR_MODE": "fake", "KGBRIDGE_REDIS_URL": redis_url,
+                "KGBRIDGE_CONSOLE_PASSWORD": PASSWORD, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "console"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        def login_page() -> bool:
+            try:
+                return urllib.request.urlopen("http://127.0.0.1:8090/login", timeout=1).status == 200
+            except OSError:
+                return False
+
+        wait_until(login_page, 30, "the console to answer on 127.0.0.1:8090")
+        # The kernel's tables of listening TCP sockets: port 8090 (1F9A) is bound to 127.0.0.1 only.
+        listeners = [row[1] for table in ("/proc/net/tcp", "/proc/net/tcp6")
+                     for row in (line.split() for line in Path(table).read_text().splitlines()[1:])
+                     if row[1].endswith(":1F9A") and row[3] == "0A"]  # 0A: LISTEN
+        assert listeners == ["0100007F:1F9A"], listeners
+    finally:
+        stop_process(proc)

@@ -109,3 +109,25 @@ def test_systemd_units_stop_after_the_longest_job_and_do_not_loop_on_bad_setting
         text = (ROOT / "deploy" / "systemd" / unit).read_text(encoding="utf-8")
         assert "RestartPreventExitStatus=2" in text  # exit 2 = bad settings: a restart repeats it
         assert "EnvironmentFile=/etc/kgbridge/kgbridge.env" in text
+
+
+def test_the_production_install_carries_neither_fakeredis_nor_its_lua_engine():
+    """fakeredis and lupa (its Lua scripting, for the in-process Redis) belong to the demo extra only."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    pinned = (ROOT / "requirements.lock").read_text(encoding="utf-8").lower()
+    for dev_only in ("fakeredis", "lupa"):
+        assert not any(_name(d).startswith(dev_only) for d in project["dependencies"]), dev_only
+        assert not re.search(rf"^{dev_only}\b", pinned, re.M), f"requirements.lock pins {dev_only}"
+    assert any(_name(d).startswith("fakeredis") for d in project["optional-dependencies"]["demo"])
+
+
+@pytest.mark.parametrize("doc", ["README.md", *sorted(p.relative_to(ROOT).as_posix()
+                                                       for p in (ROOT / "docs").glob("*.md"))])
+def test_every_relative_link_of_the_docs_leads_to_a_file_in_the_repository(doc):
+    path = ROOT / doc
+    for target in re.findall(r"\]\(([^)\s]+)\)", path.read_text(encoding="utf-8")):
+        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+            continue  # a web address, or an anchor in the same page
+        linked = (path.parent / target.split("#")[0]).resolve()
+        assert linked.is_relative_to(ROOT.resolve()), f"{doc} links outside the repository: {target}"
+        assert linked.exists(), f"{doc} links to a missing file: {target}"
