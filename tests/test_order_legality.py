@@ -9,7 +9,7 @@ from flows import order_registration
 from kgbridge.samples import COMPLETE_ORDER
 from tests.records import utc, visited
 
-ORDERS, CLIENTS = "3", "1"
+ORDERS, CLIENTS, VISITS = "3", "1", "6"
 
 
 def _order(kintone, **changes) -> str:
@@ -65,6 +65,19 @@ def test_a_flag_comes_before_any_credit_work(ctx, kintone, never_applied):
     assert order_registration.run(ctx, "orders", rid) == "flagged_dispatch_law"
     assert kintone.apps["4"].records == {}  # no 06_1 application opened
     assert "【与信】" not in only_comment(kintone, rid).text
+
+
+def test_a_flag_comes_before_any_visit_work(ctx, kintone):
+    client = kintone.seed(CLIENTS, {"会社名": "株式会社サンプル物流", "与信状態": "未申請"})  # never visited
+    rid = _order(kintone, 顧客レコード番号=client, 業務区分="警備")
+    visits_before = dict(kintone.apps[VISITS].records)
+
+    assert order_registration.run(ctx, "orders", rid) == "flagged_dispatch_law"
+    text = only_comment(kintone, rid).text
+    assert "労働者派遣法第4条第1項第3号" in text
+    assert "【訪問】" not in text and "【与信】" not in text  # nobody is sent to visit a client for 警備
+    assert kintone.apps[VISITS].records == visits_before and kintone.apps["4"].records == {}
+    assert kintone.record_values(ORDERS, rid)["ステータス"] == "未処理"
 
 
 def test_medical_work_is_allowed_under_its_exceptions(ctx, kintone, approved):
