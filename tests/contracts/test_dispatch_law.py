@@ -119,16 +119,20 @@ def test_staff_ids_are_split_on_japanese_commas_commas_and_spaces():
 # -- the headline defect: an exemption claimed, not proven ---------------------------------------
 
 
-def test_sixty_or_over_claimed_on_a_contract_that_limits_nothing_is_never_sent(cctx, kintone, gmosign, contract,
-                                                                               gstaff):
-    gstaff.add_staff(StaffMember("S-3001", FIXED, date(1950, 1, 1)))
-    rid = contract(期間制限の例外="60歳以上", 無期60歳以上限定="限定しない", 派遣スタッフID="S-3001", 派遣終了日="2030-03-31")
+@pytest.mark.parametrize(("exemption", "worker", "article"), [
+    ("60歳以上", StaffMember("S-3001", FIXED, date(1950, 1, 1)), "労働者派遣法第40条の2第1項第1号、同法施行規則第32条の5"),
+    ("無期雇用", StaffMember("S-3001", INDEFINITE, date(1990, 1, 1)), "労働者派遣法第40条の2第1項第1号"),
+])
+def test_an_exemption_claimed_on_a_contract_that_limits_nothing_is_never_sent(cctx, kintone, gmosign, contract,
+                                                                              gstaff, exemption, worker, article):
+    gstaff.add_staff(worker)  # the worker qualifies: the contract itself must limit the dispatch to such workers
+    rid = contract(期間制限の例外=exemption, 無期60歳以上限定="限定しない", 派遣スタッフID="S-3001", 派遣終了日="2030-03-31")
 
     assert contract_issuance.run(cctx, "contracts", rid) == "sent_back_not_sent"
 
     assert gmosign.envelopes == {}
     text = only_comment(kintone, rid)
-    assert "「60歳以上」（労働者派遣法第40条の2第1項第1号、同法施行規則第32条の5）" in text
+    assert f"「{exemption}」（{article}）" in text
     assert "「無期雇用派遣労働者又は60歳以上の者に限定するか否か」を「限定する」にしてください" in text
     assert "事業所単位の期間制限" in text  # not exempt, so the 抵触日 still applies
     assert kintone.record_values(CONTRACTS, rid)["ステータス"] == "作成中"
@@ -173,7 +177,7 @@ def test_indefinite_employment_comes_from_g_staff_for_every_worker(cctx, kintone
     assert contract_issuance.run(cctx, "contracts", mixed) == "sent_back_not_sent"
     text = only_comment(kintone, mixed)
     assert "スタッフさん（スタッフID：S-2001）には当たりません（Gスタッフの雇用形態が無期雇用ではありません）" in text
-    assert "S-3001 には" not in text
+    assert "S-3001）には" not in text
 
     alone = contract(**claim, 派遣スタッフID="S-3001")
     assert contract_issuance.run(cctx, "contracts", alone) == "sent_for_signature"
