@@ -22,6 +22,7 @@ import structlog
 from werkzeug.serving import make_server
 
 from kgbridge import logs
+from kgbridge.inbox import InboxEvent, inbox_key
 from kgbridge.samples import notification, seed_embedded
 from tests.conftest import ROOT, WEBHOOK_TOKEN
 from tests.fault_kit import queued
@@ -143,6 +144,44 @@ def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_read(sma
 
     assert answer.startswith(b"HTTP/1.1 413")
     assert queued(redis_conn, settings) == 0
+
+
+
+def _chunked(body: bytes, size: int) -> list[bytes]:
+    return [f"{len(part):x}\r\n".encode() + part + b"\r\n" for part in
+            (body[i:i + size] for i in range(0, len(body), size))] + [b"0\r\n\r\n"]
+
+
+@pytest.mark.parametrize("server", ["werkzeug", "gunicorn"])
+def test_a_chunked_notification_up_to_the_limit_is_recorded_and_a_byte_more_is_refused(
+        server, small_receiver, kintone, mappings, redis_url, redis_conn, settings):
+    # The receiver reads the body itself (webhooks.read_body): a chunked body comes in reads of any
+    # size, from werkzeug's server and from gunicorn, what `kgbridge serve` runs.
+    ids = seed_embedded(kintone, mappings)
+    text = json.dumps(notification(kintone, "3", ids["order_complete"], event_id="chunked-1"), ensure_ascii=False)
+    at_limit = text.encode().ljust(4096)  # JSON allows the trailing blanks
+    head = (f"POST /webhooks/kintone/{WEBHOOK_TOKEN} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+    env = {"KGBRIDGE_REDIS_URL": redis_url, "KGBRIDGE_CONNECTOR_MODE": "fake", "KGBRIDGE_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
+           "KGBRIDGE_MAX_BODY_BYTES": "4096", "KGBRIDGE_QUEUE_NAME": settings.queue_name}
+
+    def post(port):
+        over = _raw_post(port, head, _chunked(at_limit.replace(b'"chunked-1"', b'"chunked-2"') + b" ", 1000))
+        accepted = _raw_post(port, head, _chunked(at_limit, 1000))
+        again = _raw_post(port, head, _chunked(at_limit, 333))
+        return over, accepted, again
+
+    if server == "werkzeug":
+        over, accepted, again = post(small_receiver)
+    else:
+        with Gunicorn(env, workers=1, name="gunicorn-chunked") as web:
+            over, accepted, again = post(web.port)
+
+    assert over.startswith(b"HTTP/1.1 413") and b"larger than 4096 bytes" in over
+    assert accepted.startswith(b"HTTP/1.1 200") and b'"duplicate":false' in accepted and b'"jobs":1' in accepted
+    assert again.startswith(b"HTTP/1.1 200") and b'"duplicate":true' in again
+    [entry] = redis_conn.lrange(inbox_key(settings), 0, -1)
+    assert InboxEvent.loads(entry).event_id == "chunked-1"
 
 
 # -- logs -----------------------------------------------------------------------------------------

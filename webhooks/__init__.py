@@ -13,7 +13,8 @@ import re
 
 import redis
 from flask import Flask, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
+from werkzeug.wsgi import get_content_length
 
 from kgbridge import bootstrap, logs
 from kgbridge.settings import Settings, SettingsError, load_settings
@@ -34,15 +35,49 @@ def token_matches(given: str, expected: list[str]) -> bool:
 
 
 def read_body() -> bytes:
-    """The request body, refused with 413 past the size limit however it was sent.
+    """The request body, refused with 413 past the size limit (``MAX_CONTENT_LENGTH``) however it was sent.
 
-    werkzeug checks a declared Content-Length up front, but a chunked body (no length) is only
-    cut off at the limit, silently: read one byte more, which raises RequestEntityTooLarge.
+    Read from ``wsgi.input`` itself, not through ``request.get_data``: werkzeug wraps the input in a
+    ``LimitedStream`` to enforce the limit, some 35 k instructions a webhook (docs/benchmarks.md §1).
+    The same rules as werkzeug's ``get_input_stream``: a declared Content-Length past the limit is
+    refused before anything is read; a body without one (chunked) is read only from a server that
+    ends the stream itself (``wsgi.input_terminated``: gunicorn, werkzeug's server for chunked
+    bodies), up to one byte past the limit, and refused when it gets there (werkzeug cut it off
+    there silently); from any other server it reads as empty. A body shorter than its declared
+    length on an unterminated stream is a client that went away (400, as werkzeug says).
     """
-    data = request.get_data(cache=False)
-    if request.content_length is None and len(data) >= (current_app.config["MAX_CONTENT_LENGTH"] or len(data) + 1):
-        request.stream.read(1)
+    environ = request.environ
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    length = get_content_length(environ)  # None when chunked or not given
+    if length is not None and limit is not None and length > limit:
+        raise RequestEntityTooLarge()
+    stream = environ["wsgi.input"]
+    if length is not None:
+        data = _read_up_to(stream, length)
+        if len(data) < length and "wsgi.input_terminated" not in environ:
+            raise ClientDisconnected()
+        return data
+    if "wsgi.input_terminated" not in environ:
+        return b""
+    if limit is None:
+        return stream.read()
+    data = _read_up_to(stream, limit + 1)
+    if len(data) > limit:
+        raise RequestEntityTooLarge()
     return data
+
+
+def _read_up_to(stream, size: int) -> bytes:
+    """``size`` bytes from ``stream``, or fewer where it ends first (a read may return less than asked)."""
+    data = stream.read(size) if size else b""
+    if len(data) == size or not data:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < size and (more := stream.read(size - got)):
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
 
 
 # A webhook path in any spelling that reaches us: doubled slashes, odd case, percent-encoded slashes
