@@ -170,8 +170,8 @@ def same_name(a: str | None, b: str | None) -> bool:
     return name_key(a) == name_key(b)
 
 
-def _staff(staff_id: str) -> str:
-    """How a message names a worker: スタッフさん（スタッフID：S-1001）."""
+def staff_by_id(staff_id: str) -> str:
+    """How a message names a worker by their G-Staff id: スタッフさん（スタッフID：S-1001）."""
     return f"スタッフさん（スタッフID：{staff_id}）"
 
 
@@ -179,6 +179,15 @@ def staff_ids(value: str | None) -> list[str]:
     """G-Staff staff ids in a text field, separated by 、 , or white space (each once)."""
     ids = [part for part in re.split(r"[、,\s]+", nfkc(value or "")) if part]
     return list(dict.fromkeys(ids))
+
+
+def staff_names(value: str | None) -> list[str]:
+    """The names in a 派遣スタッフ field listing several workers, separated by 、 , or a new line.
+
+    Not by white space, which separates a family name from a given one ("山田 花子"). The names are
+    kept as written (no NFKC), since they are printed back.
+    """
+    return [part.strip() for part in re.split(r"[、,，\n]+", value or "") if part.strip()]
 
 
 # -- judging a contract ------------------------------------------------------------------------
@@ -261,7 +270,7 @@ def former_employee_problems(rules: DispatchLawSettings, staff: dict, client_id:
             if job.mandatory_retirement and member.birth_date is not None \
                     and age_on(member.birth_date, job.left_on) >= rule.exempt_min_age:
                 continue
-            out.append(f"離職後1年以内の受入れ禁止（{rule.article}）：{_staff(staff_id)}はこの派遣先を離職してから"
+            out.append(f"離職後1年以内の受入れ禁止（{rule.article}）：{staff_by_id(staff_id)}はこの派遣先を離職してから"
                        f"{rule.years}年を経過していません。派遣開始は{full_date(add_years(job.left_on, rule.years))}以降に"
                        f"してください（{rule.exempt_min_age}歳以上で定年により離職した方は例外：{rule.exempt_article}）。")
             break
@@ -294,14 +303,14 @@ def _proof_problems(rules: DispatchLawSettings, rule: ExemptionRule, claimed: st
             if member is None:
                 continue  # reported once as unknown
             if rule.proof == "indefinite" and member.employment_type not in rules.indefinite_types:
-                out.append(why + f"{_staff(staff_id)}には当たりません（Gスタッフの雇用形態が無期雇用ではありません）。"
+                out.append(why + f"{staff_by_id(staff_id)}には当たりません（Gスタッフの雇用形態が無期雇用ではありません）。"
                            "雇用形態を確認するか、例外の選択をやめてください。")
             if rule.proof == "age":
                 if member.birth_date is None:
-                    out.append(why + f"{_staff(staff_id)}の生年月日がGスタッフにないため確認できません。"
+                    out.append(why + f"{staff_by_id(staff_id)}の生年月日がGスタッフにないため確認できません。"
                                "Gスタッフに生年月日を登録してください。")
                 elif age_on(member.birth_date, start) < rule.min_age:
-                    out.append(why + f"{_staff(staff_id)}には当たりません（{label('dispatch_start')}"
+                    out.append(why + f"{staff_by_id(staff_id)}には当たりません（{label('dispatch_start')}"
                                f"（{full_date(start)}）の時点で{rule.min_age}歳未満です）。"
                                f"{rule.min_age}歳に達した後の日から始まる契約にするか、例外の選択をやめてください。")
     elif rule.proof == "project":
@@ -344,7 +353,7 @@ def _limited_but_not_proven(rules: DispatchLawSettings, mapping: AppMapping, ids
             continue
         old_enough = member.birth_date is not None and age_on(member.birth_date, start) >= min(ages)
         if member.employment_type not in rules.indefinite_types and not old_enough:
-            out.append(f"{label('indefinite_or_60_only')}が「{rules.limited_value}」ですが、{_staff(staff_id)}は"
+            out.append(f"{label('indefinite_or_60_only')}が「{rules.limited_value}」ですが、{staff_by_id(staff_id)}は"
                        "Gスタッフで無期雇用でも60歳以上でもありません。派遣する方か契約の内容を確認してください。")
     return out
 
@@ -386,7 +395,7 @@ def _limit_problems(rules: DispatchLawSettings, mapping: AppMapping, contract: d
         verdict.limits[staff_id] = personal
         if end >= personal:
             first = run_start(periods, start, limit.cooling_off_months)
-            out.append(f"個人単位の期間制限（{limit.individual_article}）：{_staff(staff_id)}は"
+            out.append(f"個人単位の期間制限（{limit.individual_article}）：{staff_by_id(staff_id)}は"
                        f"「{site}」の組織単位「{unit}」で{full_date(first)}から派遣されており、抵触日は"
                        f"{full_date(personal)}です。派遣期間を{full_date(personal - timedelta(days=1))}までにするか、"
                        "別の組織単位での派遣か、別のスタッフさんの派遣を検討してください。")
