@@ -11,30 +11,46 @@ the 派遣終了日. At the milestones (the first day, the configured renewals) 
 
 One timeline per staff member: every record names the person's G-Staff id (スタッフID), and a new
 contract's first follow-up opens linked to the person's last follow-up of an earlier contract
-(flows/timeline.py). Edits of a concluded contract run the flow again: a 中途終了日 stops the open
-follow-ups after it and a 取消 stops all of them (完了判定 中止, 中止理由); an ended contract must
-name a listed 終了理由 (counted by the 終了率, flows/retention.py).
+(flows/timeline.py), a renewal or a new contract with another client alike. A contract listing
+several スタッフID plans one series per worker: each worker's follow-ups and renewal-intent checks
+carry that worker's スタッフID and name (``several_staff_title``: 「山田 花子さんの初日フォロー」), and
+each worker's first follow-up continues that worker's timeline. The thank-you call stays one per
+contract: it thanks the 指揮命令者 for the contract, one call for everyone it dispatches. A contract
+with one worker (or none named) is planned as it always was. Edits of a concluded contract run the
+flow again: a 中途終了日 stops the open follow-ups after it and a 取消 stops all of them, every
+worker's (完了判定 中止, 中止理由); an ended contract must name a listed 終了理由 (counted by the
+終了率, flows/retention.py).
 
-Exactly once: every record carries a 管理キー (contract id and follow-up); the flow first reads
-which keys exist and creates only the missing ones, all in one call (kintone adds them all or
-none). The bulk add sends no webhook, which is right: no flow starts from a new follow-up.
+Exactly once: every record carries a 管理キー (contract id, with several workers the worker's staff id,
+and the follow-up); the flow first reads which keys exist and creates only the missing ones (one call
+per 100 records; kintone adds each call's all or none). When a contract's workers change, a worker's
+follow-up under the other form of the key counts as theirs, and a series made for several workers
+before each had their own (no スタッフID) is left as it is: nothing is planned twice. The earlier
+follow-ups are pointed forward (引継ぎ先) right after the add; the ledger notes that before the add,
+so a run after a failure in between (the job's retry, a re-delivered webhook) writes the missing
+引継ぎ先 from the new records' 前回フォロー. The bulk add sends no webhook, which is right: no flow
+starts from a new follow-up.
 
-kintone calls: 4 for a new schedule (contract, existing follow-ups, one bulk add, one comment), one
-more query with a staff id (the earlier timeline) and one update when it links to it; 2 when run
-again or on an edit; 1 for a contract that is not a concluded individual one.
+kintone calls, the same for one worker as for twelve: 4 for a new schedule (contract, existing
+follow-ups, one bulk add, one comment), one more query when a worker has a staff id (every worker's
+earlier timeline at once) and one bulk update when any of them continues one; 2 when run again or on
+an edit (one more to finish a link a failure interrupted); 1 for a contract that is not a concluded
+individual one. Beyond 100 new records (13 workers and more) one add per 100; beyond 500 unlinked
+earlier follow-ups of the workers, one query for each worker not found among them.
 """
 
 from __future__ import annotations
 
 import calendar as months_calendar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
+from connectors.kintone.interface import MAX_RECORDS_PER_BULK_WRITE, RecordUpdate
 from flows.context import FlowContext
-from flows.notify import bullet_list, tell
+from flows.notify import REMEMBER_SECONDS, SENDING_SECONDS, bullet_list, tell
 from flows.timeline import carry_in
 from mappings import AppMapping, MappingError, User
-from mappings.dispatch_law import staff_ids
+from mappings.dispatch_law import staff_by_id, staff_ids, staff_names
 from mappings.fields import is_blank
 from mappings.japanese_dates import full_date
 
@@ -43,14 +59,25 @@ FOLLOW_UP_APP = "follow_ups"
 
 
 @dataclass(frozen=True)
+class Worker:
+    """One worker the contract dispatches."""
+
+    staff_id: str  # G-Staff's スタッフID; "" when the contract names none
+    name: str  # their 派遣スタッフ
+    label: str  # how titles and lists name them: 山田 花子さん, or スタッフさん（スタッフID：S-1001）
+
+
+@dataclass(frozen=True)
 class Planned:
-    key: str  # unique within the contract: first_day, thanks_first_day, renewal_2, ...
+    key: str  # unique within the contract's series: first_day, thanks_first_day, renewal_2, ...
     title: str
     category: str  # スタッフフォロー / お礼電話
     due_on: date
     owner: list[User]
     supervisor: list[User]
     thank_you_call: bool = False  # the manager's call to the 指揮命令者, not a staff follow-up
+    worker: Worker | None = None  # whose follow-up; None: the contract's (a thank-you call for several)
+    series: str = ""  # the worker's staff id in the 管理キー when the contract has several workers
 
 
 def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
@@ -73,7 +100,8 @@ def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
              contract.get("sales_rep"), once_as="follow_up_no_start")
         outcome = "no_dispatch_start"
     else:
-        outcome = create_schedule(ctx, contracts, follow_ups, contract, plan(ctx, settings, contract))
+        planned = for_each_worker(settings, plan(ctx, settings, contract), workers(contract))
+        outcome = create_schedule(ctx, contracts, follow_ups, contract, planned)
         check_renewal_outcome(ctx, contracts, contract)
         if contract.get("ended_early_on") is not None:
             outcome = stop_schedule(ctx, contracts, follow_ups, contract, contract["ended_early_on"], settings)
@@ -129,6 +157,39 @@ def renewal_checks(ctx: FlowContext, settings: dict, contract: dict, first_day: 
     return out
 
 
+def workers(contract: dict) -> list[Worker]:
+    """The contract's workers: one per スタッフID in the order listed, or one without an id when it lists none.
+
+    With several, the 派遣スタッフ names are paired with the ids in order when there are as many; else
+    each worker keeps the whole field and is named by their id.
+    """
+    ids = staff_ids(contract.get("staff_ids"))
+    whole = (contract.get("staff_name") or "").strip()
+    if len(ids) <= 1:
+        return [Worker(ids[0] if ids else "", contract.get("staff_name") or "", f"{whole}さん" if whole else "スタッフさん")]
+    names = staff_names(whole)
+    if len(names) == len(ids):
+        return [Worker(staff_id, name, f"{name}さん") for staff_id, name in zip(ids, names, strict=True)]
+    return [Worker(staff_id, whole, staff_by_id(staff_id)) for staff_id in ids]
+
+
+def for_each_worker(settings: dict, planned: list[Planned], staff: list[Worker]) -> list[Planned]:
+    """One series per worker. With one worker the plan is kept as it is, their id on every record; with
+    several, each follow-up and renewal-intent check is planned for each worker, named after them, and
+    the thank-you call once for the contract."""
+    if len(staff) == 1:
+        return [replace(p, worker=staff[0]) for p in planned]
+    title = settings.get("several_staff_title", "{staff}の{title}")
+    out: list[Planned] = []
+    for p in planned:  # by day, then the workers in the contract's order
+        if p.thank_you_call:
+            out.append(p)
+        else:
+            out += [replace(p, title=title.format(staff=w.label, title=p.title), worker=w, series=w.staff_id)
+                    for w in staff]
+    return out
+
+
 def last_day(contract: dict) -> date | None:
     """The contract's last day of dispatch: its 中途終了日 when it ended early, else its 派遣終了日."""
     ends = [d for d in (contract.get("dispatch_end"), contract.get("ended_early_on")) if d is not None]
@@ -154,52 +215,122 @@ def _add_months(day: date, months: int) -> date:
 
 def create_schedule(ctx: FlowContext, contracts: AppMapping, follow_ups: AppMapping, contract: dict,
                     planned: list[Planned]) -> str:
-    """Create the planned follow-ups that do not exist yet, then tell the rep once."""
+    """Create the planned follow-ups that do not exist yet, each worker's first one linked to that
+    worker's earlier timeline, then tell the rep once."""
     contract_id = contract["record_id"]
-    have = {r.get("schedule_key") for r in contract_follow_ups(ctx, follow_ups, contract_id)}
-    missing = [p for p in planned if f"{contract_id}:{p.key}" not in have]
+    existing = contract_follow_ups(ctx, follow_ups, contract_id)
+    link = f"{FLOW}:{follow_ups.key}:{contract_id}:link"
+    if ctx.ledger.done(link + ":sending") and not ctx.ledger.done(link):
+        finish_links(ctx, follow_ups, existing, link)  # a run that failed between its add and its links
+    have = {r.get("schedule_key"): r.get("staff_id") or "" for r in existing}
+    missing = [p for p in planned if not already_planned(contract_id, p, have)]
     if missing:
-        staff_id = timeline_staff_id(contract)
-        follow = ctx.mappings[FOLLOW_UP_APP].settings(FLOW).get("staff_follow_up", "スタッフフォロー")
-        first = next((p for p in missing if p.category == follow), None)
-        previous = last_unlinked(ctx, follow_ups, staff_id, contract_id, follow) if staff_id and first else None
-        ids = ctx.kintone.add_records(follow_ups.id, [
-            follow_ups.write({
-                "schedule_key": f"{contract_id}:{p.key}", "title": p.title, "category": p.category,
-                "contract_record_id": int(contract_id), "client": contract.get("client") or "",
-                "staff_name": contract.get("staff_name") or "", "commander": contract.get("commander") or "",
-                "staff_id": staff_id, "dispatch_end": contract.get("dispatch_end"),
-                "due_on": p.due_on, "owner": p.owner, "supervisor": p.supervisor,
-                **(carry_in(previous, None) if previous is not None and p is first else {}),
-            })
-            for p in missing
-        ])
-        if previous is not None:  # the earlier contract's last follow-up now points forward
-            ctx.kintone.update_record(follow_ups.id, previous["record_id"], follow_ups.write(
-                {"carried_to": int(ids[missing.index(first)])}))
+        follow = follow_ups.settings(FLOW).get("staff_follow_up", "スタッフフォロー")
+        firsts: dict[str, Planned] = {}  # staff id -> the worker's first new staff follow-up
+        for p in missing:
+            if p.category == follow and p.worker is not None and p.worker.staff_id:
+                firsts.setdefault(p.worker.staff_id, p)
+        earlier = last_unlinked(ctx, follow_ups, list(firsts), contract_id, follow) if firsts else {}
+        opens = [(p, earlier.get(p.worker.staff_id) if p.worker and firsts.get(p.worker.staff_id) is p else None)
+                 for p in missing]  # each with the earlier follow-up it continues, if it is a first
+        if earlier:
+            ctx.ledger.release(link)
+            ctx.ledger.mark(link + ":sending", SENDING_SECONDS)
+        records = [follow_ups.write({
+            "schedule_key": schedule_key(contract_id, p), "title": p.title, "category": p.category,
+            "contract_record_id": int(contract_id), "client": contract.get("client") or "",
+            "staff_name": p.worker.name if p.worker else contract.get("staff_name") or "",
+            "commander": contract.get("commander") or "",
+            "staff_id": p.worker.staff_id if p.worker else "", "dispatch_end": contract.get("dispatch_end"),
+            "due_on": p.due_on, "owner": p.owner, "supervisor": p.supervisor,
+            **(carry_in(before, None) if before is not None else {}),
+        }) for p, before in opens]
+        ids = [new_id for start in range(0, len(records), MAX_RECORDS_PER_BULK_WRITE)
+               for new_id in ctx.kintone.add_records(follow_ups.id, records[start:start + MAX_RECORDS_PER_BULK_WRITE])]
+        if earlier:  # the earlier contracts' last follow-ups now point forward
+            point_forward(ctx, follow_ups, {before["record_id"]: new_id
+                                            for (_p, before), new_id in zip(opens, ids, strict=True) if before is not None})
+            ctx.ledger.mark(link, REMEMBER_SECONDS)
+    several = sorted({p.series for p in planned if p.series})
     told = tell(ctx, contracts, contract_id, schedule_text(ctx, follow_ups, contract, planned),
                 [*(contract.get("sales_rep") or []), *_managers(planned)], once_as="follow_up_schedule",
-                same_as="schedule")  # told once per contract; later stops are told on their own
+                # told once per contract (again when a worker is added); later stops are told on their own
+                same_as="schedule:" + ",".join(several) if several else "schedule")
     if missing:
         return "schedule_created"
     return "schedule_told" if told else "already_scheduled"
 
 
-def last_unlinked(ctx: FlowContext, follow_ups: AppMapping, staff_id: str, contract_id: str,
-                  category: str) -> dict | None:
-    """The staff member's latest done follow-up of another contract that opened no next one (one call).
+def schedule_key(contract_id: str, p: Planned) -> str:
+    """The 管理キー: 12:first_day, or with several workers 12:S-2001:first_day."""
+    return f"{contract_id}:{p.series}:{p.key}" if p.series else f"{contract_id}:{p.key}"
+
+
+def already_planned(contract_id: str, p: Planned, have: dict[str, str]) -> bool:
+    """Whether the contract's follow-ups (管理キー → スタッフID) hold ``p``.
+
+    Also under the key's other form, for a contract whose workers changed: the follow-up a
+    one-worker contract made counts for that worker once a second one is added (and back again), and
+    one of a series made for several workers before each had their own (no スタッフID) for them all.
+    """
+    if schedule_key(contract_id, p) in have:
+        return True
+    staff_id = p.worker.staff_id if p.worker is not None else ""
+    if not staff_id:
+        return False
+    shared = f"{contract_id}:{p.key}"
+    if p.series:
+        return shared in have and have[shared] in ("", staff_id)
+    return f"{contract_id}:{staff_id}:{p.key}" in have
+
+
+def point_forward(ctx: FlowContext, follow_ups: AppMapping, links: dict[str, str]) -> None:
+    """Write 引継ぎ先 on each earlier follow-up (record id -> the new one's), one call per 100."""
+    updates = [RecordUpdate(str(before), follow_ups.write({"carried_to": int(after)}))
+               for before, after in links.items()]
+    for start in range(0, len(updates), MAX_RECORDS_PER_BULK_WRITE):
+        ctx.kintone.update_records(follow_ups.id, updates[start:start + MAX_RECORDS_PER_BULK_WRITE])
+
+
+def finish_links(ctx: FlowContext, follow_ups: AppMapping, existing: list[dict], link: str) -> None:
+    """After a run that added its follow-ups but failed before pointing the earlier ones forward:
+    every follow-up of the contract opened linked to another contract's tells which (its 前回フォロー)."""
+    own = {int(r["record_id"]) for r in existing}
+    links = {str(int(r["previous"])): r["record_id"] for r in existing
+             if r.get("previous") is not None and int(r["previous"]) not in own}
+    if links:
+        point_forward(ctx, follow_ups, links)
+    ctx.ledger.mark(link, REMEMBER_SECONDS)
+
+
+def last_unlinked(ctx: FlowContext, follow_ups: AppMapping, staff: list[str], contract_id: str,
+                  category: str) -> dict[str, dict]:
+    """Each staff member's latest done follow-up of another contract that opened no next one, by staff id
+    (one call for all of them).
 
     A renewal (or a new contract with the same person) continues that timeline: its first follow-up
     opens linked to it, with its facts and open 相談・課題 carried in.
     """
     f = follow_ups.field
-    quoted = staff_id.replace("\\", "\\\\").replace('"', '\\"')
-    query = (f'{f("staff_id").code} = "{quoted}" and {f("category").code} in ("{category}")'
-             f' and {f("done_on").code} != "" and {f("carried_to").code} = ""'
-             f' and {f("contract_record_id").code} != {int(contract_id)} order by {f("done_on").code} desc')
-    rows = ctx.kintone.get_records(follow_ups.id, query, fields=["$id", *follow_ups.codes(
-        "title", "done_on", "facts", "issues", "completion")], limit=1)
-    return follow_ups.read(rows[0]) if rows else None
+    fields = ["$id", *follow_ups.codes("title", "done_on", "facts", "issues", "completion", "staff_id")]
+
+    def latest(ids: list[str], limit: int) -> list[dict]:
+        quoted = ", ".join('"' + i.replace("\\", "\\\\").replace('"', '\\"') + '"' for i in ids)
+        query = (f'{f("staff_id").code} in ({quoted}) and {f("category").code} in ("{category}")'
+                 f' and {f("done_on").code} != "" and {f("carried_to").code} = ""'
+                 f' and {f("contract_record_id").code} != {int(contract_id)} order by {f("done_on").code} desc')
+        return [follow_ups.read(r) for r in ctx.kintone.get_records(follow_ups.id, query, fields=fields, limit=limit)]
+
+    limit = 1 if len(staff) == 1 else 500
+    rows = latest(staff, limit)
+    found: dict[str, dict] = {}
+    for row in rows:  # newest first: each worker's first row is their latest
+        found.setdefault(row.get("staff_id") or "", row)
+    if len(staff) > 1 and len(rows) == limit:  # a full page may have left someone out
+        for staff_id in staff:
+            if staff_id not in found:
+                found.update((staff_id, row) for row in latest([staff_id], 1))
+    return {staff_id: found[staff_id] for staff_id in staff if staff_id in found}
 
 
 def check_renewal_outcome(ctx: FlowContext, contracts: AppMapping, contract: dict) -> bool:
@@ -218,17 +349,12 @@ def check_renewal_outcome(ctx: FlowContext, contracts: AppMapping, contract: dic
                 contract.get("sales_rep"), once_as="end_reason_missing", same_as=str(reason))
 
 
-def timeline_staff_id(contract: dict) -> str:
-    """The G-Staff staff id whose timeline this contract continues ("" for several: one per contract)."""
-    ids = staff_ids(contract.get("staff_ids"))
-    return ids[0] if len(ids) == 1 else ""
-
-
 def contract_follow_ups(ctx: FlowContext, follow_ups: AppMapping, contract_id: str) -> list[dict]:
     """The follow-ups of one contract (one call, only the fields the schedule needs)."""
     rows = ctx.kintone.get_records(
         follow_ups.id, f'{follow_ups.field("contract_record_id").code} = {int(contract_id)}',
-        fields=["$id", *follow_ups.codes("schedule_key", "title", "due_on", "done_on", "completion")], limit=500)
+        fields=["$id", *follow_ups.codes("schedule_key", "title", "due_on", "done_on", "completion", "staff_id",
+                                          "previous")], limit=500)
     return [follow_ups.read(r) for r in rows]
 
 
@@ -268,6 +394,9 @@ def schedule_text(ctx: FlowContext, follow_ups: AppMapping, contract: dict, plan
     facts, issues, next_date = (follow_ups.field(n).display for n in ("facts", "issues", "next_follow_up"))
     staff = contract.get("staff_name")
     who = f"{staff}さん" if not is_blank(staff) else "スタッフさん"
+    several = list({p.worker.staff_id: p.worker for p in planned if p.series}.values())
+    if several:
+        who = "、".join(w.label for w in several)
     client = contract.get("client") or "（派遣先未入力）"
     lines = [f"{p.title}：{full_date(p.due_on)}" + ("（上長から）" if p.thank_you_call else "")
              for p in planned]
@@ -276,6 +405,8 @@ def schedule_text(ctx: FlowContext, follow_ups: AppMapping, contract: dict, plan
              f"フォローのたびに「{facts}」と「{issues}」（対応期限・報告方法つき）を分けて記録し、"
              f"「{next_date}」はその場でスタッフさんと決めて入力してください。前回の記録を見ながら話を聞くと、"
              "誰が担当しても続きからフォローできます。"]
+    if several:
+        parts.insert(2, "フォロー予定はスタッフさんごとに登録しています。記録は、お一人ずつその方のフォローに入力してください。")
     if any(p.thank_you_call for p in planned):
         commander = contract.get("commander")
         whom = f"指揮命令者（{commander}）" if commander else "指揮命令者"

@@ -29,13 +29,14 @@ def post(client, kintone, app: str, rid: str, event: str, drain) -> None:
     drain()
 
 
-def conclude(client, kintone, mappings, drain, **values) -> str:
+def conclude(http, kintone, mappings, drain, **values) -> str:
+    """A contract concluded in kintone (its webhook in); ``values`` by domain name (``client`` is the 派遣先)."""
     fields = {"contract_kind": "個別契約", "client": "株式会社サンプル物流", "sales_rep": SATO,
               "staff_name": "山田 花子", "staff_ids": STAFF, "commander": "物流課 高橋課長",
               "dispatch_start": "2026-10-01", "dispatch_end": "2027-03-31"}
     fields.update(values)
     rid = seed(kintone, mappings, "contracts", status="締結済", **fields)
-    post(client, kintone, CONTRACTS, rid, "UPDATE_STATUS", drain)
+    post(http, kintone, CONTRACTS, rid, "UPDATE_STATUS", drain)
     return rid
 
 
@@ -224,3 +225,212 @@ def test_a_renewal_concluded_later_continues_the_staff_members_timeline(client, 
     assert kintone.record_values(FOLLOW_UPS, month_2["$id"])["引継ぎ先"] == renewal_follow_up["$id"]
     others = [r for r in records(kintone) if r["スタッフID"] == "S-9999"]
     assert others and all(r["前回フォロー"] == "" for r in others)
+
+
+# -- a contract with several workers: one series, and one timeline, per worker ------------------
+
+YAMADA, SUZUKI = "S-2001", "S-2002"
+
+
+def of(kintone, staff_id: str, title: str) -> dict:
+    [found] = [r for r in records(kintone) if r["スタッフID"] == staff_id and r["フォロー名"] == title]
+    return found
+
+
+def earlier_contract(client, kintone, mappings, drain, staff_id: str, name: str, company: str, facts: str,
+                     issue: str) -> dict:
+    """A worker's earlier contract (to 2026-12-31) whose last follow-up, 12-01, was done with nothing after it."""
+    conclude(client, kintone, mappings, drain, staff_ids=staff_id, staff_name=name, client=company,
+             dispatch_end="2026-12-31")
+    month_2 = of(kintone, staff_id, "2ヶ月フォロー")
+    save_done(client, kintone, drain, month_2["$id"], "2026-12-01", None, facts=facts,
+              rows=[row(issue, "2026-12-18")])
+    assert kintone.record_values(FOLLOW_UPS, month_2["$id"])["引継ぎ先"] == ""
+    return month_2
+
+
+def two_earlier_timelines(client, kintone, mappings, drain) -> tuple[dict, dict]:
+    yamada = earlier_contract(client, kintone, mappings, drain, YAMADA, "山田 花子", "株式会社サンプル物流",
+                              "更新を希望している", "交通費の精算方法")
+    suzuki = earlier_contract(client, kintone, mappings, drain, SUZUKI, "鈴木 一郎", "株式会社あおば製作所",
+                              "フォークリフトの資格を取った", "夜勤の回数を減らしたい")
+    return yamada, suzuki
+
+
+def conclude_two(client, kintone, mappings, drain, **values) -> str:
+    """A new contract (更新回数 0) with a third client, for both workers."""
+    fields = {"staff_ids": f"{YAMADA}、{SUZUKI}", "staff_name": "山田 花子、鈴木 一郎", "client": "株式会社みらい商事",
+              "dispatch_start": "2027-01-04", "dispatch_end": "2027-06-30"}
+    return conclude(client, kintone, mappings, drain, **{**fields, **values})
+
+
+def carried(record: dict) -> list[str]:
+    return [r["value"]["相談内容"]["value"] for r in record["相談・課題"]]
+
+
+def test_a_contract_with_two_staff_ids_opens_a_series_for_each_continuing_their_own_timeline(
+        client, kintone, mappings, drain):
+    yamada_before, suzuki_before = two_earlier_timelines(client, kintone, mappings, drain)
+    kintone.calls.clear()
+
+    rid = conclude_two(client, kintone, mappings, drain)
+
+    mine = [r for r in records(kintone) if r["契約レコード番号"] == rid]
+    for staff_id, name in ((YAMADA, "山田 花子"), (SUZUKI, "鈴木 一郎")):
+        series = [r for r in mine if r["スタッフID"] == staff_id]
+        assert [(r["フォロー名"], r["予定日"]) for r in series] == [
+            (f"{name}さんの初日フォロー", "2027-01-04"), (f"{name}さんの1週目フォロー", "2027-01-08"),
+            (f"{name}さんの1ヶ月フォロー", "2027-02-04"), (f"{name}さんの2ヶ月フォロー", "2027-03-04"),
+            (f"{name}さんの3ヶ月フォロー", "2027-04-05"),  # 04-04 is a Sunday
+            (f"{name}さんの更新意向確認（スタッフさん）", "2027-05-14"),  # 45 days before 06-30 is a Sunday
+            (f"{name}さんの更新意向確認（指揮命令者）", "2027-05-31")]
+        assert {r["派遣スタッフ"] for r in series} == {name}
+        assert len({r["管理キー"] for r in series}) == 7
+    # The manager thanks the 指揮命令者 once for the contract, not once per worker.
+    [thanks] = [r for r in mine if r["区分"] == "お礼電話"]
+    assert (thanks["フォロー名"], thanks["予定日"], thanks["スタッフID"]) == ("お礼電話（初日）", "2027-01-04", "")
+    assert len(mine) == 15
+
+    # Each worker's first follow-up continues that worker's timeline, from another client's contract.
+    for before, staff_id, name, facts, issue in (
+            (yamada_before, YAMADA, "山田 花子", "更新を希望している", "交通費の精算方法"),
+            (suzuki_before, SUZUKI, "鈴木 一郎", "フォークリフトの資格を取った", "夜勤の回数を減らしたい")):
+        first = of(kintone, staff_id, f"{name}さんの初日フォロー")
+        assert first["前回フォロー"] == before["$id"] and facts in first["前回の確認事項"]
+        assert carried(first) == [issue]
+        assert kintone.record_values(FOLLOW_UPS, before["$id"])["引継ぎ先"] == first["$id"]
+        assert all(r["前回フォロー"] == "" for r in mine if r["スタッフID"] == staff_id and r != first)
+
+    # The follow-ups app: one query for what exists, one for both workers' earlier timelines, one
+    # add of all 15, one update pointing both earlier follow-ups forward (the same for one worker).
+    assert {k: n for k, n in kintone.calls.items() if k[1] == FOLLOW_UPS} == {
+        ("get_records", FOLLOW_UPS): 2, ("add_records", FOLLOW_UPS): 1, ("update_records", FOLLOW_UPS): 1}
+    [told] = [t for t in kintone.comment_texts(CONTRACTS, rid) if "【スタッフフォロー予定の作成】" in t]
+    assert "山田 花子さん、鈴木 一郎さん（派遣先：株式会社みらい商事）のフォロー予定" in told
+    assert "・鈴木 一郎さんの初日フォロー：2027年1月4日（月）\n・お礼電話（初日）：2027年1月4日（月）（上長から）" in told
+    assert "スタッフさんごとに登録しています" in told
+
+
+def test_a_re_run_for_a_contract_with_two_workers_opens_nothing_more(client, kintone, mappings, drain):
+    two_earlier_timelines(client, kintone, mappings, drain)
+    rid = conclude_two(client, kintone, mappings, drain)
+    before = records(kintone)
+    comments = kintone.comment_texts(CONTRACTS, rid)
+    body = notification(kintone, CONTRACTS, rid, "UPDATE_STATUS")
+
+    for _ in range(2):  # the same webhook delivered again, and a later save of the contract
+        assert client.post(f"/webhooks/kintone/{WEBHOOK_TOKEN}", json=body).status_code == 200
+        drain()
+        post(client, kintone, CONTRACTS, rid, "UPDATE_RECORD", drain)
+
+    assert records(kintone) == before
+    assert kintone.comment_texts(CONTRACTS, rid) == comments
+
+
+def test_a_failure_before_the_earlier_follow_ups_point_forward_is_finished_by_the_retry(
+        client, kintone, mappings, drain):
+    from connectors.kintone.errors import KintoneUnavailable
+
+    yamada_before, suzuki_before = two_earlier_timelines(client, kintone, mappings, drain)
+    kintone.fail_next("update_records", KintoneUnavailable("PUT records.json: 503", status=503))
+
+    conclude_two(client, kintone, mappings, drain)  # added, then the link failed; the job is retried
+
+    for before, staff_id, name in ((yamada_before, YAMADA, "山田 花子"), (suzuki_before, SUZUKI, "鈴木 一郎")):
+        first = of(kintone, staff_id, f"{name}さんの初日フォロー")  # once
+        assert first["前回フォロー"] == before["$id"]
+        assert kintone.record_values(FOLLOW_UPS, before["$id"])["引継ぎ先"] == first["$id"]
+    assert len(records(kintone)) == 2 * 7 + 15
+
+
+def test_each_workers_next_date_moves_only_their_own_milestone(client, kintone, mappings, drain):
+    conclude_two(client, kintone, mappings, drain)
+    first = of(kintone, YAMADA, "山田 花子さんの初日フォロー")
+
+    save_done(client, kintone, drain, first["$id"], "2027-01-04", "2027-01-07", facts="通勤は電車で40分")
+
+    moved = of(kintone, YAMADA, "山田 花子さんの1週目フォロー")
+    assert moved["予定日"] == "2027-01-07" and moved["前回フォロー"] == first["$id"]
+    assert "通勤は電車で40分" in moved["前回の確認事項"]
+    untouched = of(kintone, SUZUKI, "鈴木 一郎さんの1週目フォロー")
+    assert untouched["予定日"] == "2027-01-08" and untouched["前回フォロー"] == ""
+
+
+def test_a_later_new_contract_with_another_client_continues_the_workers_timeline(client, kintone, mappings, drain):
+    month_2 = earlier_contract(client, kintone, mappings, drain, STAFF, "山田 花子", "株式会社サンプル物流",
+                               "事務の仕事も覚えたい", "有給休暇の残日数")
+    # Not a renewal: 更新回数 0, another client, the first three months again.
+    rid = conclude(client, kintone, mappings, drain, client="株式会社みらい商事", dispatch_start="2027-02-01",
+                   dispatch_end="2027-07-30")
+
+    [first] = [r for r in records(kintone) if r["契約レコード番号"] == rid and r["フォロー名"] == "初日フォロー"]
+    assert first["スタッフID"] == STAFF and first["派遣先"] == "株式会社みらい商事"
+    assert first["前回フォロー"] == month_2["$id"] and "事務の仕事も覚えたい" in first["前回の確認事項"]
+    assert carried(first) == ["有給休暇の残日数"]
+    assert kintone.record_values(FOLLOW_UPS, month_2["$id"])["引継ぎ先"] == first["$id"]
+    assert [r["フォロー名"] for r in records(kintone) if r["契約レコード番号"] == rid][:3] == [
+        "初日フォロー", "お礼電話（初日）", "1週目フォロー"]
+
+
+def test_the_dispatch_end_an_early_end_and_a_cancellation_stop_both_workers(client, kintone, mappings, drain):
+    rid = conclude_two(client, kintone, mappings, drain, dispatch_end="2027-03-31")
+    assert not [r for r in records(kintone) if r["予定日"] > "2027-03-31"]  # 3ヶ月フォロー 04-05: nobody's
+
+    kintone.update_record(CONTRACTS, rid, {"中途終了日": {"value": "2027-02-12"}})
+    post(client, kintone, CONTRACTS, rid, "UPDATE_RECORD", drain)
+
+    state = {(r["スタッフID"], r["フォロー名"]): (r["完了判定"], r["中止理由"]) for r in records(kintone)}
+    for staff_id, name in ((YAMADA, "山田 花子"), (SUZUKI, "鈴木 一郎")):
+        assert state[(staff_id, f"{name}さんの1ヶ月フォロー")] == (None, "")  # 02-04
+        assert state[(staff_id, f"{name}さんの2ヶ月フォロー")] == ("中止", "中途終了（2027年2月12日（金））")
+    [stopped] = [t for t in kintone.comment_texts(CONTRACTS, rid) if "【スタッフフォロー予定の中止】" in t]
+    assert "・山田 花子さんの2ヶ月フォロー（2027年3月4日（木））" in stopped
+    assert "・鈴木 一郎さんの2ヶ月フォロー（2027年3月4日（木））" in stopped
+
+    stored = kintone.apps[CONTRACTS].records[rid]
+    stored["ステータス"]["value"] = "取消"  # an administrator's change
+    stored["$revision"]["value"] = str(int(stored["$revision"]["value"]) + 1)
+    post(client, kintone, CONTRACTS, rid, "UPDATE_STATUS", drain)
+
+    assert {r["完了判定"] for r in records(kintone)} == {"中止"}
+    assert {r["スタッフID"] for r in records(kintone) if r["中止理由"] == "契約取消"} == {YAMADA, SUZUKI, ""}
+
+
+def test_a_worker_added_to_a_concluded_contract_gets_a_series_and_the_first_keeps_theirs(
+        client, kintone, mappings, drain):
+    rid = conclude(client, kintone, mappings, drain, staff_ids=YAMADA)
+    first_series = records(kintone)
+
+    kintone.update_record(CONTRACTS, rid, {"派遣スタッフID": {"value": f"{YAMADA}, {SUZUKI}"}})  # no names to pair
+    post(client, kintone, CONTRACTS, rid, "UPDATE_RECORD", drain)
+
+    assert records(kintone)[:len(first_series)] == first_series  # nothing twice for 山田さん
+    added = records(kintone)[len(first_series):]
+    assert {r["スタッフID"] for r in added} == {SUZUKI} and len(added) == 7  # the thank-you call was made
+    assert added[0]["フォロー名"] == "スタッフさん（スタッフID：S-2002）の初日フォロー"
+    assert len([t for t in kintone.comment_texts(CONTRACTS, rid) if "【スタッフフォロー予定の作成】" in t]) == 2
+
+
+def test_a_contract_left_with_one_of_its_two_workers_plans_nothing_again(client, kintone, mappings, drain):
+    rid = conclude_two(client, kintone, mappings, drain)
+    before = records(kintone)
+
+    kintone.update_record(CONTRACTS, rid, {"派遣スタッフID": {"value": SUZUKI}, "派遣スタッフ": {"value": "鈴木 一郎"}})
+    post(client, kintone, CONTRACTS, rid, "UPDATE_RECORD", drain)
+
+    assert records(kintone) == before  # 鈴木さん's series is theirs under the other key form
+
+
+def test_a_shared_series_made_before_each_worker_had_one_is_left_as_it_is(client, kintone, mappings, drain):
+    rid = seed(kintone, mappings, "contracts", status="締結済", contract_kind="個別契約", client="株式会社みらい商事",
+               sales_rep=SATO, staff_name="山田 花子、鈴木 一郎", staff_ids=f"{YAMADA}、{SUZUKI}",
+               dispatch_start="2027-01-04", dispatch_end="2027-06-30")
+    for key, title in (("first_day", "初日フォロー"), ("thanks_first_day", "お礼電話（初日）"), ("week_1", "1週目フォロー"),
+                       ("month_1", "1ヶ月フォロー"), ("month_2", "2ヶ月フォロー"), ("month_3", "3ヶ月フォロー"),
+                       ("renewal_intent_staff_2027-06-30", "更新意向確認（スタッフさん）"),
+                       ("renewal_intent_commander_2027-06-30", "更新意向確認（指揮命令者）")):
+        seed(kintone, mappings, "follow_ups", schedule_key=f"{rid}:{key}", title=title, contract_record_id=rid)
+
+    post(client, kintone, CONTRACTS, rid, "UPDATE_RECORD", drain)
+
+    assert len(records(kintone)) == 8  # no second series on top of the one the rep already follows
