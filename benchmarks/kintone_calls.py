@@ -361,6 +361,20 @@ def _concluded(fake, mappings, ctx):
                              dispatch_end="2027-03-31")
 
 
+def _concluded_two_workers(fake, mappings, ctx):
+    """A contract for two workers, each of whom has an earlier follow-up (another contract) to continue."""
+    from tests.records import seed
+
+    app, rid = _concluded(fake, mappings, ctx)
+    fake.update_record(mappings["contracts"].id, rid, {"派遣スタッフID": {"value": "S-1001、S-1002"},
+                                                       "派遣スタッフ": {"value": "山田 花子、鈴木 一郎"}})
+    for staff_id in ("S-1001", "S-1002"):
+        seed(fake, mappings, "follow_ups", schedule_key=f"3:{staff_id}:month_2", title="2ヶ月フォロー",
+             category="スタッフフォロー", contract_record_id="3", staff_id=staff_id, due_on="2026-11-02",
+             done_on="2026-11-02", facts="更新を希望している")
+    return app, rid
+
+
 def _concluded_again(fake, mappings, ctx):
     from flows import follow_up
 
@@ -591,6 +605,10 @@ SCENARIOS = [
     # follow_up: a 個別契約 reached 締結済
     Scenario("follow_up", "concluded 個別契約: first three months scheduled", _concluded, 4,
              "read contract; one query for existing follow-ups; one bulk add of all of them; one comment",
+             outcome="schedule_created"),
+    Scenario("follow_up", "concluded 個別契約 for two staff ids, each continuing a timeline", _concluded_two_workers, 6,
+             "read contract; one query for existing follow-ups; one query for both workers' earlier follow-ups; "
+             "one bulk add of both series; one bulk update pointing both earlier ones forward; one comment",
              outcome="schedule_created"),
     Scenario("follow_up", "same contract notified again", _concluded_again, 2,
              "read contract; one query shows every follow-up exists; no write",
