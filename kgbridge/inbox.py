@@ -12,9 +12,10 @@ An entry carries the routing facts only: the source, the event id, the app key, 
 marker (revision), the event type, the status key and, for GMO Sign, the envelope and document ids.
 Never record values: the flow re-reads the record, so no personal data sits in Redis with the event.
 
-``route`` turns an entry into flow requests from the app mappings. The receiver calls it to answer
-which jobs an event starts (and to acknowledge an event no flow wants without recording it); the
-dispatcher calls it again to enqueue them, with the mappings of the worker.
+``route`` turns an entry into flow requests from the app mappings; the dispatcher calls it to enqueue
+them, with the mappings of the worker. The receiver asks only which flows an event starts
+(``flows_of``: to answer how many, and to acknowledge an event no flow wants without recording it);
+the job ids, when someone asks for them (a replay), come from the same ``requests_for``.
 """
 
 from __future__ import annotations
@@ -99,17 +100,24 @@ class InboxEvent:
             raise ValueError(f"not an inbox entry ({type(exc).__name__})") from None
 
 
-def route(mappings: Mappings, event: InboxEvent) -> list[FlowRequest]:
-    """The flow jobs an event starts: its named flow, else the triggers of its app's mapping whose
-    events and statuses match. Raises MappingError when the app is not (or no longer) mapped."""
+def flows_of(mappings: Mappings, event: InboxEvent) -> tuple[str, ...]:
+    """The flows an event starts: its named flow, else the triggers of its app's mapping whose events
+    and statuses match. Raises MappingError when the app is not (or no longer) mapped."""
     if event.flow:
-        flows = [event.flow]
-    else:
-        mapping = mappings[event.app_key]
-        flows = [t.flow for t in mapping.flows_for(event.event_type)
-                 if not t.statuses or event.status_key in t.statuses]
+        return (event.flow,)
+    return mappings.flows_started(event.app_key, event.event_type, event.status_key)
+
+
+def requests_for(event: InboxEvent, flows: tuple[str, ...]) -> list[FlowRequest]:
+    """The flow jobs of an event, one per flow it starts (``flows_of``); their ids are the jobs' ids."""
     return [FlowRequest(flow=flow, app_key=event.app_key, record_id=event.record_id, marker=event.marker,
                         source=event.source, event_id=event.event_id, params=event.params) for flow in flows]
+
+
+def route(mappings: Mappings, event: InboxEvent) -> list[FlowRequest]:
+    """The flow jobs an event starts (what the dispatcher enqueues). Raises MappingError when the app
+    is not (or no longer) mapped."""
+    return requests_for(event, flows_of(mappings, event))
 
 
 def record(connection: redis.Redis, settings: Settings, event_id: str, event: InboxEvent | None, *,

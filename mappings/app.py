@@ -212,6 +212,9 @@ class AppMapping(BaseModel):
         return [t for t in self.triggers if event_type in t.events]
 
 
+_STARTED_KEPT = 1024  # (app, event type, status) combinations remembered by Mappings.flows_started
+
+
 class Mappings:
     """All app mappings of one deployment, by app key and by kintone app id."""
 
@@ -222,6 +225,7 @@ class Mappings:
         self.deadlines = DeadlineConfig()
         self._by_key = {a.key: a for a in apps}
         self._by_id = {a.id: a for a in apps}
+        self._started: dict[tuple[str, str, str | None], tuple[str, ...]] = {}
         if len(self._by_key) != len(apps):
             raise MappingError("two mapping files use the same app key")
         if len(self._by_id) != len(apps):
@@ -238,6 +242,19 @@ class Mappings:
 
     def by_app_id(self, app_id: str) -> AppMapping | None:
         return self._by_id.get(str(app_id))
+
+    def flows_started(self, app_key: str, event_type: str, status_key: str | None) -> tuple[str, ...]:
+        """The flows an event of the app starts: the triggers of its mapping whose events and statuses
+        match. Remembered per (app, event type, status), as the mappings do not change once loaded
+        (the receiver asks once per webhook). MappingError when the app is not mapped."""
+        key = (app_key, event_type, status_key)
+        flows = self._started.get(key)
+        if flows is None:
+            flows = tuple(t.flow for t in self[app_key].flows_for(event_type)
+                          if not t.statuses or status_key in t.statuses)
+            if len(self._started) < _STARTED_KEPT:  # an inbox entry could name any status key
+                self._started[key] = flows
+        return flows
 
     def __iter__(self):
         return iter(self._by_key.values())

@@ -23,7 +23,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from kgbridge import envelopes
-from kgbridge.inbox import InboxEvent, inbox_key, route, seen_key
+from kgbridge.inbox import InboxEvent, flows_of, inbox_key, seen_key
 from webhooks.intake import Accepted, Rejected, parse_body
 
 _ID = r"^[A-Za-z0-9_.:-]{1,128}$"
@@ -83,13 +83,13 @@ def accept_gmosign(callback: GmoSignCallback, *, mappings, connection, settings,
         origin="gmosign", event_id=event_id, app_key=apps[0].key,
         marker=f"{callback.envelope_xid}-s{callback.slot(now)}", event_type="callback", flow=FLOW, source=source,
         params=(("envelope_id", callback.envelope_xid),))
-    requests = route(mappings, event)
+    flows = flows_of(mappings, event)
     outcome = envelopes.accept_callback(
         connection, envelope_id=callback.envelope_xid, seen=seen_key("gmosign", event_id),
         inbox=inbox_key(settings),
         entry=event.dumps(), event_id=event_id, body=callback.raw, dedupe_ttl=settings.dedupe_ttl_seconds)
     if outcome == envelopes.RECORDED:
-        return Accepted(event_id, jobs=[r.job_id for r in requests])
+        return Accepted(event_id, event=event, flows=flows)
     if outcome == envelopes.DUPLICATE:
         return Accepted(event_id, duplicate=True)
     if outcome == envelopes.PENDING_FULL:

@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 import orjson
 import redis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from kgbridge.inbox import InboxEvent, record, route
+from kgbridge.inbox import InboxEvent, flows_of, record, requests_for
 from kgbridge.settings import Settings
 from mappings import Mappings
 
@@ -104,21 +103,43 @@ class KintoneNotification(BaseModel):
         return value if isinstance(value, str) else None
 
 
-@dataclass
 class Accepted:
     """What became of an event: recorded (``jobs`` names the flow jobs the dispatcher will enqueue;
-    one that already exists is not enqueued twice), a duplicate, or ignored (no flow wants it)."""
+    one that already exists is not enqueued twice), a duplicate, or ignored (no flow wants it).
 
-    event_id: str
-    duplicate: bool = False
-    jobs: list[str] = field(default_factory=list)
-    ignored_reason: str | None = None
+    The receiver's answer needs only how many (``count``). Given the ``event`` and its ``flows``
+    (``kgbridge.inbox.flows_of``), the job ids are computed when asked for (a replay lists them),
+    by the dispatcher's own ``requests_for``, so they are the ids it enqueues.
+    """
+
+    __slots__ = ("_event", "_flows", "_jobs", "duplicate", "event_id", "ignored_reason")
+
+    def __init__(self, event_id: str, duplicate: bool = False, jobs: list[str] | None = None,
+                 ignored_reason: str | None = None, *, event: InboxEvent | None = None,
+                 flows: tuple[str, ...] = ()) -> None:
+        self.event_id, self.duplicate, self.ignored_reason = event_id, duplicate, ignored_reason
+        self._jobs = list(jobs) if jobs is not None else None
+        self._event, self._flows = event, flows
+
+    @property
+    def count(self) -> int:
+        return len(self._jobs) if self._jobs is not None else len(self._flows)
+
+    @property
+    def jobs(self) -> list[str]:
+        if self._jobs is None:
+            self._jobs = [r.job_id for r in requests_for(self._event, self._flows)] if self._event else []
+        return self._jobs
 
     def as_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"ok": True, "duplicate": self.duplicate, "jobs": len(self.jobs)}
+        body: dict[str, Any] = {"ok": True, "duplicate": self.duplicate, "jobs": self.count}
         if self.ignored_reason:
             body["ignored"] = self.ignored_reason
         return body
+
+    def __repr__(self) -> str:
+        return (f"Accepted(event_id={self.event_id!r}, duplicate={self.duplicate!r}, jobs={self.jobs!r}, "
+                f"ignored_reason={self.ignored_reason!r})")
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -234,10 +255,9 @@ def accept_kintone(note: KintoneNotification, *, mappings: Mappings, connection:
     event = InboxEvent(origin="kintone", event_id=note.id, app_key=mapping.key, record_id=note.record_id,
                        marker=note.marker, event_type=note.type, status_key=mapping.status_key(note.status_name()),
                        source=source)
-    requests = route(mappings, event)
-    if not record(connection, settings, note.id, event if requests else None, origin="kintone"):
+    flows = flows_of(mappings, event)
+    if not record(connection, settings, note.id, event if flows else None, origin="kintone"):
         return Accepted(note.id, duplicate=True)
-    accepted = Accepted(note.id, jobs=[r.job_id for r in requests])
-    if not requests:
-        accepted.ignored_reason = f"no flow for {note.type} in {mapping.key}"
-    return accepted
+    if not flows:
+        return Accepted(note.id, ignored_reason=f"no flow for {note.type} in {mapping.key}")
+    return Accepted(note.id, event=event, flows=flows)

@@ -40,7 +40,7 @@ def receive_webhook(source: str, token: str, tokens: list[str], parse: Callable[
     # module's logger is structlog's lazy proxy, which binds a logger on every call).
     if outcome != "recorded" or logs.enabled_for(logging.DEBUG):
         (log.debug if outcome == "recorded" else log.info)(
-            "webhook accepted", source=source, event_id=accepted.event_id, count=len(accepted.jobs), outcome=outcome,
+            "webhook accepted", source=source, event_id=accepted.event_id, count=accepted.count, outcome=outcome,
             **describe(parsed))
     # The hot path's answer, built without jsonify's provider machinery (sorted keys, mimetype lookup).
     return current_app.response_class(orjson.dumps(accepted.as_json()), 200, mimetype="application/json")
