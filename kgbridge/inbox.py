@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 import redis
@@ -62,9 +62,12 @@ def seen_key(origin: str, event_id: str) -> str:
     return f"{SEEN_PREFIX}:{origin}:{event_id}"
 
 
-@dataclass(frozen=True)
-class InboxEvent:
-    """One accepted event, as the dispatcher needs it to start its flows."""
+class InboxEvent(NamedTuple):
+    """One accepted event, as the dispatcher needs it to start its flows.
+
+    A NamedTuple, immutable as the frozen dataclass it was, built in a third of the instructions
+    (the receiver builds one per webhook: ~7 k instructions against ~20 k; docs/benchmarks.md §1).
+    """
 
     origin: str  # kintone | gmosign
     event_id: str  # what de-duplicates: the kintone notification id, or gmosign:<envelope>:<event>
