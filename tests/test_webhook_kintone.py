@@ -115,6 +115,11 @@ def test_wrong_token_is_refused_without_detail_and_records_nothing(client, kinto
         (json.dumps({"id": "x", "type": "ADD_RECORD", "app": {"id": "3"},
                      "record": {"$id": {"value": 5}, "$revision": {"value": "1"}}}), 422, "$id"),
         (b"[" * 100000 + b"]" * 100000, 400, "nested"),
+        *[(json.dumps({"id": "x", "type": "ADD_RECORD", "app": {"id": "3"}, "record": record}), 422,
+           "not a kintone notification: record: Input should be a valid dictionary")
+          for record in ("x", [], 7, True, [{"$id": {"value": "1"}}])],
+        (json.dumps({"id": "x", "type": "UPDATE_STATUS", "app": {"id": "3"}, "record": None}), 422,
+         "not a kintone notification: body: Value error, UPDATE_STATUS needs a 'record'"),
     ],
 )
 def test_malformed_bodies_get_a_4xx_with_the_reason_and_record_nothing(client, body, status, reason, redis_conn):
