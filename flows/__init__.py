@@ -27,9 +27,12 @@ FLOWS: dict[str, str] = {
 
 
 # Flows that can also decide a page of records at once (``run_page(ctx, app_key, record_ids)``,
-# flows/bulk.py): work found in bulk goes there instead of one job per record.
+# flows/bulk.py): work found in bulk goes there instead of one job per record. Page jobs of several
+# flows on the same records run in this order, one after the other (kgbridge/ops/reconcile.py):
+# routing (quick: no G-Staff call per record) before the G-Staff client lookup of the same inquiries.
 PAGE_FLOWS: dict[str, str] = {
     "order_registration": "flows.order_registration",
+    "inquiry_routing": "flows.inquiry_routing",
     "client_lookup": "flows.client_lookup",
 }
 

@@ -17,16 +17,29 @@ notice it first. For an Inquiries record:
 
 Our own write-back arrives as an UPDATE_RECORD notification and changes nothing. kintone calls:
 new and unassigned 4 (record, clients query, comment, update) plus 1 when the client is in the
-顧客管理台帳 lookup; an assignment 3 (record, comment, update). G-Staff: 1 (rep workload).
+顧客管理台帳 lookup; an assignment 3 (record, comment, update); an unassigned inquiry whose manager
+was told already 1 (record). G-Staff: 1 (rep workload).
+
+Found in bulk (``run_page``: a reconcile sweep finding a bulk import whose webhooks were lost), a page
+of n inquiries costs ⌈n / 500⌉ reads, the reps' workload once (one 顧客管理台帳 query per 500 of their
+clients, one G-Staff call), the clients' risk once (one 顧客管理台帳 query per 100 法人番号 or 会社名),
+⌈writes / 2,000⌉ bulk calls, and the comments: with ``[routing] bulk_notice = "per_page"`` one per
+department with unassigned inquiries on the page (not one per inquiry), plus those an assignment
+posts (the rep, and the manager of an inquiry that arrived assigned), one each; an inquiry changed
+meanwhile costs its ordinary job's calls on top (what it was told is not repeated).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from connectors.kintone.interface import RecordUpdate
+from flows import bulk, notify
 from flows.context import FlowContext, gstaff_of
 from flows.decide import on_fresh_record
 from flows.notify import tell
@@ -36,6 +49,8 @@ from mappings.japanese_dates import full_moment
 
 FLOW = "inquiry_routing"
 ASSIGNED_REMEMBER_SECONDS = 400 * 24 * 3600
+RISK_VALUES_PER_QUERY = 100  # 法人番号 or 会社名 in one 顧客管理台帳 query of a page
+LISTED = 10  # inquiries named in a page's notice
 
 
 # -- the rules (mapping data, seed A-2) -----------------------------------------------------------
@@ -68,6 +83,9 @@ class RoutingRules(BaseModel):
     business_type_fit: float = -3.0
     risk_without_experience: float = 5.0
     risky_evaluations: list[str] = Field(default_factory=list)
+    # Work found in bulk (a page of a bulk import): "per_page" tells each manager once per page of the
+    # department's unassigned inquiries, "per_record" once per inquiry, as the ordinary job does.
+    bulk_notice: Literal["per_page", "per_record"] = "per_page"
     departments: list[Department]
 
     @model_validator(mode="after")
@@ -123,63 +141,145 @@ def rank(rules: RoutingRules, department: Department, clients: Counter, staff: d
     return sorted(out, key=lambda r: (r.score, r.rep.code))
 
 
-# -- the flow -------------------------------------------------------------------------------------
+# -- the decision: one inquiry as read, the reps' workload and the client's risk given --------------
+#
+# The per-record job (``run``) and the page job (``run_page``) both decide with ``decide``; what each
+# outcome needs is in the Decision: the comments (kintone has no bulk comment: one call each, said
+# once), the fields to write (bulk-able: PUT records.json with the revision the decision was made
+# on) and the assignment to remember once written. The reps' workload (a 顧客管理台帳 query and
+# G-Staff's counts) and the client's risk (a 顧客管理台帳 query) are what ``decide`` is handed: read
+# for each inquiry by its own job, once per page by the page job.
 
-def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
-    mapping = ctx.mappings[app_key]
-    rules = RoutingRules.of(mapping)
-    return on_fresh_record(ctx, mapping, record_id, FLOW, lambda record, _status: decide(ctx, mapping, rules, record))
+
+@dataclass(frozen=True)
+class Workload:
+    clients: Counter  # rep code -> 顧客管理台帳 records the rep is 担当営業 of
+    staff: dict[str, int]  # rep code -> staff the rep looks after now (G-Staff)
 
 
-def decide(ctx: FlowContext, mapping: AppMapping, rules: RoutingRules, record: dict) -> str:
+@dataclass(frozen=True)
+class Notice:
+    text: str
+    users: tuple[User, ...]
+    once_as: str
+    same_as: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: str  # the outcome word when carried out ("told_manager" becomes "already_told" when said before)
+    department: Department
+    notices: tuple[Notice, ...] = ()
+    changes: dict = field(default_factory=dict)  # domain field -> value, to write on the record
+    remember: str | None = None  # the assigned reps' codes, remembered once the write is done
+    unassigned: bool = False  # the notice is the manager's "nobody assigned" one (a page may tell it in one)
+    ranked: tuple[Ranked, ...] = ()
+    risk: ClientRisk | None = None
+
+
+def decide(ctx: FlowContext, mapping: AppMapping, rules: RoutingRules, record: dict, *,
+           workload: Callable[[Department], Workload], risk: Callable[[dict], ClientRisk]) -> Decision:
+    """What the inquiry needs now; ``workload`` and ``risk`` are asked only for an unassigned one."""
     reps = _users(record.get("sales_rep"))
     department = rules.department_for(record.get("department"), record.get("business_type"))
     if reps:
         return record_assignment(ctx, mapping, department, record, reps)
-    return tell_manager(ctx, mapping, rules, department, record)
+    if notify.told_before(ctx, mapping, record["record_id"], "routing", same_as=department.name):
+        # Told already (our own write-back's notification, a retried page): no workload to read again.
+        return Decision("already_told", department, changes=_manager_fields(mapping, record, department))
+    return tell_manager(ctx, mapping, rules, department, record, workload(department), risk(record))
 
 
 def tell_manager(ctx: FlowContext, mapping: AppMapping, rules: RoutingRules, department: Department,
-                 record: dict) -> str:
+                 record: dict, workload: Workload, risk: ClientRisk) -> Decision:
     """Nobody assigned: the manager is told once per department, with the reps ranked."""
-    gstaff_of(ctx)  # G-Staff must be configured
-    codes = [r.code for r in department.reps]
-    clients = _clients_per_rep(ctx, codes)
-    staff = {code: load.current_staff for code, load in ctx.gstaff.rep_workloads(codes).items()}
-    risk = client_risk(ctx, record)
-    ranked = rank(rules, department, clients, staff, record.get("business_type"), risk)[:rules.suggest]
+    ranked = rank(rules, department, workload.clients, workload.staff, record.get("business_type"),
+                  risk)[:rules.suggest]
     text = manager_text(ctx, mapping, rules, department, record, ranked, risk)
-    told = tell(ctx, mapping, record["record_id"], text, [User(code=department.manager)],
-                once_as="routing", same_as=department.name)
-    _write(ctx, mapping, record, {"department": department.name, "department_manager": [User(code=department.manager)]})
-    return "told_manager" if told else "already_told"
+    notice = Notice(text, (User(code=department.manager),), once_as="routing", same_as=department.name)
+    return Decision("told_manager", department, (notice,), _manager_fields(mapping, record, department),
+                    unassigned=True, ranked=tuple(ranked), risk=risk)
+
+
+def _manager_fields(mapping: AppMapping, record: dict, department: Department) -> dict:
+    return _changes(mapping, record, {"department": department.name,
+                                      "department_manager": [User(code=department.manager)]})
 
 
 def record_assignment(ctx: FlowContext, mapping: AppMapping, department: Department, record: dict,
-                      reps: list[User]) -> str:
+                      reps: list[User]) -> Decision:
     """割当者 and 割当日時, once per assignment; the rep (and for a new inquiry the manager) is told."""
     rid = record["record_id"]
-    memory = f"{FLOW}:assigned:{mapping.key}:{rid}"
     codes = ",".join(sorted(u.code for u in reps))
-    remembered = ctx.ledger.get(memory)
+    remembered = ctx.ledger.get(_assigned_key(mapping, rid))
     if not is_blank(record.get("assigned_at")) and remembered in (None, codes):
-        ctx.ledger.mark(memory, ASSIGNED_REMEMBER_SECONDS, codes)  # recorded (by us or by hand)
-        return "nothing_to_do"
+        return Decision("nothing_to_do", department, remember=codes)  # recorded (by us or by hand)
     by = record.get("modifier") if isinstance(record.get("modifier"), User) else None
     at = record.get("updated_at") or ctx.now()
-    tell(ctx, mapping, rid, rep_text(mapping, record, by, at, ctx.now().date()), reps, once_as=f"assigned:{codes}")
+    notices = [Notice(rep_text(mapping, record, by, at, ctx.now().date()), tuple(reps), once_as=f"assigned:{codes}")]
     if remembered is None and is_blank(record.get("department_manager")):
         # It arrived assigned (a phone inquiry the rep took): the manager hears of it.
-        tell(ctx, mapping, rid, assigned_on_arrival_text(mapping, record, reps), [User(code=department.manager)],
-             once_as="routing", same_as=department.name)
-    changes = {"assigned_by": [by] if by and by.code else [], "assigned_at": at}
+        notices.append(Notice(assigned_on_arrival_text(mapping, record, reps), (User(code=department.manager),),
+                              once_as="routing", same_as=department.name))
+    wanted = {"assigned_by": [by] if by and by.code else [], "assigned_at": at}
     if is_blank(record.get("department")):
-        changes["department"] = department.name
+        wanted["department"] = department.name
     if is_blank(record.get("department_manager")):
-        changes["department_manager"] = [User(code=department.manager)]
-    _write(ctx, mapping, record, changes)
-    ctx.ledger.mark(memory, ASSIGNED_REMEMBER_SECONDS, codes)
-    return "assignment_recorded"
+        wanted["department_manager"] = [User(code=department.manager)]
+    return Decision("assignment_recorded", department, tuple(notices), _changes(mapping, record, wanted),
+                    remember=codes)
+
+
+def _assigned_key(mapping: AppMapping, record_id: str) -> str:
+    return f"{FLOW}:assigned:{mapping.key}:{record_id}"
+
+
+# -- carrying a decision out -----------------------------------------------------------------------
+
+
+def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
+    mapping = ctx.mappings[app_key]
+    rules = RoutingRules.of(mapping)
+    return on_fresh_record(ctx, mapping, record_id, FLOW, lambda record, _status: carry_out(
+        ctx, mapping, record, decide(ctx, mapping, rules, record, workload=lambda d: read_workload(ctx, d.reps),
+                                     risk=lambda r: client_risk(ctx, r))))
+
+
+def say(ctx: FlowContext, mapping: AppMapping, record: dict, decision: Decision, *, skip_unassigned: bool = False) -> str:
+    """Post the decision's comments (each said once); the outcome word as carried out. Before the write,
+    so a crash before it repeats no comment (``tell`` is once per text) and loses nothing."""
+    told = False
+    for notice in decision.notices:
+        if skip_unassigned and decision.unassigned:
+            continue
+        told = tell(ctx, mapping, record["record_id"], notice.text, list(notice.users), once_as=notice.once_as,
+                    same_as=notice.same_as) or told
+    return "already_told" if decision.outcome == "told_manager" and not told else decision.outcome
+
+
+def remember(ctx: FlowContext, mapping: AppMapping, record_id: str, decision: Decision) -> None:
+    """After the write: the assignment recorded, so our own write-back's notification changes nothing."""
+    if decision.remember is not None:
+        ctx.ledger.mark(_assigned_key(mapping, record_id), ASSIGNED_REMEMBER_SECONDS, decision.remember)
+
+
+def carry_out(ctx: FlowContext, mapping: AppMapping, record: dict, decision: Decision) -> str:
+    """The per-record job: the comments, the write with the record's revision, the assignment remembered."""
+    outcome = say(ctx, mapping, record, decision)
+    if decision.changes:
+        ctx.kintone.update_record(mapping.id, record["record_id"], mapping.write(decision.changes),
+                                  revision=record["revision"])
+    remember(ctx, mapping, record["record_id"], decision)
+    return outcome
+
+
+def read_workload(ctx: FlowContext, reps: Iterable[Rep]) -> Workload:
+    """The reps' 顧客管理台帳 clients (one query per 500) and their staff now (one G-Staff call)."""
+    gstaff = gstaff_of(ctx)  # G-Staff must be configured
+    codes = list(dict.fromkeys(r.code for r in reps))
+    clients = _clients_per_rep(ctx, codes)
+    staff = {code: load.current_staff for code, load in gstaff.rep_workloads(codes).items()}
+    return Workload(clients, staff)
 
 
 def client_risk(ctx: FlowContext, record: dict) -> ClientRisk:
@@ -189,16 +289,145 @@ def client_risk(ctx: FlowContext, record: dict) -> ClientRisk:
     clients = ctx.mappings["clients"] if "clients" in ctx.mappings else None
     number, name = (record.get("corporate_number") or "").strip(), (record.get("company_name") or "").strip()
     if clients is not None and (number or name):
-        field, value = ("corporate_number", number) if number else ("company_name", name)
+        by, value = ("corporate_number", number) if number else ("company_name", name)
         names = [n for n in ("past_trouble", "evaluation") if n in clients.fields]
         if names:
-            query = f'{clients.field(field).code} = "{_escape(value)}" order by $id desc'
+            query = f'{clients.field(by).code} = "{_escape(value)}" order by $id desc'
             found = ctx.kintone.get_records(clients.id, query, fields=clients.codes(*names), limit=1)
             if found:
                 known = clients.read(found[0])
                 trouble = trouble or not is_blank(known.get("past_trouble"))
                 evaluation = known.get("evaluation") or ""
     return ClientRisk(trouble, evaluation)
+
+
+def run_page(ctx: FlowContext, app_key: str, record_ids: list[str]) -> bulk.PageResult:
+    """Inquiries found in bulk (a reconcile page: a bulk import whose webhooks were lost), per page.
+
+    One read of the page (≤ 500 per call), the reps' workload once (one 顧客管理台帳 query per 500 of
+    their clients, one G-Staff call) and the clients' risk once (one 顧客管理台帳 query per 100 法人番号
+    or 会社名), ``decide`` for each inquiry as its own job would, the comments where that decision posts
+    them (said once as the ordinary job says them; with ``bulk_notice = "per_page"`` one notice per
+    department instead of one per unassigned inquiry: ``announce``), then every write of the page in
+    bulk (``flows.bulk``: 2,000 per call, each with the revision it was decided on). An inquiry a bulk
+    call refused (changed since the page was read) goes to its ordinary job, which says nothing twice.
+    """
+    mapping = ctx.mappings[app_key]
+    rules = RoutingRules.of(mapping)
+    result = bulk.PageResult()
+    rows = bulk.read_records(ctx, mapping, record_ids)
+    page = [mapping.read(row) for row in rows.values()]
+    loads: list[Workload] = []
+    risks: dict[str, ClientRisk] = {}
+
+    def workload(_department: Department) -> Workload:  # every department's reps, read once for the page
+        if not loads:
+            loads.append(read_workload(ctx, [rep for d in rules.departments for rep in d.reps]))
+        return loads[0]
+
+    def risk(record: dict) -> ClientRisk:  # the page's unassigned inquiries' clients, read once
+        if not risks:
+            risks.update(client_risks(ctx, [r for r in page if not _users(r.get("sales_rep"))]))
+        return risks[record["record_id"]]
+
+    decided = [(r, decide(ctx, mapping, rules, r, workload=workload, risk=risk)) for r in page]
+    per_page = rules.bulk_notice == "per_page"
+    announced = announce(ctx, mapping, rules, decided, workload) if per_page else {}
+    sent: dict[str, str] = {}  # record id -> outcome, once its write lands
+    updates: list[RecordUpdate] = []
+    for record, decision in decided:
+        rid = record["record_id"]
+        outcome = say(ctx, mapping, record, decision, skip_unassigned=per_page)
+        outcome = announced.get(rid, outcome)
+        if decision.changes:
+            sent[rid] = outcome
+            updates.append(RecordUpdate(rid, mapping.write(decision.changes), str(record["revision"])))
+        else:
+            remember(ctx, mapping, rid, decision)
+            result.handled(rid, outcome, record["revision"])
+    landed = bulk.write_records(ctx, mapping, updates)
+    decisions = {r["record_id"]: d for r, d in decided}
+    for rid in landed[0]:
+        remember(ctx, mapping, rid, decisions[rid])
+    return bulk.finish_page(ctx, FLOW, mapping, record_ids, rows, result, sent=sent, landed=landed,
+                            detail="written in bulk")
+
+
+def announce(ctx: FlowContext, mapping: AppMapping, rules: RoutingRules, decided: list[tuple[dict, Decision]],
+             workload: Callable[[Department], Workload]) -> dict[str, str]:
+    """Tell each manager of the page's unassigned inquiries of the department in one comment, on the
+    first of them not told yet; {record id: outcome word} of those inquiries.
+
+    Each inquiry told is then remembered as its own job's notice (``once_as="routing"``), so neither
+    its ordinary job nor a later page tells it again. A crash between the notice and those marks
+    finds the same inquiries on the retry, hence the same notice (said once), and marks them then.
+    """
+    groups: dict[str, list[tuple[dict, Decision]]] = {}
+    for record, decision in decided:
+        if decision.unassigned:
+            groups.setdefault(decision.department.name, []).append((record, decision))
+    out: dict[str, str] = {}
+    for name, members in groups.items():
+        department = members[0][1].department
+        fresh = [(r, d) for r, d in members
+                 if not notify.told_before(ctx, mapping, r["record_id"], "routing", same_as=name)]
+        out.update({r["record_id"]: "already_told" for r, _ in members})
+        if not fresh:
+            continue
+        records = [r for r, _ in fresh]
+        load = workload(department)
+        types = {r.get("business_type") for r in records}
+        business_type = types.pop() if len(types) == 1 else None
+        ranked = rank(rules, department, load.clients, load.staff, business_type,
+                      ClientRisk(False, ""))[:rules.suggest]
+        risky = sum(1 for _, d in fresh if d.risk is not None and d.risk.risky(rules))
+        text = page_notice_text(mapping, department, records, ranked, risky, business_type)
+        ids = ",".join(r["record_id"] for r in records)
+        posted = notify.tell(ctx, mapping, records[0]["record_id"], text, [User(code=department.manager)],
+                             once_as="routing_page", same_as=f"{name}:{ids}")
+        for record in records:
+            notify.mark_told(ctx, mapping, record["record_id"], "routing", same_as=name)
+            out[record["record_id"]] = "told_manager" if posted else "already_told"
+    return out
+
+
+def client_risks(ctx: FlowContext, records: list[dict]) -> dict[str, ClientRisk]:
+    """``client_risk`` of many inquiries at once: one 顧客管理台帳 query per 100 法人番号 or 会社名 asked
+    (the newest client record of each, as ``client_risk`` takes), not one per inquiry."""
+    out = {r["record_id"]: ClientRisk(not is_blank(r.get("past_trouble")), "") for r in records}
+    clients = ctx.mappings["clients"] if "clients" in ctx.mappings else None
+    names = [n for n in ("past_trouble", "evaluation") if clients is not None and n in clients.fields]
+    if not names:
+        return out
+    keys = {r["record_id"]: _risk_key(r) for r in records}
+    newest: dict[tuple[str, str], dict] = {}  # (field, value) -> the newest client record's values
+    for by in ("corporate_number", "company_name"):
+        values = sorted({v for b, v in keys.values() if b == by and v})
+        for part in bulk.chunks(values, RISK_VALUES_PER_QUERY):
+            code = clients.field(by).code
+            wanted = ", ".join(f'"{_escape(v)}"' for v in part)
+            last = None
+            while True:
+                below = f" and $id < {last}" if last else ""
+                rows = ctx.kintone.get_records(clients.id, f"{code} in ({wanted}){below} order by $id desc",
+                                               fields=["$id", code, *clients.codes(*names)], limit=500)
+                for row in rows:
+                    known = clients.read(row)
+                    newest.setdefault((by, (known.get(by) or "").strip()), known)
+                if len(rows) < 500:
+                    break
+                last = int(rows[-1]["$id"]["value"])
+    for rid, key in keys.items():
+        known = newest.get(key)
+        if known is not None:
+            out[rid] = ClientRisk(out[rid].past_trouble or not is_blank(known.get("past_trouble")),
+                                  known.get("evaluation") or "")
+    return out
+
+
+def _risk_key(record: dict) -> tuple[str, str]:
+    number, name = (record.get("corporate_number") or "").strip(), (record.get("company_name") or "").strip()
+    return ("corporate_number", number) if number else ("company_name", name)
 
 
 def _clients_per_rep(ctx: FlowContext, codes: list[str]) -> Counter:
@@ -223,11 +452,9 @@ def _clients_per_rep(ctx: FlowContext, codes: list[str]) -> Counter:
         last = int(page[-1]["$id"]["value"])
 
 
-def _write(ctx: FlowContext, mapping: AppMapping, record: dict, wanted: dict) -> None:
-    changes = {name: value for name, value in wanted.items()
-               if name in mapping.fields and not _same(record.get(name), value)}
-    if changes:
-        ctx.kintone.update_record(mapping.id, record["record_id"], mapping.write(changes), revision=record["revision"])
+def _changes(mapping: AppMapping, record: dict, wanted: dict) -> dict:
+    return {name: value for name, value in wanted.items()
+            if name in mapping.fields and not _same(record.get(name), value)}
 
 
 def _same(current, wanted) -> bool:
@@ -300,3 +527,36 @@ def assigned_on_arrival_text(mapping: AppMapping, record: dict, reps: list[User]
     channel = record.get("channel") or "新規"
     return (f"新しいお問い合わせ（{channel}）を{names}さんが担当しています（受付時に"
             f"「{mapping.field('sales_rep').display}」入力済み）。ご確認ください。")
+
+
+def page_notice_text(mapping: AppMapping, department: Department, records: list[dict], ranked: list[Ranked],
+                     risky: int, business_type: str | None) -> str:
+    """One notice for a department's unassigned inquiries that arrived together (a bulk import)."""
+    rep_label = mapping.field("sales_rep").display
+    dept_label = mapping.field("department").display if "department" in mapping.fields else "担当部署"
+    n = len(records)
+    lines = [f"{department.name}に、{rep_label}が決まっていない新しいお問い合わせが{n}件まとめて登録されました。"
+             f"それぞれ担当者を決めて「{rep_label}」に入力してください。",
+             f"レコード一覧の絞り込みで「{dept_label}」が「{department.name}」、「{rep_label}」が空欄のものを表示すると、"
+             "対象のお問い合わせを確認できます（このコメントは、そのうち最初の1件に書いています）。"]
+    hp = sum(1 for r in records if r.get("channel") == "HP")
+    if hp:
+        lines.append(f"うちHPからのお問い合わせが{hp}件です。HPからのお問い合わせは、1営業日以内に営業から一度ご連絡するルールです。")
+    if risky:
+        lines.append(f"※うち{risky}件は、過去トラブルの記録があるか顧客評価の低いお客様です。"
+                     "難しいお客様の担当経験がある担当者に割り振ってください。")
+    if ranked:
+        lines.append("")
+        basis = f"・{business_type}の経験" if business_type else ""
+        lines.append(f"【担当候補】（担当クライアント数・担当スタッフさん数{basis}から順に並べています）")
+        for i, r in enumerate(ranked, 1):
+            fit = f"・{business_type}の経験あり" if r.fits else ""
+            senior = "・難しいお客様の担当経験あり" if risky and r.rep.experienced else ""
+            lines.append(f"{i}. {r.rep.name}：担当クライアント{r.clients}社・担当スタッフさん{r.staff}名{fit}{senior}")
+    lines.append("")
+    lines.append(f"【対象のお問い合わせ】（レコード番号順{f'、最初の{LISTED}件' if n > LISTED else ''}）")
+    for r in records[:LISTED]:
+        lines.append(f"・レコード番号{r['record_id']}：{r.get('company_name') or '（会社名未入力）'}")
+    if n > LISTED:
+        lines.append(f"ほか{n - LISTED}件")
+    return "\n".join(lines)

@@ -44,9 +44,9 @@ def tell(ctx, mapping: AppMapping, record_id: str, text: str, users: Iterable[Us
     list of missing items, not the sentence around it); by default it is the text itself.
     """
     key = None
-    digest = hashlib.sha256((text if same_as is None else same_as).encode()).hexdigest()[:16]
+    digest = _digest(text if same_as is None else same_as)
     if once_as is not None:
-        key = f"told:{mapping.key}:{record_id}:{once_as}:{digest}"
+        key = once_key(mapping, record_id, once_as, same_as if same_as is not None else text)
         if ctx.ledger.done(key):
             return False
         if ctx.ledger.done(key + ":sending") and already_posted(ctx, mapping.id, record_id, text):
@@ -57,6 +57,26 @@ def tell(ctx, mapping: AppMapping, record_id: str, text: str, users: Iterable[Us
     if key:
         ctx.ledger.mark(key, REMEMBER_SECONDS)
     return True
+
+
+def _digest(same: str) -> str:
+    return hashlib.sha256(same.encode()).hexdigest()[:16]
+
+
+def once_key(mapping: AppMapping, record_id: str, once_as: str, same: str) -> str:
+    """The ledger key ``tell`` remembers a message under (``same``: its ``same_as``, else its text)."""
+    return f"told:{mapping.key}:{record_id}:{once_as}:{_digest(same)}"
+
+
+def told_before(ctx, mapping: AppMapping, record_id: str, once_as: str, *, same_as: str) -> bool:
+    """Whether ``tell(..., once_as=once_as, same_as=same_as)`` on this record was said already."""
+    return ctx.ledger.done(once_key(mapping, record_id, once_as, same_as))
+
+
+def mark_told(ctx, mapping: AppMapping, record_id: str, once_as: str, *, same_as: str) -> None:
+    """Remember that message as said on this record (by a notice posted elsewhere that covers it), so
+    ``tell`` with the same ``once_as`` and ``same_as`` does not post it."""
+    ctx.ledger.mark(once_key(mapping, record_id, once_as, same_as), REMEMBER_SECONDS)
 
 
 def post(ctx, mapping: AppMapping, record_id: str, text: str, users: Iterable[User] | None, *, key: str) -> None:

@@ -10,13 +10,15 @@ JSON serializer, never pickle: whoever can write to Redis could otherwise run co
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import redis
 import structlog
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
-from rq.job import Job
+from rq.job import Dependency, Job
 from rq.serializers import JSONSerializer
 
 from kgbridge.history import Notes
@@ -87,7 +89,6 @@ def enqueue_flow(queue: Queue, settings: Settings, request: FlowRequest, pipelin
             kwargs={"flow": request.flow, "app_key": request.app_key, "record_id": request.record_id,
                     **dict(request.params)},
             job_id=request.job_id,
-            unique=True,
             retry=retry_policy(settings),
             result_ttl=settings.result_ttl_seconds,
             failure_ttl=settings.failure_ttl_seconds,
@@ -193,21 +194,32 @@ class PageRequest:
         return [job_id(self.flow, self.app_key, rid, marker) for rid, marker in self.records]
 
 
-def enqueue_page(queue: Queue, settings: Settings, request: PageRequest) -> bool:
-    """Enqueue one page job (False when it exists already) and note each record it carries."""
+def enqueue_page(queue: Queue, settings: Settings, request: PageRequest, after: Sequence[str] = ()) -> bool:
+    """Enqueue one page job (False when it exists already) and note each record it carries.
+
+    ``after``: page jobs of other flows on the same records that must end first (two page jobs
+    reading and then bulk-writing the same records at once would refuse each other's writes and send
+    every record to its ordinary job). RQ runs the job once those ended, failed or not. RQ's
+    ``unique`` does not go with dependencies: such a job is looked for first instead, which only
+    the reconcile sweep (one per app at a time, under its lock) asks for."""
+    options: dict[str, Any] = {"unique": True}
+    if after:
+        if queue.connection.exists(Job.key_for(request.job_id)):
+            return False
+        options = {"depends_on": Dependency(jobs=list(after), allow_failure=True)}
     try:
         queue.enqueue(
             RUN_PAGE,
             kwargs={"flow": request.flow, "app_key": request.app_key,
                     "records": [list(r) for r in request.records]},
             job_id=request.job_id,
-            unique=True,
             retry=retry_policy(settings),
             result_ttl=settings.result_ttl_seconds,
             failure_ttl=settings.failure_ttl_seconds,
             description=f"{request.flow} {request.app_key}: page of {len(request.records)}",
             meta={"flow": request.flow, "app": request.app_key, "record_id": f"{len(request.records)} records",
                   "source": request.source, "event_id": "", "marker": request.key, "attempts": []},
+            **options,
         )
     except DuplicateJobError:
         return False
@@ -225,10 +237,12 @@ class Enqueued:
     duplicates: int = 0  # records whose job (or page job) existed already
 
 
-def enqueue_many(queue: Queue, settings: Settings, requests: list[FlowRequest], key: str) -> Enqueued:
+def enqueue_many(queue: Queue, settings: Settings, requests: list[FlowRequest], key: str,
+                 after: Sequence[str] = ()) -> Enqueued:
     """Start one flow on many records of one app: from KGBRIDGE_BULK_MIN_RECORDS on, and when the flow
     has a page path (flows.PAGE_FLOWS), as page jobs of up to 500 records; else a job each.
-    ``key`` names the batch (a reconcile position, an approval) for the page jobs' ids."""
+    ``key`` names the batch (a reconcile position, an approval) for the page jobs' ids; ``after``:
+    page jobs of the same records the page jobs wait for (``enqueue_page``)."""
     from flows import PAGE_FLOWS
 
     out = Enqueued([], [])
@@ -240,7 +254,7 @@ def enqueue_many(queue: Queue, settings: Settings, requests: list[FlowRequest], 
             part = requests[start:start + PAGE_RECORDS]
             page = PageRequest(flow=flow, app_key=app_key, records=tuple((r.record_id, r.marker) for r in part),
                                key=f"{key}-p{n + 1}", source=part[0].source)
-            if enqueue_page(queue, settings, page):
+            if enqueue_page(queue, settings, page, after):
                 out.records += [r.job_id for r in part]
                 out.pages.append(page.job_id)
             else:

@@ -60,11 +60,13 @@ def seed_order(fake: FakeKintone, client_id: str, complete: bool = True) -> str:
     return fake.seed(ORDERS, values)
 
 
-def seed_inquiry(fake: FakeKintone, company: str = COMPANY_NAME, phone: str = COMPANY_PHONE) -> str:
+def seed_inquiry(fake: FakeKintone, company: str = COMPANY_NAME, phone: str = COMPANY_PHONE,
+                 assigned: bool = True) -> str:
     """An HP inquiry (a bulk import: no webhook) whose contact is a person; G-Staff knows the company
-    when ``gstaff_knowing_the_company`` is its G-Staff."""
+    when ``gstaff_knowing_the_company`` is its G-Staff. ``assigned``: its 担当営業 is entered."""
     return fake.seed(INQUIRIES, {"受付経路": "HP", "会社名": company, "電話番号": phone, "担当者名": PERSON_NAME,
-                                 "問い合わせ内容": f"折り返しは {PERSON_PHONE} / {PERSON_EMAIL} まで", "担当営業": REP})
+                                 "問い合わせ内容": f"折り返しは {PERSON_PHONE} / {PERSON_EMAIL} まで",
+                                 "担当営業": REP if assigned else []})
 
 
 def gstaff_knowing_the_company() -> FakeGStaff:

@@ -6,6 +6,7 @@ registers, in the shapes of docs/gstaff-openapi.yaml:
 
     GET /clients/{id}/history       GET /clients/{id}/assignments       GET /staff/{id}
     GET /clients (search)           GET /clients/by-reference           POST /clients (register)
+    GET /reps/workload (the routing's rep workload)
 
 Any other path answers 404 ``not_found``. Every request needs ``Authorization: Bearer <api_key>``.
 The server logs nothing (answers carry birth dates).
@@ -86,6 +87,11 @@ class GStaffServer:
             if path == "/clients/by-reference" and request.method == "GET":
                 found = self.fake.find_client_by_reference(request.args.get("reference", ""))
                 return (200, _client(found)) if found else (404, {"code": "not_found", "message": "no such client"})
+            if path == "/reps/workload" and request.method == "GET":
+                codes = [c for c in request.args.get("codes", "").split(",") if c]
+                return 200, {"reps": [{"code": r.code, "current_staff": r.current_staff,
+                                       "current_clients": r.current_clients}
+                                      for r in self.fake.rep_workloads(codes).values()]}
             if request.method == "GET" and (m := _HISTORY.match(path)):
                 return 200, _history(self.fake.get_history(m["id"]))
             if request.method == "GET" and (m := _ASSIGNMENTS.match(path)):

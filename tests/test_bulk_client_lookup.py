@@ -4,8 +4,8 @@ jobs post (for a client with a risk: ``tell_linked`` "risky", the default), and 
 bulk, each with the revision it was decided on. The page ends exactly as one client_lookup job per
 inquiry would; an inquiry someone changes meanwhile goes to its ordinary job.
 
-Routing (flows/inquiry_routing.py) stays one job per inquiry; it is left out here, as in
-tests/test_client_lookup.py, so that the calls counted are the lookup's.
+Routing (flows/inquiry_routing.py, its page path in tests/test_bulk_inquiry_routing.py) is left out
+here, as in tests/test_client_lookup.py, so that the calls counted are the lookup's.
 """
 
 from __future__ import annotations
@@ -244,14 +244,18 @@ def test_an_inquiry_whose_own_job_is_deciding_is_left_to_that_job(worker_ctx, ki
     assert {kintone.record_values(INQUIRIES, r)["Gスタッフ顧客ID"] for r in (ids[0], ids[2])} == {"G-1001"}
 
 
-def test_the_routing_jobs_of_the_same_inquiries_are_queued_ahead_of_the_lookup_page(
-        worker_ctx, kintone, settings, redis_conn, drain):
-    """Routing (one job per inquiry) writes the inquiries too: queued behind the page job it would write
-    them while the page looks them up in G-Staff, and each inquiry it wrote after the page read would go
-    to its ordinary lookup job (three calls again). Queued ahead, the page reads them routed."""
+def test_the_jobs_of_a_flow_without_a_page_path_on_the_same_inquiries_are_queued_ahead_of_the_lookup_page(
+        worker_ctx, kintone, settings, redis_conn, drain, monkeypatch):
+    """A flow with one job per inquiry (routing before it had a page path) writes the inquiries too:
+    queued behind the page job it would write them while the page looks them up in G-Staff, and each
+    inquiry it wrote after the page read would go to its ordinary lookup job (three calls again). Queued
+    ahead, the page reads them routed. (Routing's own page path: tests/test_bulk_inquiry_routing.py.)"""
+    import flows
     from kgbridge.jobs import make_queue
     from mappings import load_mappings
     from tests.conftest import ROOT
+
+    monkeypatch.delitem(flows.PAGE_FLOWS, "inquiry_routing")
 
     both = load_mappings(ROOT / "mappings" / "default")  # client_lookup and inquiry_routing
     ids = imported(kintone, 150)

@@ -240,3 +240,89 @@ def test_a_5xx_after_kintone_wrote_the_lookup_page_does_not_write_or_say_it_twic
 
     linked_once(kintone, gstaff, known, new)
     assert failed_jobs(redis_conn, settings) == []
+
+
+# -- the routing of a bulk import of inquiries (flows/inquiry_routing.run_page) ----------------------
+
+
+def sweep_routing(settings, mappings, fake, redis_conn) -> reconcile.AppSweep:
+    """The routing's page jobs only: the lookup of the same inquiries has its own faults above."""
+    [report] = reconcile.sweep(settings=settings, mappings=without_flow(mappings, "client_lookup"), kintone=fake,
+                               connection=redis_conn, app_key="inquiries")
+    assert report.page_jobs, "the import should have gone to page jobs"
+    return report
+
+
+def routing_env(redis_url, server, gserver):
+    """Routing reads the 顧客管理台帳 (the reps' clients, the clients' risk) and G-Staff (their staff)."""
+    return worker_env(redis_url, server.url, {"inquiries": API_TOKENS["inquiries"], "clients": API_TOKENS["clients"]},
+                      **gstaff_settings(gserver))
+
+
+def routed_once(fake, ids: list[str], pages: int) -> None:
+    for rid in ids:
+        record = fake.record_values(INQUIRIES, rid)
+        assert (record["担当部署"], record["$revision"]) == ("東京営業部", "2"), rid  # one write, no more
+    notices = [c for rid in ids for c in fake.apps[INQUIRIES].comments[rid]]
+    assert len(notices) == pages  # one notice per page to the manager, not one per inquiry, never twice
+    assert all([m.code for m in c.mentions] == ["tanaka"] and "まとめて登録されました" in c.text for c in notices)
+
+
+@pytest.mark.parametrize(("case", "dies"), [
+    ("after kintone wrote the first page back, before its answer", "worker"),
+    ("after kintone wrote the first page back, before its answer", "work horse"),
+    ("after the page's notice, before its bulk write", "worker"),
+])
+def test_a_worker_killed_around_a_routing_pages_bulk_write_ends_with_each_effect_once(
+        case, dies, kintone, mappings, settings, redis_conn, redis_url, workers):
+    ids = [seed_inquiry(kintone, company=f"株式会社あおば物流{i}号", assigned=False) for i in range(600)]  # 500 + 100
+    report = sweep_routing(settings, mappings, kintone, redis_conn)
+    assert len(report.page_jobs) == 2
+    with start_kintone(kintone, mappings) as server, start_gstaff(gstaff_knowing_the_company()) as gserver:
+        held = server.hold("POST", "bulkRequest", after_effect=case.startswith("after kintone wrote"))
+        env = routing_env(redis_url, server, gserver)
+        workers.append(start_worker(env, "worker-a"))
+        assert held.reached.wait(60), "the page job never reached its bulk write"
+        _kill_midway(dies, held, workers, env)
+        wait_until(lambda: all_done(redis_conn, settings, report), RECOVERY_BOUND, "both page jobs to finish")
+
+    routed_once(kintone, ids, pages=2)
+    assert kintone.calls[("update_record", INQUIRIES)] == 0  # nobody fell back to one write per inquiry
+    assert failed_jobs(redis_conn, settings) == []
+
+
+def test_a_routing_pages_bulk_write_refused_half_way_sends_the_edited_inquiry_to_its_own_job(
+        kintone, mappings, settings, redis_conn, redis_url, workers):
+    ids = [seed_inquiry(kintone, company=f"株式会社あおば物流{i}号", assigned=False) for i in range(150)]
+    report = sweep_routing(settings, mappings, kintone, redis_conn)
+    edited = ids[130]  # in the bulkRequest's second PUT records.json
+    with start_kintone(kintone, mappings) as server, start_gstaff(gstaff_knowing_the_company()) as gserver:
+        held = server.hold("POST", "bulkRequest", after_effect=False)
+        workers.append(start_worker(routing_env(redis_url, server, gserver), "worker-a"))
+        assert held.reached.wait(60)
+        kintone.update_record(INQUIRIES, edited, {"問い合わせ内容": {"value": "5名に増員をお願いしたい"}})
+        held.release()  # kintone refuses request 2: the first 100 writes are rolled back with it
+        wait_until(lambda: all_done(redis_conn, settings, report), RECOVERY_BOUND, "the page job to finish")
+        wait_until(lambda: queued(redis_conn, settings) == 0 and kintone.calls[("update_record", INQUIRIES)] == 2,
+                   RECOVERY_BOUND, "the edited inquiry's own job")
+        assert server.count("POST", "bulkRequest", status=409) == 1
+
+    routed_once(kintone, [r for r in ids if r != edited], pages=1)
+    record = kintone.record_values(INQUIRIES, edited)
+    assert (record["担当部署"], record["$revision"]) == ("東京営業部", "3")  # the edit, then its own job's write
+    assert kintone.comment_texts(INQUIRIES, edited) == []  # told in the page's notice, not again
+    assert failed_jobs(redis_conn, settings) == []
+
+
+def test_a_5xx_after_kintone_wrote_the_routing_page_does_not_write_or_tell_it_twice(
+        kintone, mappings, settings, redis_conn, redis_url, workers):
+    ids = [seed_inquiry(kintone, company=f"株式会社あおば物流{i}号", assigned=False) for i in range(150)]
+    report = sweep_routing(settings, mappings, kintone, redis_conn)
+    with start_kintone(kintone, mappings) as server, start_gstaff(gstaff_knowing_the_company()) as gserver:
+        server.fail(unavailable(), method="POST", resource="bulkRequest", after_effect=True)
+        workers.append(start_worker(routing_env(redis_url, server, gserver), "worker-a"))
+        wait_until(lambda: all_done(redis_conn, settings, report) and queued(redis_conn, settings) == 0,
+                   RECOVERY_BOUND, "the page job (and any fallback) to finish")
+
+    routed_once(kintone, ids, pages=1)
+    assert failed_jobs(redis_conn, settings) == []

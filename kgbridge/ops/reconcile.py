@@ -30,7 +30,10 @@ records for a flow with a page path (``flows.PAGE_FLOWS``), they go to one page 
 actions) instead of a job each; ``enqueued`` still lists each record under the id its own job
 would have had, ``page_jobs`` the page jobs carrying them. A record a page job carries is noted
 (``kgbridge.jobs.paged_key``) and counts as queued for the next sweep. Fewer records (a few lost
-webhooks) get their ordinary jobs, as before.
+webhooks) get their ordinary jobs, as before. Page jobs of several flows on the same records (an
+inquiry import: inquiry_routing and client_lookup) run one after the other in the order of
+``flows.PAGE_FLOWS`` (each waits for the previous flow's, an RQ dependency), so neither's bulk write
+is refused for the other's.
 
 A records query cannot tell a status change from an edit: a record edited while it sits in a
 trigger status (a 締結済 contract given its 保管期限 later, an approved 稟議 edited) runs the
@@ -336,16 +339,22 @@ def _handle_page(mapping: AppMapping, triggers: list[Trigger], rows: list[dict],
                                 source="reconcile"))
     # Flows without a page path first: their jobs for these records are queued ahead of the page jobs,
     # so a page job (one read of its records, their writes at the end) does not race them for the same
-    # records (inquiry_routing beside client_lookup's pages), which would send every record one of them
-    # wrote after the page read to its ordinary job.
-    for flow in sorted(dict.fromkeys(r.flow for r in lost), key=lambda name: name in PAGE_FLOWS):
+    # records, which would send every record one of them wrote after the page read to its ordinary job.
+    # Page flows of the same records (inquiry_routing and client_lookup on an inquiry import) run one
+    # after the other, in the order of flows.PAGE_FLOWS: each page job waits for the previous flow's.
+    order = list(PAGE_FLOWS)
+    after: list[str] = []
+    for flow in sorted(dict.fromkeys(r.flow for r in lost),
+                       key=lambda name: (name in PAGE_FLOWS, order.index(name) if name in PAGE_FLOWS else 0)):
         requests = [r for r in lost if r.flow == flow]
         first, last = requests[0], requests[-1]
         digest = hashlib.sha256("|".join(r.job_id for r in requests).encode()).hexdigest()[:12]
-        started = enqueue_many(queue, settings, requests, key=f"{first.record_id}-{last.record_id}-{digest}")
+        started = enqueue_many(queue, settings, requests, key=f"{first.record_id}-{last.record_id}-{digest}",
+                               after=after)
         report.enqueued += started.records
         report.page_jobs += started.pages
         report.queued += started.duplicates
+        after = started.pages or after
 
 
 def render(reports: list[AppSweep]) -> str:
