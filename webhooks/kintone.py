@@ -16,6 +16,6 @@ bp = Blueprint("kintone", __name__)
 
 @bp.post("/webhooks/kintone/<token>")
 def receive(token: str):
-    settings = current_app.extensions["kgbridge"]["settings"]
-    return receive_webhook("kintone", token, settings.webhook_tokens(), parse_kintone, accept_kintone,
+    return receive_webhook("kintone", token, current_app.extensions["kgbridge"]["webhook_tokens"], parse_kintone,
+                           accept_kintone,
                            describe=lambda note: {"event_type": note.type, "app_id": note.app.id})

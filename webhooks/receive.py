@@ -21,7 +21,7 @@ from webhooks.intake import Accepted, Rejected
 log = structlog.get_logger("kgbridge.webhook")
 
 
-def receive_webhook(source: str, token: str, tokens: list[str], parse: Callable[[bytes], Any],
+def receive_webhook(source: str, token: str, tokens: list[str] | tuple[str, ...], parse: Callable[[bytes], Any],
                     accept: Callable[..., Accepted], describe: Callable[[Any], dict] = lambda _parsed: {}):
     """Answer one webhook call: 404 for a wrong token, 4xx with the reason, else 200 once recorded."""
     structlog.contextvars.clear_contextvars()  # nothing bound by an earlier request or job
