@@ -13,7 +13,7 @@ import hmac
 import re
 
 import redis
-from flask import Flask, current_app, jsonify, request
+from flask import Flask, jsonify
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 from werkzeug.wsgi import get_content_length
 
@@ -43,8 +43,8 @@ def _digests(tokens: tuple[str, ...]) -> tuple[bytes, ...]:
     return tuple(hashlib.sha256(token.encode()).digest() for token in tokens)
 
 
-def read_body() -> bytes:
-    """The request body, refused with 413 past the size limit (``MAX_CONTENT_LENGTH``) however it was sent.
+def read_body(environ: dict, limit: int | None) -> bytes:
+    """The request body, refused with 413 past ``limit`` (the app's ``MAX_CONTENT_LENGTH``) however it was sent.
 
     Read from ``wsgi.input`` itself, not through ``request.get_data``: werkzeug wraps the input in a
     ``LimitedStream`` to enforce the limit, some 35 k instructions a webhook (docs/benchmarks.md §1).
@@ -55,8 +55,6 @@ def read_body() -> bytes:
     there silently); from any other server it reads as empty. A body shorter than its declared
     length on an unterminated stream is a client that went away (400, as werkzeug says).
     """
-    environ = request.environ
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
     length = get_content_length(environ)  # None when chunked or not given
     if length is not None and limit is not None and length > limit:
         raise RequestEntityTooLarge()
@@ -124,6 +122,7 @@ def create_app(settings: Settings | None = None, *, connection: redis.Redis | No
         "mappings": load_mappings(settings.mapping_dir),
         "redis": connection,
         "webhook_tokens": tuple(settings.webhook_tokens()),  # read once: settings are frozen
+        "gmosign_webhook_tokens": tuple(settings.gmosign_webhook_tokens()),
     }
 
     from webhooks.gmosign import bp as gmosign_bp

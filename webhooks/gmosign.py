@@ -23,13 +23,14 @@ bp = Blueprint("gmosign", __name__)
 
 @bp.post("/webhooks/gmosign/<token>")
 def receive(token: str):
-    settings = current_app.extensions["kgbridge"]["settings"]
+    ext = current_app.extensions["kgbridge"]
+    settings = ext["settings"]
     if settings.gmosign_callback_allowed_ips:
         source = source_address(request.remote_addr, request.headers.getlist("X-Forwarded-For"),
                                 settings.trusted_proxies)
         if source is None or not any(source in net for net in settings.gmosign_callback_allowed_ips):
             return jsonify(ok=False, error="source address not allowed"), 403
-    return receive_webhook("gmosign", token, settings.gmosign_webhook_tokens(), parse_gmosign, accept_gmosign,
+    return receive_webhook("gmosign", token, ext["gmosign_webhook_tokens"], parse_gmosign, accept_gmosign,
                            describe=describe)
 
 

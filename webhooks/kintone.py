@@ -16,6 +16,6 @@ bp = Blueprint("kintone", __name__)
 
 @bp.post("/webhooks/kintone/<token>")
 def receive(token: str):
-    return receive_webhook("kintone", token, current_app.extensions["kgbridge"]["webhook_tokens"], parse_kintone,
-                           accept_kintone,
+    tokens = current_app._get_current_object().extensions["kgbridge"]["webhook_tokens"]  # not via the proxy's lookup
+    return receive_webhook("kintone", token, tokens, parse_kintone, accept_kintone,
                            describe=lambda note: {"event_type": note.type, "app_id": note.app.id})
