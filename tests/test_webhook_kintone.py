@@ -45,6 +45,7 @@ def test_complete_order_webhook_ends_in_supervisor_approval(client, kintone, ids
     response = post(client, notification(kintone, ORDERS, ids["order_complete"]))
     assert response.status_code == 200
     assert response.get_json() == {"ok": True, "duplicate": False, "jobs": 1}
+    assert response.headers["Content-Type"] == "application/json"
 
     drain()
 
