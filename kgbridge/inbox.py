@@ -81,12 +81,17 @@ class InboxEvent(NamedTuple):
     source: str = "webhook"  # webhook | replay
 
     def dumps(self) -> str:
+        return self.encoded().decode()
+
+    def encoded(self) -> bytes:
+        """The entry as written to the inbox: ``dumps``'s text in UTF-8 (what Redis stores), without
+        going through a str (redis-py would encode it back)."""
         entry = {"v": FORMAT, "origin": self.origin, "event_id": self.event_id, "app": self.app_key,
                  "record_id": self.record_id, "marker": self.marker, "type": self.event_type,
                  "status": self.status_key, "flow": self.flow, "params": dict(self.params), "source": self.source}
         # The text json.dumps(entry, ensure_ascii=False, separators=(",", ":")) gives, ~10× faster
         # (tests/test_json_fast_path.py); the receiver writes one per webhook.
-        return orjson.dumps(entry).decode()
+        return orjson.dumps(entry)
 
     @classmethod
     def loads(cls, raw: bytes | str) -> InboxEvent:
@@ -131,7 +136,7 @@ def record(connection: redis.Redis, settings: Settings, event_id: str, event: In
     only marks the id seen (an event no flow wants). Redis errors propagate: the receiver answers 503.
     """
     args = (3, seen_key(origin, event_id), inbox_key(settings), f"{LEGACY_SEEN_PREFIX}:{event_id}",
-            settings.dedupe_ttl_seconds, event.dumps() if event else "")
+            settings.dedupe_ttl_seconds, event.encoded() if event else b"")
     try:
         return bool(connection.evalsha(_RECORD_SHA, *args))
     except redis.exceptions.NoScriptError:  # a restarted Redis forgot it; EVAL also caches it again

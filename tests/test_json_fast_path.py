@@ -216,4 +216,5 @@ def test_an_inbox_entry_is_the_text_json_dumps_wrote(text, status):
              "record_id": event.record_id, "marker": event.marker, "type": event.event_type,
              "status": event.status_key, "flow": event.flow, "params": dict(event.params), "source": event.source}
     assert event.dumps() == json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
-    assert InboxEvent.loads(event.dumps()) == event
+    assert event.encoded() == event.dumps().encode("utf-8")  # what the receiver writes to Redis
+    assert InboxEvent.loads(event.dumps()) == event == InboxEvent.loads(event.encoded())
