@@ -198,8 +198,8 @@ def print_backlog(quick: bool) -> list[dict]:
         print(f"{r['orders']} orders: {r['per_page']['page_jobs']} page jobs; requests "
               + ", ".join(f"{k} ×{v}" for k, v in sorted(r["per_page"]["requests"].items())))
     print("target: calls per page under 5 % of today's per-record cost; quota = 10,000 calls per app per day")
-    print("\nA bulk import of HP inquiries (client_lookup: G-Staff per inquiry, one comment each, write-backs in bulk)",
-          flush=True)
+    print("\nA bulk import of HP inquiries (inquiry_routing, then client_lookup: G-Staff per inquiry; "
+          "writes in bulk; the comments are one call each)", flush=True)
     rows = []
     for n in sizes:
         today = backlog.per_record_inquiry_calls(n)
@@ -207,19 +207,26 @@ def print_backlog(quick: bool) -> list[dict]:
         timed_today = backlog.run_inquiries(n, per_record=True) if n == sizes[0] else None
         out.append({"inquiries": n, "per_record_calls": dict(today), "per_page": paged,
                     "per_record_timed": timed_today})
+        inquiries_app = "2"
         for app in sorted(set(today) | set(paged["calls"]), key=int):
             ours, theirs = paged["calls"].get(app, 0), today.get(app, 0)
-            reads_writes = ours - n  # without the n comments, which no API bulks
+            # comments aside (no API bulks them): only the Inquiries app gets any
+            ours_c = paged["comments"] if app == inquiries_app else 0
+            theirs_c = backlog.inquiry_comments(n, per_record=True) if app == inquiries_app else 0
             rows.append([n, app, theirs, f"{backlog.quota_share(theirs):.1%}", ours, f"{backlog.quota_share(ours):.2%}",
                          f"{ours / theirs:.1%}" if theirs else "-",
-                         f"{reads_writes / (theirs - n):.2%}" if theirs > n else "-",
+                         f"{(ours - ours_c) / (theirs - theirs_c):.2%}" if theirs > theirs_c else "-",
+                         f"{theirs_c} / {ours_c}",
                          f"{paged['seconds']:.1f}", f"{timed_today['seconds']:.1f}" if timed_today else "not run",
                          paged["failed"]])
-        print(f"{n} inquiries: {paged['page_jobs']} page jobs; requests "
+        print(f"{n} inquiries: {paged['page_jobs']} page jobs, {paged['comments']} comments; requests "
               + ", ".join(f"{k} ×{v}" for k, v in sorted(paged["requests"].items())))
+        if timed_today:
+            print(f"{n} inquiries one job each: {timed_today['comments']} comments, calls "
+                  + ", ".join(f"app {a} ×{c}" for a, c in sorted(timed_today["calls"].items())))
     print(table(["inquiries", "app", "calls per record (today)", "of quota", "calls per page", "of quota",
-                 "per page / today", "reads+writes per page / today", "seconds per page", "seconds per record",
-                 "failed"], rows))
+                 "per page / today", "reads+writes per page / today", "comments today / per page",
+                 "seconds per page", "seconds per record", "failed"], rows))
     return out
 
 

@@ -116,58 +116,65 @@ def quota_share(calls: int) -> float:
     return calls / DAILY_QUOTA
 
 
-# -- a bulk import of HP inquiries: the G-Staff client lookup per page (flows/client_lookup.run_page) --
+# -- a bulk import of HP inquiries: routing and the G-Staff client lookup per page ------------------
 #
-# N inquiries of a client G-Staff knows, imported in bulk (no webhook): one reconcile sweep of the
-# Inquiries app finds them, page jobs of 500 look each one up in G-Staff (the loopback G-Staff,
-# tests/gstaff_server.py, over a FakeGStaff) and write the id and history back in bulk; each inquiry
-# gets the one comment its ordinary job posts (kintone has no bulk comment). Only client_lookup's
-# triggers are swept: inquiry_routing stays one job per inquiry (docs/benchmarks.md §6 says its cost).
-# The workers' clock starts in business hours, so the comments are posted, not held for the morning.
+# N HP inquiries imported in bulk (no webhook), as marketing enters them: no 担当営業 yet (seed A-1/A-2:
+# the department's manager assigns), half of a client G-Staff knows with a risk (G-1001: past trouble,
+# a 抵触日 within six months, 離職率 18 %), half of one without (G-1002). One reconcile sweep of the
+# Inquiries app finds them; per page of 500, first inquiry_routing's page job (flows/inquiry_routing.
+# run_page: one read, the reps' workload and the clients' risk from the 顧客管理台帳 once, 担当部署 and
+# 部署責任者 in bulk, one notice to the manager: [routing] bulk_notice = "per_page"), then, once it
+# ended, client_lookup's (flows/client_lookup.run_page: one read, G-Staff per inquiry on the loopback
+# G-Staff, tests/gstaff_server.py, the comment a risky client gets: [client_lookup] tell_linked =
+# "risky", the write-backs in bulk). The workers' clock starts in business hours, so the comments are
+# posted, not held for the morning.
 
-INQUIRY_TOKENS = {"inquiries": "benchBacklogInquiries001"}
+INQUIRY_TOKENS = {"inquiries": "benchBacklogInquiries001", "clients": "benchBacklogClients0002"}
 GSTAFF_KEY = "bench-gstaff-loopback-key-0001"
 BUSINESS_MORNING = "2026-12-01T10:00:00+09:00"
-
-
-def _lookup_only(mappings):
-    from mappings import Mappings
-
-    apps = [m.model_copy(update={"triggers": [t for t in m.triggers if t.flow != "inquiry_routing"]})
-            for m in mappings]
-    out = Mappings(apps)
-    out.deadlines = mappings.deadlines
-    return out
+KNOWN = ({"会社名": "株式会社サンプル物流", "法人番号": "9234567890123"},  # G-1001: a risk, the rep is told
+         {"会社名": "株式会社テスト商事", "電話番号": "045-000-0000"})  # G-1002: none, linked without a comment
 
 
 def _inquiries(n: int):
     from connectors.kintone.fake import FakeKintone
     from mappings import load_mappings
 
-    mappings = _lookup_only(load_mappings(ROOT / "mappings" / "default"))
+    mappings = load_mappings(ROOT / "mappings" / "default")
     fake = FakeKintone.from_mappings(mappings)
-    rep = [{"code": "sato", "name": "佐藤 一郎"}]
-    ids = [fake.seed(mappings["inquiries"].id, {"受付経路": "HP", "会社名": "株式会社サンプル物流",
-                                                "法人番号": "9234567890123", "担当営業": rep,
-                                                "問い合わせ内容": "倉庫の軽作業スタッフを3名お願いしたい"})
-           for _ in range(n)]
+    for code, clients in (("sato", 3), ("suzuki", 1)):  # the reps' 顧客管理台帳 clients the ranking counts
+        for i in range(clients):
+            fake.seed(mappings["clients"].id, {"会社名": f"株式会社{code}{i}", "担当営業": [{"code": code, "name": code}]})
+    ids = [fake.seed(mappings["inquiries"].id, {"受付経路": "HP", "受付日時": "2026-12-01T00:30:00Z",
+                                                "問い合わせ内容": "倉庫の軽作業スタッフを3名お願いしたい", **KNOWN[i % 2]})
+           for i in range(n)]
     return mappings, fake, ids
 
 
+def inquiry_comments(n: int, per_record: bool) -> int:
+    """The comments the import costs: one per inquiry of the risky client (client_lookup), and the
+    manager's: one per unassigned inquiry by its own job, one per page of 500 by the page job."""
+    return (n + 1) // 2 + (n if per_record else -(-n // 500))
+
+
 def per_record_inquiry_calls(n: int) -> Counter:
-    """kintone calls per app of one client_lookup job per inquiry, plus the sweep's pages."""
+    """kintone calls per app of one inquiry_routing and one client_lookup job per inquiry, plus the
+    sweep's pages."""
     import fakeredis
 
     from connectors.gstaff.fake import FakeGStaff
-    from flows import client_lookup
+    from flows import client_lookup, inquiry_routing
     from flows.context import FlowContext
     from kgbridge import logs
     from kgbridge.ledger import Ledger
 
     logs.configure("WARNING", "json", stream=log_sink())
     mappings, fake, ids = _inquiries(n)
+    fake.calls.clear()
     ctx = FlowContext(kintone=fake, mappings=mappings, ledger=Ledger(fakeredis.FakeRedis()),
                       clock=lambda: datetime.fromisoformat(BUSINESS_MORNING), gstaff=FakeGStaff.with_samples())
+    for rid in ids:  # in the sweep's order: routing's jobs, then the lookup's
+        inquiry_routing.run(ctx, "inquiries", rid)
     for rid in ids:
         client_lookup.run(ctx, "inquiries", rid)
     calls = _calls_per_app(fake)
@@ -186,9 +193,10 @@ def run_inquiries(n: int, workers: int = 2, per_record: bool = False) -> dict:
 
     logs.configure("WARNING", "json", stream=log_sink())
     mappings, fake, ids = _inquiries(n)
-    app_id = mappings["inquiries"].id
+    app_id, clients_id = mappings["inquiries"].id, mappings["clients"].id
     redis_proc = RedisProcess()
-    server = KintoneServer(fake, tokens={app_id: INQUIRY_TOKENS["inquiries"]}).start()
+    server = KintoneServer(fake, tokens={app_id: INQUIRY_TOKENS["inquiries"],
+                                         clients_id: INQUIRY_TOKENS["clients"]}).start()
     gstaff = GStaffServer(FakeGStaff.with_samples(), GSTAFF_KEY).start()
     bulk_from = n + 1 if per_record else 20
     unused = {k: v for k, v in UNUSED_CONNECTORS.items() if not k.startswith("gstaff_")}
@@ -198,28 +206,31 @@ def run_inquiries(n: int, workers: int = 2, per_record: bool = False) -> dict:
                    **unused, **PERIODIC_OFF)
     procs = _start_workers(env, workers)
     connection = redis_proc.client()
+    comments = inquiry_comments(n, per_record)
     try:
         wait_for(lambda: connection.scard("rq:workers") >= workers, 180, "the workers to start")
         settings = load_settings(connector_mode="fake", redis_url=redis_proc.url, bulk_min_records=bulk_from)
-        live = LiveKintoneClient(server.url, {app_id: [INQUIRY_TOKENS["inquiries"]]})
+        live = LiveKintoneClient(server.url, {app_id: [INQUIRY_TOKENS["inquiries"]],
+                                              clients_id: [INQUIRY_TOKENS["clients"]]})
         start = time.perf_counter()
         page_jobs = _sweep_to_the_end(settings, mappings, live, connection, "inquiries")
-        code = mappings["inquiries"].field("gstaff_client_id").code
+        linked, routed = (mappings["inquiries"].field(name).code for name in ("gstaff_client_id", "department"))
         app = fake.apps[app_id]
 
         def done() -> bool:
-            return (sum(1 for r in app.records.values() if r[code]["value"]) == n
-                    and sum(len(app.comments[rid]) for rid in ids) == n)
+            return (sum(1 for rid in ids if app.records[rid][linked]["value"] and app.records[rid][routed]["value"])
+                    == n and sum(len(app.comments[rid]) for rid in ids) >= comments)
 
-        wait_for(done, 1800, f"{n} inquiries linked and told")
+        wait_for(done, 1800, f"{n} inquiries routed, linked and told")
         seconds = time.perf_counter() - start
         failed = connection.zcard(f"rq:failed:{settings.queue_name}")
+        posted = sum(len(app.comments[rid]) for rid in ids)
     finally:
         _stop(procs, server, gstaff, redis_proc)
     calls, kinds = _requests_per_app(server)
     return {"inquiries": n, "workers": workers, "path": "per record" if per_record else "per page",
             "seconds": seconds, "failed": failed, "calls": dict(calls), "requests": dict(kinds),
-            "page_jobs": page_jobs}
+            "page_jobs": page_jobs, "comments": posted}
 
 
 # -- shared by the orders and the inquiries runs ------------------------------------------------
