@@ -166,6 +166,10 @@ def finished(job: Job, outcome: str, notes: Notes) -> None:
 # One job carries up to a page of records of one flow and app (``flows.PAGE_FLOWS``). Each record
 # it carries is noted under the id its own job would have (``paged_key``), kept a day, so a sweep
 # that sees the record again before the page job finished does not add an ordinary job for it.
+# Until the page job starts, the record is also noted for its flow whatever its revision
+# (``waiting_key``): the page job will read it as it is then, so a sweep that sees it at a newer
+# revision meanwhile (another flow's page wrote it: routing before the lookup of an inquiry import)
+# adds nothing either; the page job clears these notes when it starts.
 
 RUN_PAGE = "kgbridge.jobs.run_page"
 PAGE_RECORDS = 500  # records per page job: one kintone read
@@ -175,6 +179,10 @@ PAGED_TTL_SECONDS = 24 * 3600
 
 def paged_key(record_job_id: str) -> str:
     return f"{PAGED_PREFIX}:{record_job_id}"
+
+
+def waiting_key(flow: str, app_key: str, record_id: str) -> str:
+    return f"{PAGED_PREFIX}:waiting:{flow}:{app_key}:{record_id}"
 
 
 @dataclass(frozen=True)
@@ -226,6 +234,8 @@ def enqueue_page(queue: Queue, settings: Settings, request: PageRequest, after: 
     with queue.connection.pipeline(transaction=False) as pipe:
         for record_job in request.record_job_ids():
             pipe.set(paged_key(record_job), request.job_id, ex=PAGED_TTL_SECONDS)
+        for record_id, _marker in request.records:
+            pipe.set(waiting_key(request.flow, request.app_key, record_id), request.job_id, ex=PAGED_TTL_SECONDS)
         pipe.execute()
     return True
 
@@ -292,6 +302,8 @@ def run_page(flow: str, app_key: str, records: list[list[str]]) -> str:
     structlog.contextvars.bind_contextvars(job_id=job.id if job else None, flow=flow, app=app_key,
                                            record_id=f"{len(records)} records")
     context = current_context()
+    if job is not None and records:  # from here on the page reads its records as they are: a newer revision is news
+        job.connection.delete(*[waiting_key(flow, app_key, str(rid)) for rid, _ in records])
     result = get_page_flow(flow)(replace(context, job_id=job.id if job else ""), app_key,
                                  [str(rid) for rid, _ in records])
     if job is not None:

@@ -236,6 +236,28 @@ def test_routing_and_lookup_pages_of_the_same_import_run_one_after_the_other(
     assert sweep_inquiries(settings, both, kintone, redis_conn).enqueued == []
 
 
+def test_a_sweep_while_the_lookup_page_waits_for_routings_adds_no_second_lookup(
+        worker_ctx, kintone, settings, redis_conn, drain):
+    """The sweep comes round again (a 10,000-inquiry import takes several) after routing wrote the
+    inquiries but before the lookup's page job started: the newer revision needs no lookup of its own,
+    since the waiting page job reads the inquiries as they are when it starts."""
+    from mappings import load_mappings
+    from tests.conftest import ROOT
+
+    both = load_mappings(ROOT / "mappings" / "default")
+    ids = [inquiry(kintone, i, 会社名="株式会社サンプル物流", 法人番号="9234567890123") for i in range(150)]
+    first = sweep_inquiries(settings, both, kintone, redis_conn)
+    inquiry_routing.run_page(worker_ctx, "inquiries", ids)  # routing's page has written them (r2)
+
+    again = sweep_inquiries(settings, both, kintone, redis_conn)
+
+    assert again.enqueued == [] and again.queued == 2 * len(ids)
+    drain()
+    assert {kintone.record_values(INQUIRIES, r)["Gスタッフ顧客ID"] for r in ids} == {"G-1001"}
+    assert kintone.calls[("get_record", INQUIRIES)] == 0  # no ordinary lookup job
+    assert len(first.page_jobs) == 2
+
+
 class PersonEditsDuringTheBulkCall:
     """kintone where a person saves one inquiry after the page was read, just before the bulk write."""
 

@@ -17,7 +17,7 @@ from connectors.gmosign.fake import FakeGmoSign
 from connectors.gstaff.fake import FakeGStaff
 from connectors.kintone import KintoneAuthError
 from connectors.kintone.fake import FakeKintone
-from kgbridge.jobs import make_queue
+from kgbridge.jobs import make_queue, waiting_key
 from kgbridge.ops import reconcile
 from kgbridge.ops.env import OpsEnv
 from kgbridge.samples import COMPLETE_ORDER, notification
@@ -260,7 +260,7 @@ def _stamp_all(kintone, app: str, when: datetime) -> None:
         record["更新日時"]["value"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def test_an_import_nobody_touched_since_costs_the_following_sweeps_one_call_each(cli, kintone, ops_env):
+def test_an_import_nobody_touched_since_costs_the_following_sweeps_one_call_each(cli, kintone, ops_env, redis_conn):
     orders = seed_orders(kintone, 1100)
     _stamp_all(kintone, ORDERS, datetime.now(UTC) - timedelta(hours=2))  # one second, two hours ago
 
@@ -271,8 +271,12 @@ def test_an_import_nobody_touched_since_costs_the_following_sweeps_one_call_each
     assert [(s["kintone_calls"], s["records_seen"]) for s in idle] == [(1, 0)] * 3  # not 3 calls and 1,100 each
     edited = kintone.update_record(ORDERS, orders[0], {"募集背景": {"value": "増員"}})
     found = sweep_json(cli)
-    assert found["enqueued"] == [f"order_registration-orders-{orders[0]}-r{edited}"]
+    # Found, and already queued: the page job carrying it has not started, and reads it as edited.
+    assert (found["enqueued"], found["already_queued"]) == ([], 1)
     assert (found["kintone_calls"], found["records_seen"]) == (1, 1)
+    redis_conn.delete(waiting_key("order_registration", "orders", orders[0]))  # as when that page job starts
+    found = sweep_json(cli)
+    assert found["enqueued"] == [f"order_registration-orders-{orders[0]}-r{edited}"]
     again = sweep_json(cli)  # the edit is fresh: the next sweep reads its overlap again, as before
     assert again["since"] == (datetime.fromisoformat(found["cursor"]) - reconcile.OVERLAP).isoformat().replace(
         "+00:00", "Z")

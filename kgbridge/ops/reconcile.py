@@ -29,7 +29,8 @@ records for a flow with a page path (``flows.PAGE_FLOWS``), they go to one page 
 (``kgbridge.jobs.run_page``, flows/bulk.py: one read for the page, the flow's own decisions, bulk
 actions) instead of a job each; ``enqueued`` still lists each record under the id its own job
 would have had, ``page_jobs`` the page jobs carrying them. A record a page job carries is noted
-(``kgbridge.jobs.paged_key``) and counts as queued for the next sweep. Fewer records (a few lost
+(``kgbridge.jobs.paged_key``) and counts as queued for the next sweep (at any revision until the page
+job starts: ``waiting_key``, since it reads the record as it is then). Fewer records (a few lost
 webhooks) get their ordinary jobs, as before. Page jobs of several flows on the same records (an
 inquiry import: inquiry_routing and client_lookup) run one after the other in the order of
 ``flows.PAGE_FLOWS`` (each waits for the previous flow's, an RQ dependency), so neither's bulk write
@@ -79,7 +80,7 @@ from rq.job import Job
 from connectors.kintone.errors import KintoneError
 from connectors.kintone.interface import KintoneClient
 from flows import PAGE_FLOWS
-from kgbridge.jobs import FlowRequest, enqueue_many, job_id, make_queue, paged_key, processed_key
+from kgbridge.jobs import FlowRequest, enqueue_many, job_id, make_queue, paged_key, processed_key, waiting_key
 from kgbridge.ops.output import clip, table
 from kgbridge.ops.when import iso, local, parse_stamp
 from kgbridge.settings import Settings
@@ -320,7 +321,7 @@ def _handle_page(mapping: AppMapping, triggers: list[Trigger], rows: list[dict],
         for flow, record_id, revision, add_only in candidates:
             pipe.get(processed_key(flow, mapping.key, record_id))
             own = job_id(flow, mapping.key, record_id, f"r{revision}")
-            pipe.exists(Job.key_for(own), paged_key(own))
+            pipe.exists(Job.key_for(own), paged_key(own), waiting_key(flow, mapping.key, record_id))
             if add_only:  # its webhook job carries the revision the record was created with
                 pipe.exists(Job.key_for(job_id(flow, mapping.key, record_id, "r1")))
         answers = iter(pipe.execute())
