@@ -23,10 +23,10 @@ was told already 1 (record). G-Staff: 1 (rep workload).
 Found in bulk (``run_page``: a reconcile sweep finding a bulk import whose webhooks were lost), a page
 of n inquiries costs ⌈n / 500⌉ reads, the reps' workload once (one 顧客管理台帳 query per 500 of their
 clients, one G-Staff call), the clients' risk once (one 顧客管理台帳 query per 100 法人番号 or 会社名),
-⌈writes / 2,000⌉ bulk calls, and the comments: with ``[routing] bulk_notice = "per_page"`` one per
-department with unassigned inquiries on the page (not one per inquiry), plus those an assignment
-posts (the rep, and the manager of an inquiry that arrived assigned), one each; an inquiry changed
-meanwhile costs its ordinary job's calls on top (what it was told is not repeated).
+⌈writes / 2,000⌉ bulk calls, and the comments: with ``[routing] bulk_notice = "per_page"`` the
+manager's are one per department on the page for the inquiries that arrived unassigned and one for
+those that arrived assigned (not one per inquiry); the rep's of an assignment stay one per inquiry;
+an inquiry changed meanwhile costs its ordinary job's calls on top (what it was told is not repeated).
 """
 
 from __future__ import annotations
@@ -43,7 +43,13 @@ from flows import bulk, notify
 from flows.context import FlowContext, gstaff_of
 from flows.decide import on_fresh_record
 from flows.notify import tell
-from flows.routing_texts import assigned_on_arrival_text, manager_text, page_notice_text, rep_text
+from flows.routing_texts import (
+    assigned_on_arrival_text,
+    manager_text,
+    page_arrived_text,
+    page_notice_text,
+    rep_text,
+)
 from mappings import AppMapping, MappingError, User
 from mappings.fields import is_blank
 
@@ -156,12 +162,16 @@ class Workload:
     staff: dict[str, int]  # rep code -> staff the rep looks after now (G-Staff)
 
 
+UNASSIGNED, ARRIVED_ASSIGNED = "unassigned", "arrived_assigned"  # the manager's notices a page tells in one
+
+
 @dataclass(frozen=True)
 class Notice:
     text: str
     users: tuple[User, ...]
     once_as: str
     same_as: str | None = None
+    kind: str = ""  # UNASSIGNED or ARRIVED_ASSIGNED: the manager's, told once per page in bulk
 
 
 @dataclass(frozen=True)
@@ -171,7 +181,6 @@ class Decision:
     notices: tuple[Notice, ...] = ()
     changes: dict = field(default_factory=dict)  # domain field -> value, to write on the record
     remember: str | None = None  # the assigned reps' codes, remembered once the write is done
-    unassigned: bool = False  # the notice is the manager's "nobody assigned" one (a page may tell it in one)
     risk: ClientRisk | None = None  # the client's, for an unassigned inquiry
 
 
@@ -194,9 +203,10 @@ def tell_manager(ctx: FlowContext, mapping: AppMapping, rules: RoutingRules, dep
     ranked = rank(rules, department, workload.clients, workload.staff, record.get("business_type"),
                   risk)[:rules.suggest]
     text = manager_text(ctx, mapping, rules, department, record, ranked, risk)
-    notice = Notice(text, (User(code=department.manager),), once_as="routing", same_as=department.name)
+    notice = Notice(text, (User(code=department.manager),), once_as="routing", same_as=department.name,
+                    kind=UNASSIGNED)
     return Decision("told_manager", department, (notice,), _manager_fields(mapping, record, department),
-                    unassigned=True, risk=risk)
+                    risk=risk)
 
 
 def _manager_fields(mapping: AppMapping, record: dict, department: Department) -> dict:
@@ -218,7 +228,7 @@ def record_assignment(ctx: FlowContext, mapping: AppMapping, department: Departm
     if remembered is None and is_blank(record.get("department_manager")):
         # It arrived assigned (a phone inquiry the rep took): the manager hears of it.
         notices.append(Notice(assigned_on_arrival_text(mapping, record, reps), (User(code=department.manager),),
-                              once_as="routing", same_as=department.name))
+                              once_as="routing", same_as=department.name, kind=ARRIVED_ASSIGNED))
     wanted = {"assigned_by": [by] if by and by.code else [], "assigned_at": at}
     if is_blank(record.get("department")):
         wanted["department"] = department.name
@@ -243,12 +253,13 @@ def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
                                      risk=lambda r: client_risk(ctx, r))))
 
 
-def say(ctx: FlowContext, mapping: AppMapping, record: dict, decision: Decision, *, skip_unassigned: bool = False) -> str:
-    """Post the decision's comments (each said once); the outcome word as carried out. Before the write,
-    so a crash before it repeats no comment (``tell`` is once per text) and loses nothing."""
+def say(ctx: FlowContext, mapping: AppMapping, record: dict, decision: Decision, *, managers_in_bulk: bool = False) -> str:
+    """Post the decision's comments (each said once; ``managers_in_bulk``: not the manager's, which the
+    page tells in one); the outcome word as carried out. Before the write, so a crash before it
+    repeats no comment (``tell`` is once per text) and loses nothing."""
     told = False
     for notice in decision.notices:
-        if skip_unassigned and decision.unassigned:
+        if managers_in_bulk and notice.kind:
             continue
         told = tell(ctx, mapping, record["record_id"], notice.text, list(notice.users), once_as=notice.once_as,
                     same_as=notice.same_as) or told
@@ -335,7 +346,7 @@ def run_page(ctx: FlowContext, app_key: str, record_ids: list[str]) -> bulk.Page
     updates: list[RecordUpdate] = []
     for record, decision in decided:
         rid = record["record_id"]
-        outcome = say(ctx, mapping, record, decision, skip_unassigned=per_page)
+        outcome = say(ctx, mapping, record, decision, managers_in_bulk=per_page)
         outcome = announced.get(rid, outcome)
         if decision.changes:
             sent[rid] = outcome
@@ -353,40 +364,51 @@ def run_page(ctx: FlowContext, app_key: str, record_ids: list[str]) -> bulk.Page
 
 def announce(ctx: FlowContext, mapping: AppMapping, rules: RoutingRules, decided: list[tuple[dict, Decision]],
              workload: Callable[[Department], Workload]) -> dict[str, str]:
-    """Tell each manager of the page's unassigned inquiries of the department in one comment, on the
-    first of them not told yet; {record id: outcome word} of those inquiries.
+    """Tell each manager in one comment of the page's inquiries of the department that arrived without
+    担当営業, and in one more of those that arrived with one, each on the first of them not told yet;
+    {record id: outcome word} of the unassigned ones.
 
     Each inquiry told is then remembered as its own job's notice (``once_as="routing"``), so neither
     its ordinary job nor a later page tells it again. A crash between the notice and those marks
     finds the same inquiries on the retry, hence the same notice (said once), and marks them then.
     """
-    groups: dict[str, list[tuple[dict, Decision]]] = {}
+    groups: dict[tuple[str, str], list[tuple[dict, Decision, Notice]]] = {}
     for record, decision in decided:
-        if decision.unassigned:
-            groups.setdefault(decision.department.name, []).append((record, decision))
+        for notice in decision.notices:
+            if notice.kind:
+                groups.setdefault((notice.kind, decision.department.name), []).append((record, decision, notice))
     out: dict[str, str] = {}
-    for name, members in groups.items():
+    for (kind, name), members in groups.items():
         department = members[0][1].department
-        fresh = [(r, d) for r, d in members
-                 if not notify.told_before(ctx, mapping, r["record_id"], "routing", same_as=name)]
-        out.update({r["record_id"]: "already_told" for r, _ in members})
+        fresh = [(r, d, n) for r, d, n in members
+                 if not notify.told_before(ctx, mapping, r["record_id"], n.once_as, same_as=n.same_as)]
+        if kind == UNASSIGNED:
+            out.update({r["record_id"]: "already_told" for r, _, _ in members})
         if not fresh:
             continue
-        records = [r for r, _ in fresh]
-        load = workload(department)
-        types = {r.get("business_type") for r in records}
-        business_type = types.pop() if len(types) == 1 else None
-        ranked = rank(rules, department, load.clients, load.staff, business_type,
-                      ClientRisk(False, ""))[:rules.suggest]
-        risky = sum(1 for _, d in fresh if d.risk is not None and d.risk.risky(rules))
-        text = page_notice_text(mapping, department, records, ranked, risky, business_type)
+        records = [r for r, _, _ in fresh]
+        if kind == UNASSIGNED:
+            text = _unassigned_notice(rules, mapping, department, fresh, workload(department))
+        else:
+            text = page_arrived_text(mapping, department, records)
         ids = ",".join(r["record_id"] for r in records)
         posted = notify.tell(ctx, mapping, records[0]["record_id"], text, [User(code=department.manager)],
-                             once_as="routing_page", same_as=f"{name}:{ids}")
-        for record in records:
-            notify.mark_told(ctx, mapping, record["record_id"], "routing", same_as=name)
-            out[record["record_id"]] = "told_manager" if posted else "already_told"
+                             once_as=f"routing_page:{kind}", same_as=f"{name}:{ids}")
+        for record, _, notice in fresh:
+            notify.mark_told(ctx, mapping, record["record_id"], notice.once_as, same_as=notice.same_as)
+            if kind == UNASSIGNED:
+                out[record["record_id"]] = "told_manager" if posted else "already_told"
     return out
+
+
+def _unassigned_notice(rules: RoutingRules, mapping: AppMapping, department: Department,
+                       fresh: list[tuple[dict, Decision, Notice]], load: Workload) -> str:
+    records = [r for r, _, _ in fresh]
+    types = {r.get("business_type") for r in records}
+    business_type = types.pop() if len(types) == 1 else None
+    ranked = rank(rules, department, load.clients, load.staff, business_type, ClientRisk(False, ""))[:rules.suggest]
+    risky = sum(1 for _, d, _ in fresh if d.risk is not None and d.risk.risky(rules))
+    return page_notice_text(mapping, department, records, ranked, risky, business_type)
 
 
 def client_risks(ctx: FlowContext, records: list[dict]) -> dict[str, ClientRisk]:

@@ -101,3 +101,33 @@ def page_notice_text(mapping: AppMapping, department: Department, records: list[
     if n > LISTED:
         lines.append(f"ほか{n - LISTED}件")
     return "\n".join(lines)
+
+
+def page_arrived_text(mapping: AppMapping, department: Department, records: list[dict]) -> str:
+    """One notice for a department's inquiries that arrived together, each with its 担当営業 entered."""
+    rep_label = mapping.field("sales_rep").display
+    dept_label = mapping.field("department").display if "department" in mapping.fields else "担当部署"
+    per_rep: dict[str, int] = {}
+    for record in records:
+        for user in _reps(record):
+            per_rep[user.name or user.code] = per_rep.get(user.name or user.code, 0) + 1
+    who = "、".join(f"{name}さん {n}件" for name, n in per_rep.items())
+    n = len(records)
+    lines = [f"{department.name}に、受付時に「{rep_label}」が入力された新しいお問い合わせが{n}件まとめて登録されました"
+             f"（{who}）。担当に問題がないかご確認ください。",
+             f"レコード一覧の絞り込みで「{dept_label}」が「{department.name}」のものを表示すると確認できます"
+             "（このコメントは、そのうち最初の1件に書いています）。",
+             "",
+             f"【対象のお問い合わせ】（レコード番号順{f'、最初の{LISTED}件' if n > LISTED else ''}）"]
+    for r in records[:LISTED]:
+        names = "、".join(u.name or u.code for u in _reps(r))
+        lines.append(f"・レコード番号{r['record_id']}：{r.get('company_name') or '（会社名未入力）'}（担当：{names}）")
+    if n > LISTED:
+        lines.append(f"ほか{n - LISTED}件")
+    return "\n".join(lines)
+
+
+def _reps(record: dict) -> list[User]:
+    value = record.get("sales_rep")
+    users = [value] if isinstance(value, User) else list(value or [])
+    return [u for u in users if isinstance(u, User) and u.code]

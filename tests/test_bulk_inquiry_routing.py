@@ -150,11 +150,17 @@ def test_a_page_tells_each_manager_once_of_the_departments_unassigned_inquiries(
     assert f"・レコード番号{tokyo[0]}：株式会社あおば物流0号" in text and "ほか20件" in text
     assert "オフィス営業部に、担当営業が決まっていない新しいお問い合わせが4件" in to_yamada.text
     assert "HPから" not in to_yamada.text and "ほか" not in to_yamada.text  # phone inquiries, all listed
-    # A rep who took the call is still told, and the manager hears of it, per inquiry (as its own job).
-    for rid in backlog["assignment_recorded"]:
-        assert sorted(m.code for c in fake.apps[INQUIRIES].comments[rid] for m in c.mentions) == ["sato", "tanaka"]
+    # A rep who took the call is told per inquiry (as its own job); the manager hears of the three in one.
+    taken = backlog["assignment_recorded"]
+    for rid in taken:
+        mentioned = sorted(m.code for c in fake.apps[INQUIRIES].comments[rid] for m in c.mentions)
+        assert mentioned == (["sato", "tanaka"] if rid == taken[0] else ["sato"])
         assert [u["code"] for u in fake.record_values(INQUIRIES, rid)["割当者"]] == ["sato"]
-    assert fake.calls[("add_comment", INQUIRIES)] == 2 + 2 * 3
+    [arrived] = [c.text for c in fake.apps[INQUIRIES].comments[taken[0]] if c.mentions[0].code == "tanaka"]
+    assert arrived.startswith("東京営業部に、受付時に「担当営業」が入力された新しいお問い合わせが3件まとめて登録されました"
+                              "（佐藤 一郎さん 3件）。担当に問題がないかご確認ください。")
+    assert f"・レコード番号{taken[2]}：株式会社あおば物流2号（担当：佐藤 一郎）" in arrived
+    assert fake.calls[("add_comment", INQUIRIES)] == 2 + 3 + 1
 
     # Retried (or found again by a sweep): nothing said or written twice; the ordinary job agrees.
     fake.calls.clear()
