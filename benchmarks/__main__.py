@@ -7,8 +7,9 @@ Sections (about 11 minutes in all on a quiet 2-core machine; ``--quick`` for a s
 2. webhook → effect latency with one worker, kintone as a loopback server; resident memory;
 3. flow jobs per second per worker beside RQ running a no-op job; a backlog drained by two workers;
 4. kintone API calls per flow against the fewest the API allows;
-5. a backlog found in bulk (1,000 and 10,000 orders): kintone calls per app, wall time with two
-   workers against the loopback kintone, the share of the daily quota (``--only backlog``);
+5. a backlog found in bulk (1,000 and 10,000 orders; as many HP inquiries, routed and looked up in
+   G-Staff): kintone calls per app, comments apart, wall time with two workers against the loopback
+   kintone, the share of the daily quota (``--only backlog``);
 6. a business day of a branch at 50, 500 and 5,000 open records per app: kintone calls per app
    and per periodic task against the 10,000-call daily quota (``--only day``).
 
