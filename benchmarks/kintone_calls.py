@@ -135,6 +135,14 @@ def _inquiry_unassigned(fake, mappings, ctx):
     return "inquiries", _inquiry(fake, mappings, 会社名="株式会社あおば物流", 業態="物流", 担当営業=[])
 
 
+def _inquiry_unassigned_written_back(fake, mappings, ctx):
+    from flows import inquiry_routing
+
+    app, rid = _inquiry_unassigned(fake, mappings, ctx)
+    inquiry_routing.run(ctx, app, rid)  # what follows is the notification of our own write-back
+    return app, rid
+
+
 def _inquiry_assigned_by_manager(fake, mappings, ctx):
     from flows import inquiry_routing
 
@@ -521,6 +529,9 @@ SCENARIOS = [
              "read record; one query counting the department's reps' clients in 顧客管理台帳; one query for "
              "the client's 過去トラブル and 顧客評価 there; one comment; one write of 担当部署 and 部署責任者",
              outcome="told_manager"),
+    Scenario("inquiry_routing", "its write-back notified while nobody is assigned yet", _inquiry_unassigned_written_back,
+             1, "read record: the manager was told, 担当部署 and 部署責任者 are written; no workload read again",
+             outcome="already_told"),
     Scenario("inquiry_routing", "the manager saved a 担当営業", _inquiry_assigned_by_manager, 3,
              "read record (更新者 is who assigned); one comment to the rep; one write of 割当者 and 割当日時",
              outcome="assignment_recorded"),
