@@ -89,6 +89,7 @@ def enqueue_flow(queue: Queue, settings: Settings, request: FlowRequest, pipelin
             kwargs={"flow": request.flow, "app_key": request.app_key, "record_id": request.record_id,
                     **dict(request.params)},
             job_id=request.job_id,
+            unique=True,
             retry=retry_policy(settings),
             result_ttl=settings.result_ttl_seconds,
             failure_ttl=settings.failure_ttl_seconds,

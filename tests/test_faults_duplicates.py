@@ -67,6 +67,7 @@ def test_a_burst_with_ten_percent_duplicates_has_each_effect_once(receiver_url, 
               for b in twice[len(twice) // 2:]]
     burst = originals + again + resent
     rng.shuffle(burst)
+    reads_before = kintone.calls[("get_record", ORDERS)]
 
     answers = _post_all(receiver_url, burst)
     drain()
@@ -79,6 +80,8 @@ def test_a_burst_with_ten_percent_duplicates_has_each_effect_once(receiver_url, 
     assert sum(a.json()["duplicate"] for a in answers + late) == len(again) + len(late)
     assert sorted(finished_jobs(redis_conn, settings)) == sorted(f"order_registration-orders-{rid}-r1"
                                                                  for rid in complete | incomplete)
+    # ... and ran once: each job reads its order once (a job enqueued again under its id would run again).
+    assert kintone.calls[("get_record", ORDERS)] - reads_before == ORDERS_IN_BURST
     for rid in complete:
         record = kintone.record_values(ORDERS, rid)
         assert (record["ステータス"], record["$revision"]) == ("上長承認待ち", "3")
