@@ -19,8 +19,14 @@ start moves gets fresh reminders, and a repeated or concurrent sweep (a Redis lo
 a time) posts nothing twice. A comment is posted before it is remembered: a crash in between
 repeats one comment rather than losing it.
 
+Each record is decided first (``decide``: the Notice it needs, or an outcome word), then told.
+A rule with ``digest_from = n`` tells n or more notices of one level for the same people in one
+comment on the first record (a digest, flows/deadline_digests.py: a bulk import nobody assigned
+is one reminder to the manager, not 10,000), and remembers each record as its own comment would.
+
 kintone calls per sweep: per rule, one query per 500 matching records (seek by ``$id``; a
-full page costs one more query to see the end), plus one comment per reminder sent; rules
+full page costs one more query to see the end), plus one comment per reminder sent (per digest,
+for a rule with ``digest_from``: 1,000 overdue HP inquiries of one rep, one comment); rules
 with nothing possibly due cost nothing, and so does a sweep outside working time. Measured
 (tests/test_deadlines.py): 1,000 open, overdue records of one rule cost 3 queries + 1,000
 comments on the first sweep and 3 queries on every later sweep of the day. With the 13
@@ -34,20 +40,30 @@ in its date window, done or not, since the latest record of a group decides.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TypeVar
 
 from redis.exceptions import LockError
 
 from connectors.errors import Permanent
 from connectors.kintone import KintoneConfigError, KintoneError, KintoneTransientError
+from flows import deadline_digests
 from flows.business_calendar import TOKYO, BusinessCalendar
 from flows.context import FlowContext
 from flows.deadline_texts import due_phrase, overdue_text, reason_report_text, reminder_text
 from flows.notify import post
 from mappings import AppMapping, MappingError, User
-from mappings.deadlines import DATE_TYPES, EMPTY_BY_EQUALS, EMPTY_BY_IN, EMPTY_BY_IS, Condition, Rule
+from mappings.deadlines import (
+    DATE_TYPES,
+    EMPTY_BY_EQUALS,
+    EMPTY_BY_IN,
+    EMPTY_BY_IS,
+    Condition,
+    Rule,
+    choice_values,
+)
 from mappings.dispatch_law import add_months
 from mappings.fields import is_blank
 
@@ -57,6 +73,7 @@ LOCK_KEY = "lock:deadline-sweep"
 LOCK_SECONDS = 30 * 60  # longer than any sweep; a crashed holder frees it by then
 MEMORY_MARGIN_DAYS = 30  # "already told" outlives the rule's give-up horizon by this much
 SEARCH_AHEAD_DAYS = 120  # starts this far ahead can never be due now (limits are ≥ -60 business days)
+T = TypeVar("T")
 
 
 class SweepFailed(Permanent):
@@ -116,25 +133,43 @@ def sweep_rule(ctx: FlowContext, rule: Rule, now: datetime) -> Counter:
     mapping = ctx.mappings[rule.app]
     log = ctx.log.bind(flow=FLOW, rule=rule.name, app=rule.app)
     outcomes: Counter = Counter()
+    deadline_digests.finish_left(ctx, rule, mapping)  # a digest an earlier sweep died posting
     query = open_query(rule, mapping, now, ctx.calendar)
     if query is None:
         log.info("nothing can be due yet", step="rule", outcome="nothing_due")
         return outcomes
     records = fetch_all(ctx, mapping, query, mapping.codes(*rule.field_names()))
+    notices: list[Notice] = []
     for record in (latest_of_each(mapping, rule, records) if rule.latest_per else records):
         record_id = str(record.get("$id", {}).get("value", ""))
-        try:
-            outcome = remind(ctx, rule, mapping, mapping.read(record), now)
-        except (KintoneTransientError, KintoneConfigError):
-            raise  # kintone struggling, or a token/setting to fix: not this record's fault
-        except (KintoneError, MappingError) as exc:
-            # One bad record (deleted meanwhile, a value of the wrong shape) does not stop the rest.
-            log.warning("record skipped", step="remind", record_id=record_id, error=safe_reason(exc),
-                        outcome="failed")
-            outcome = "failed"
-        outcomes[outcome] += 1
+        decided = guarded(log, "decide", record_id, lambda r=record: decide(ctx, rule, mapping, mapping.read(r), now))
+        if isinstance(decided, Notice):
+            notices.append(decided)
+        else:
+            outcomes[decided] += 1
+    digested: set[str] = set()
+    if rule.digest_from is not None:
+        for group in deadline_digests.groups(notices):
+            if len(group) >= rule.digest_from:
+                outcomes.update(deadline_digests.tell(ctx, rule, mapping, group, now))
+                digested.update(n.memory for n in group)
+    for notice in notices:
+        if notice.memory not in digested:
+            outcomes[guarded(log, "remind", notice.record_id, lambda n=notice: tell_record(ctx, mapping, n))] += 1
     log.info("rule swept", step="rule", outcome="swept", **{k: outcomes[k] for k in sorted(outcomes)})
     return outcomes
+
+
+def guarded(log, step: str, record_id: str, action: Callable[[], T]) -> T | str:
+    """``action`` for one record; "failed" when kintone or the mapping refuses that record alone."""
+    try:
+        return action()
+    except (KintoneTransientError, KintoneConfigError):
+        raise  # kintone struggling, or a token/setting to fix: not this record's fault
+    except (KintoneError, MappingError) as exc:
+        # One bad record (deleted meanwhile, a value of the wrong shape) does not stop the rest.
+        log.warning("record skipped", step=step, record_id=record_id, error=safe_reason(exc), outcome="failed")
+        return "failed"
 
 
 def latest_of_each(mapping: AppMapping, rule: Rule, records: Iterator[dict]) -> list[dict]:
@@ -171,8 +206,47 @@ def fetch_all(ctx: FlowContext, mapping: AppMapping, query: str, fields: list[st
 
 # -- one record ---------------------------------------------------------------------------
 
-def remind(ctx: FlowContext, rule: Rule, mapping: AppMapping, values: dict, now: datetime) -> str:
-    """Post the one comment this record needs now, if any; return an outcome word."""
+REMINDER, OVERDUE, REASON_REPORTED = "reminder", "overdue", "reason_reported"
+OUTCOMES = {REMINDER: "reminded", OVERDUE: "escalated", REASON_REPORTED: "reason_reported"}
+
+
+@dataclass(frozen=True)
+class Notice:
+    """The one comment a record needs now: posted on it (``tell_record``) or told in a digest
+    (flows/deadline_digests.py); either way remembered under ``memory``."""
+
+    level: str  # REMINDER, OVERDUE or REASON_REPORTED
+    values: dict  # the record, read through the mapping
+    deadline: Deadline
+    due: str  # how the due time reads in the comments
+    users: tuple[User, ...]  # mentioned
+    responsible: tuple[User, ...]  # the rule's responsible people on the record (none: the supervisor is told)
+    supervisor_told: bool
+    text: str  # the record's own comment
+    memory: str  # the ledger key that remembers it as told (rule, record, due time, level)
+    ttl: int
+    also: tuple[str, ...] = ()  # remembered with it: the delay reason was asked
+
+    @property
+    def record_id(self) -> str:
+        return str(self.values["record_id"])
+
+    @property
+    def outcome(self) -> str:
+        return OUTCOMES[self.level]
+
+    @property
+    def digestible(self) -> bool:
+        """Reminders and escalations may be told many in one; a delay-reason report quotes its own reason."""
+        return self.level in (REMINDER, OVERDUE)
+
+    def marks(self) -> tuple[str, ...]:
+        """The ledger keys (each kept ``ttl``) that remember it as told."""
+        return (self.memory, *self.also)
+
+
+def decide(ctx: FlowContext, rule: Rule, mapping: AppMapping, values: dict, now: datetime) -> Notice | str:
+    """The one comment this record needs now, if any; else an outcome word."""
     start = values.get(rule.start)
     if start is None:
         return "no_start"
@@ -190,33 +264,36 @@ def remind(ctx: FlowContext, rule: Rule, mapping: AppMapping, values: dict, now:
     missing = ([mapping.field(c.field).display for c in rule.done_when if not holds(mapping, c, values)]
                if rule.list_missing else [])
 
+    def notice(level: str, text: str, users: list[User], also: tuple[str, ...] = ()) -> Notice:
+        return Notice(level, values, deadline, due, tuple(users), tuple(responsible), bool(supervisors), text,
+                      f"{memory}:{level}", ttl, also)
+
     if now < deadline.due_at or not rule.escalate:
-        if ctx.ledger.done(f"{memory}:reminder"):
+        if ctx.ledger.done(f"{memory}:{REMINDER}"):
             return "already_told"
         text = reminder_text(rule, mapping, values, due, today, missing=missing, unassigned=not responsible)
-        _post(ctx, mapping, values, text, responsible or supervisors, f"{memory}:reminder", ttl)
-        return "reminded"
+        return notice(REMINDER, text, responsible or supervisors)
 
     reason_blank = rule.reason_field is not None and is_blank(values.get(rule.reason_field))
-    if not ctx.ledger.done(f"{memory}:overdue"):
+    if not ctx.ledger.done(f"{memory}:{OVERDUE}"):
         text = overdue_text(rule, mapping, values, due, today, missing=missing, unassigned=not responsible,
                             supervisor_told=bool(supervisors))
-        _post(ctx, mapping, values, text, [*responsible, *supervisors], f"{memory}:overdue", ttl)
-        if reason_blank:
-            ctx.ledger.mark(f"{memory}:reason_asked", ttl)
-        return "escalated"
+        return notice(OVERDUE, text, [*responsible, *supervisors],
+                      also=(f"{memory}:reason_asked",) if reason_blank else ())
     if (rule.reason_field and not reason_blank and ctx.ledger.done(f"{memory}:reason_asked")
-            and not ctx.ledger.done(f"{memory}:reason_reported")):
+            and not ctx.ledger.done(f"{memory}:{REASON_REPORTED}")):
         text = reason_report_text(rule, mapping, values, due, today)
-        _post(ctx, mapping, values, text, supervisors or responsible, f"{memory}:reason_reported", ttl)
-        return "reason_reported"
+        return notice(REASON_REPORTED, text, supervisors or responsible)
     return "already_told"
 
 
-def _post(ctx: FlowContext, mapping: AppMapping, values: dict, text: str, users: list[User], memory: str,
-          ttl: int) -> None:
-    post(ctx, mapping, values["record_id"], text, users, key=memory)
-    ctx.ledger.mark(memory, ttl)
+def tell_record(ctx: FlowContext, mapping: AppMapping, notice: Notice) -> str:
+    """The record's own comment, then remembered: a crash in between repeats one comment rather than
+    losing it. The outcome word."""
+    post(ctx, mapping, notice.record_id, notice.text, list(notice.users), key=notice.memory)
+    for key in notice.marks():
+        ctx.ledger.mark(key, notice.ttl)
+    return notice.outcome
 
 
 def _users(value) -> list[User]:
@@ -334,15 +411,8 @@ def condition_query(mapping: AppMapping, cond: Condition, negate: bool = False) 
             return f'{spec.code} {"!=" if filled else "="} ""'
         raise MappingError(f"{mapping.key}.{cond.field}: cannot test a {spec.type} field for emptiness in a query")
     inside = (cond.in_ is not None) != negate
-    values = [_quote(v) for v in _choice_values(mapping, cond)]
+    values = [_quote(v) for v in choice_values(mapping, cond)]
     return f"{spec.code} {'in' if inside else 'not in'} ({', '.join(values)})"
-
-
-def _choice_values(mapping: AppMapping, cond: Condition) -> list[str]:
-    values = cond.in_ if cond.in_ is not None else cond.not_in or []
-    if mapping.field(cond.field).type == "STATUS":
-        return [mapping.status_name(key) for key in values]
-    return list(values)
 
 
 def holds(mapping: AppMapping, cond: Condition, values: dict) -> bool:
@@ -352,5 +422,5 @@ def holds(mapping: AppMapping, cond: Condition, values: dict) -> bool:
         return (not is_blank(value)) == cond.filled
     present = value if isinstance(value, list) else [value]
     codes = {u.code if isinstance(u, User) else str(u) for u in present if u is not None}
-    hit = bool(codes & set(_choice_values(mapping, cond)))
+    hit = bool(codes & set(choice_values(mapping, cond)))
     return hit if cond.in_ is not None else not hit

@@ -47,16 +47,28 @@ def tell(ctx, mapping: AppMapping, record_id: str, text: str, users: Iterable[Us
     digest = _digest(text if same_as is None else same_as)
     if once_as is not None:
         key = once_key(mapping, record_id, once_as, same_as if same_as is not None else text)
-        if ctx.ledger.done(key):
-            return False
-        if ctx.ledger.done(key + ":sending") and already_posted(ctx, mapping.id, record_id, text):
-            ctx.ledger.mark(key, REMEMBER_SECONDS)
+        if posted_before(ctx, mapping, record_id, text, once_as=once_as, same_as=same_as):
             return False
         ctx.ledger.mark(key + ":sending", SENDING_SECONDS)
     post(ctx, mapping, record_id, text, users, key=key or f"said:{mapping.key}:{record_id}:{digest}")
     if key:
         ctx.ledger.mark(key, REMEMBER_SECONDS)
     return True
+
+
+def posted_before(ctx, mapping: AppMapping, record_id: str, text: str, *, once_as: str,
+                  same_as: str | None = None) -> bool:
+    """Whether ``tell(..., once_as=once_as, same_as=same_as)`` of ``text`` on this record was posted:
+    remembered as done, or begun ("sending") and found among the record's newest comments (a crash
+    between the post and the mark; then remembered as done). The look costs one kintone call, and
+    only on that recovery path."""
+    key = once_key(mapping, record_id, once_as, same_as if same_as is not None else text)
+    if ctx.ledger.done(key):
+        return True
+    if ctx.ledger.done(key + ":sending") and already_posted(ctx, mapping.id, record_id, text):
+        ctx.ledger.mark(key, REMEMBER_SECONDS)
+        return True
+    return False
 
 
 def _digest(same: str) -> str:

@@ -103,6 +103,10 @@ class Rule(BaseModel):
     # share its 抵触日): records with the same values of these fields, the one with the greatest latest_by.
     latest_per: list[str] = Field(default_factory=list)
     latest_by: str | None = None
+    # A sweep that finds at least this many records of the rule due at one level (reminder or overdue)
+    # for the same people posts one comment (a digest) on the first of them instead of one on each;
+    # each record is remembered as told all the same. None: one comment per record.
+    digest_from: int | None = Field(default=None, ge=2)
 
     @model_validator(mode="after")
     def _consistent(self) -> "Rule":
@@ -117,6 +121,9 @@ class Rule(BaseModel):
                 raise ValueError(f"rule {self.name!r}: remind_before cannot be negative")
         if bool(self.latest_per) != bool(self.latest_by):
             raise ValueError(f"rule {self.name!r}: latest_per and latest_by go together")
+        if self.digest_from is not None and self.list_missing:
+            raise ValueError(f"rule {self.name!r}: digest_from cannot go with list_missing "
+                             "(each record's missing items are listed on that record)")
         if self.limit.unit == "business_hours" and self.limit.amount - self.remind_amount < 0:
             raise ValueError(f"rule {self.name!r}: a reminder cannot come before the start")
         return self
@@ -134,6 +141,14 @@ class Rule(BaseModel):
             if name and name not in out:
                 out.append(name)
         return out
+
+
+def choice_values(mapping: "AppMapping", cond: Condition) -> list[str]:
+    """The values an ``in``/``not_in`` condition names, a STATUS field's keys as the app's status names."""
+    values = cond.in_ if cond.in_ is not None else cond.not_in or []
+    if mapping.field(cond.field).type == "STATUS":
+        return [mapping.status_name(key) for key in values]
+    return list(values)
 
 
 class Supervisors(BaseModel):

@@ -43,6 +43,13 @@ def without_flow(mappings, flow: str):
     return out
 
 
+def with_digest(mappings, rule: str, digest_from: int | None) -> None:
+    """The same deadline rules but ``rule``'s ``digest_from`` (None: one comment per record)."""
+    rules = [r.model_copy(update={"digest_from": digest_from}) if r.name == rule else r
+             for r in mappings.deadlines.rules]
+    mappings.deadlines = mappings.deadlines.model_copy(update={"rules": rules})
+
+
 VISITS_APP = "6"
 
 

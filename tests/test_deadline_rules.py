@@ -64,3 +64,27 @@ def test_emptiness_of_a_user_field_cannot_be_queried_and_is_refused(folder):
 def test_a_folder_without_deadline_rules_has_none(folder):
     (folder / "deadlines.toml").unlink()
     assert load_mappings(folder).deadlines.rules == []
+
+
+def test_a_digest_cannot_go_with_the_list_of_each_records_missing_items(folder):
+    text = (folder / "deadlines.toml").read_text(encoding="utf-8")
+    marker = 'name = "contract_items"\n'
+    (folder / "deadlines.toml").write_text(text.replace(marker, marker + "digest_from = 5\n"), encoding="utf-8")
+    with pytest.raises(MappingError, match="rule 'contract_items': digest_from cannot go with list_missing"):
+        load_mappings(folder)
+
+
+def test_a_digest_of_one_record_is_refused(folder):
+    text = (folder / "deadlines.toml").read_text(encoding="utf-8")
+    (folder / "deadlines.toml").write_text(text.replace("digest_from = 5\n", "digest_from = 1\n", 1), encoding="utf-8")
+    with pytest.raises(MappingError, match="digest_from"):
+        load_mappings(folder)
+
+
+def test_the_default_rules_digest_nudges_and_keep_legal_notices_per_record():
+    rules = {r.name: r.digest_from for r in load_mappings(ROOT / "mappings" / "default").deadlines.rules}
+    assert rules["inquiry_assignment"] == rules["inquiry_first_contact"] == 5
+    for legal in ("conflict_date_plan", "conflict_date_notice", "personal_conflict_date_plan",
+                  "personal_conflict_date_notice", "master_contract_retention", "renewal_decision",
+                  "contract_conclusion", "contract_items"):
+        assert rules[legal] is None, legal

@@ -10,7 +10,7 @@ import pytest
 from flows import deadlines
 from kgbridge import bootstrap
 from kgbridge.settings import load_settings
-from tests.records import SATO, SUZUKI, at, seed, utc
+from tests.records import SATO, SUZUKI, at, seed, utc, with_digest
 
 INQUIRIES, CONTRACTS, VISITS, FOLLOW_UPS = "2", "5", "6", "7"
 
@@ -294,7 +294,10 @@ def test_kintone_down_stops_the_sweep_for_a_retry_without_repeating_what_was_sen
     assert len(comments(kintone, INQUIRIES, second)) == 1
 
 
-def test_sweeping_1000_overdue_inquiries_costs_three_queries_and_one_comment_each(ctx, kintone, mappings):
+@pytest.mark.parametrize("digest_from", [None, 5])
+def test_sweeping_1000_overdue_inquiries_costs_three_queries_and_a_comment_each_or_one_digest(
+        digest_from, ctx, kintone, mappings):
+    with_digest(mappings, "inquiry_first_contact", digest_from)  # 5: the default mapping's
     ids = [hp_inquiry(kintone, mappings, "2026-10-09T19:30") for _ in range(1000)]
 
     sweep_at(ctx, "2026-10-14T09:00")
@@ -304,11 +307,22 @@ def test_sweeping_1000_overdue_inquiries_costs_three_queries_and_one_comment_eac
 
     # 500 + 500 + an empty page to see the end, + 1 for the inquiry_assignment rule (nothing routed)
     assert first[("get_records", INQUIRIES)] == 4
-    assert first[("add_comment", INQUIRIES)] == 1000
     assert kintone.calls[("get_records", INQUIRIES)] == 4
     assert kintone.calls[("add_comment", INQUIRIES)] == 0
-    assert all(len(comments(kintone, INQUIRIES, rid)) == 1 for rid in ids)
-    print(f"\n1,000 overdue inquiries: first sweep {sum(first.values())} kintone calls "
+    if digest_from is None:  # one escalation per inquiry, to sato and tanaka
+        assert first[("add_comment", INQUIRIES)] == 1000
+        assert all(len(comments(kintone, INQUIRIES, rid)) == 1 for rid in ids)
+    else:  # one for all of sato's, on the first
+        assert first[("add_comment", INQUIRIES)] == 1
+        [digest] = comments(kintone, INQUIRIES, ids[0])
+        assert mentioned(digest) == ["sato", "tanaka"]
+        assert digest.text.startswith("【初回連絡の期限超過（1000件）】\nHPからのお問い合わせ1000件の初回連絡が、"
+                                      "期限（2026年10月13日（火））を過ぎています。")
+        assert ("レコード一覧の絞り込みで「受付経路」が「HP」、「初回連絡日時」が空欄、「担当営業」が佐藤 一郎さん、"
+                "「受付日時」が2026年10月9日（金）19:30のものを表示すると、対象の1000件を確認できます") in digest.text
+        assert "\n上長：状況をご確認のうえ、必要に応じて担当者にご指示ください。" in digest.text
+        assert all(comments(kintone, INQUIRIES, rid) == [] for rid in ids[1:])
+    print(f"\n1,000 overdue inquiries, digest_from {digest_from}: first sweep {sum(first.values())} kintone calls "
           f"({dict(first)}), later sweeps {sum(kintone.calls.values())}")
 
 
