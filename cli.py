@@ -143,7 +143,7 @@ def gunicorn_args(bind: str, workers: int, app: str = "webhooks:create_app()",
     """
     return ["gunicorn", "--bind", bind, "--workers", str(workers),
             "--worker-class", "webhooks.serving.ReceiverWorker", "--threads", str(threads),
-            "--access-logfile", "-", "--timeout", "30", "--no-control-socket", "--preload",
+            "--access-logfile", "-", "--timeout", "30", "--no-control-socket", "--preload", "--keep-alive", "0",
             "--logger-class", "kgbridge.gunicorn_logging.Logger", app]
 
 
