@@ -6,10 +6,12 @@ cut off at the request deadline (KGBRIDGE_WEB_REQUEST_SECONDS) instead of holdin
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import requests
 
@@ -17,7 +19,7 @@ from connectors.kintone.fake import FakeKintone
 from kgbridge.inbox import inbox_key
 from kgbridge.samples import notification, seed_embedded
 from tests.conftest import WEBHOOK_TOKEN
-from tests.procs import Gunicorn, wait_until
+from tests.procs import Gunicorn, children, wait_until
 
 SLOW_CLIENTS = 50
 BURST = 200
@@ -120,3 +122,36 @@ def test_fifty_slow_clients_neither_stall_a_burst_of_webhooks_nor_the_probes_and
     assert probes and max(probes) < DEADLINE / 2, sorted(probes)[-5:]  # never waited behind a slow client
     # Each slow client was cut off at the deadline (give or take the poll), not after sending everything.
     assert max(slow.closed_after.values()) < DEADLINE + 8 and max(slow.sent) < 60
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def test_keep_alive_clients_are_served_by_every_worker_not_pinned_to_one(redis_url, redis_conn, settings, mappings):
+    """A gthread worker keeps the connections it accepted: a client (or a proxy) that keeps its
+    connections alive had all of them served by one of the two workers in 4 of 10 two-second rounds
+    (the other worker idle, half the capacity). `kgbridge serve` closes each connection after its
+    answer, so every new request goes to whichever worker is free."""
+    fake = FakeKintone.from_mappings(mappings)
+    template = notification(fake, "3", seed_embedded(fake, mappings)["order_complete"])
+    env = {"KGBRIDGE_REDIS_URL": redis_url, "KGBRIDGE_CONNECTOR_MODE": "fake", "KGBRIDGE_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
+           "KGBRIDGE_LOG_LEVEL": "WARNING"}
+    with Gunicorn(env, workers=2, name="gunicorn-keepalive") as web:
+        workers = children(web.proc.pid)
+        before = {pid: _cpu_seconds(pid) for pid in workers}
+
+        def session_posts(k: int) -> list[str]:
+            with requests.Session() as session:  # keeps its connection alive where the server lets it
+                return [session.post(f"{web.url}/webhooks/kintone/{WEBHOOK_TOKEN}", timeout=10,
+                                     data=json.dumps({**template, "id": f"kept-{k}-{n}"})).headers["Connection"]
+                        for n in range(150)]
+
+        with ThreadPoolExecutor(4) as pool:
+            answers = [c for part in pool.map(session_posts, range(4)) for c in part]
+        used = {pid: _cpu_seconds(pid) - before[pid] for pid in workers}
+
+    assert len(workers) == 2 and set(answers) == {"close"}
+    assert redis_conn.llen(inbox_key(settings)) == 600
+    assert all(seconds > 0.05 for seconds in used.values()), used  # both workers answered webhooks
