@@ -139,7 +139,9 @@ def gunicorn_args(bind: str, workers: int, app: str = "webhooks:create_app()",
     less for two workers; the app opens no connection before a request). A bad setting stops the
     master at once instead of every worker in turn. New code needs a restart, not a HUP.
     The worker is gunicorn's gthread with a deadline per request (webhooks.serving.ReceiverWorker):
-    slow clients cannot hold the receiver (issue 16).
+    slow clients cannot hold the receiver (issue 16). ``--keep-alive 0``: each connection is closed
+    after its answer; a gthread worker keeps the connections it accepted, so a client or proxy that
+    keeps them alive had one worker serve everything while the other idled (docs/benchmarks.md §1).
     """
     return ["gunicorn", "--bind", bind, "--workers", str(workers),
             "--worker-class", "webhooks.serving.ReceiverWorker", "--threads", str(threads),
