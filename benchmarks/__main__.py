@@ -228,6 +228,17 @@ def print_backlog(quick: bool) -> list[dict]:
     print(table(["inquiries", "app", "calls per record (today)", "of quota", "calls per page", "of quota",
                  "per page / today", "reads+writes per page / today", "comments today / per page",
                  "seconds per page", "seconds per record", "failed"], rows))
+    print("\nThe import's deadline sweeps while nobody assigns it (every 30 min through three business days; "
+          "inquiry_assignment and inquiry_first_contact; Inquiries app, in-process fake)", flush=True)
+    rows = []
+    for n in sizes:
+        each, digested = backlog.import_deadline_calls(n, digest=False), backlog.import_deadline_calls(n, digest=True)
+        out.append({"import_deadlines": n, "per_record": dict(each), "digest": dict(digested)})
+        rows.append([n, each["get_records"], each["add_comment"], f"{backlog.quota_share(sum(each.values())):.1%}",
+                     digested["get_records"], digested["add_comment"],
+                     f"{backlog.quota_share(sum(digested.values())):.1%}"])
+    print(table(["inquiries", "queries", "comments, one per inquiry", "of quota", "queries", "comments, digest_from",
+                 "of quota"], rows))
     return out
 
 

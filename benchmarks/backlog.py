@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from benchmarks.common import ROOT, RedisProcess, base_env, log_sink, wait_for
 from benchmarks.latency import PERIODIC_OFF, UNUSED_CONNECTORS
@@ -231,6 +231,47 @@ def run_inquiries(n: int, workers: int = 2, per_record: bool = False) -> dict:
     return {"inquiries": n, "workers": workers, "path": "per record" if per_record else "per page",
             "seconds": seconds, "failed": failed, "calls": dict(calls), "requests": dict(kinds),
             "page_jobs": page_jobs, "comments": posted}
+
+
+# -- the import's deadlines while nobody assigns it ------------------------------------------------
+#
+# The same import, routed per page (in-process), then the deadline sweep as the workers run it (every
+# 1,800 s, KGBRIDGE_DEADLINE_SWEEP_SECONDS) through three business days, 09:00 to 17:30 Tokyo, while nobody
+# enters a 担当営業: inquiry_assignment (the 部署責任者 reminded 2 business hours after arrival, escalated
+# after 4) and inquiry_first_contact (the 上長 reminded on the due day, escalated the next). Counted on
+# the in-process fake: the Inquiries app's calls of the sweeps (counts, not times), with the default
+# mapping's digest_from and without it (one comment per inquiry and level, as before issue 17's digests).
+
+SWEEP_DAYS = ("2026-12-01", "2026-12-02", "2026-12-03")
+
+
+def import_deadline_calls(n: int, digest: bool) -> Counter:
+    """The Inquiries app's kintone calls (by method) of the deadline sweeps after an import of ``n``."""
+    import fakeredis
+
+    from connectors.gstaff.fake import FakeGStaff
+    from flows import bulk, deadlines, inquiry_routing
+    from flows.context import FlowContext
+    from kgbridge import logs
+    from kgbridge.ledger import Ledger
+
+    logs.configure("WARNING", "json", stream=log_sink())
+    mappings, fake, ids = _inquiries(n)
+    if not digest:
+        rules = [r.model_copy(update={"digest_from": None}) for r in mappings.deadlines.rules]
+        mappings.deadlines = mappings.deadlines.model_copy(update={"rules": rules})
+    now = {"at": datetime.fromisoformat(BUSINESS_MORNING)}
+    ctx = FlowContext(kintone=fake, mappings=mappings, ledger=Ledger(fakeredis.FakeRedis()), clock=lambda: now["at"],
+                      gstaff=FakeGStaff.with_samples())
+    for page in bulk.chunks(ids, 500):
+        inquiry_routing.run_page(ctx, "inquiries", page)
+    fake.calls.clear()
+    for day in SWEEP_DAYS:
+        for slot in range(18):  # 09:00, 09:30, …, 17:30
+            now["at"] = datetime.fromisoformat(f"{day}T09:00:00+09:00") + timedelta(minutes=30 * slot)
+            deadlines.sweep(ctx)
+    app = mappings["inquiries"].id
+    return Counter({method: count for (method, a), count in fake.calls.items() if a == app})
 
 
 # -- shared by the orders and the inquiries runs ------------------------------------------------

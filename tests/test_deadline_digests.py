@@ -235,3 +235,14 @@ def test_a_digest_whose_record_kintone_refuses_is_told_by_the_next_sweep(office,
     sweep_at(office, kintone, "2026-12-01T12:15")
 
     assert [len(cs) for cs in assignment_comments(kintone, ids).values()] == [1]
+
+
+def test_the_backlog_benchmark_counts_the_imports_deadline_comments_it_reports():
+    """benchmarks/backlog.py's import_deadline_calls: three business days of sweeps, nobody assigning."""
+    from benchmarks import backlog
+
+    each, digested = backlog.import_deadline_calls(20, digest=False), backlog.import_deadline_calls(20, digest=True)
+
+    # per inquiry: the assignment's reminder and escalation, the first contact's reminder and escalation
+    assert each["add_comment"] == 4 * 20 and digested["add_comment"] == 4
+    assert each["get_records"] == digested["get_records"]  # the queries do not change
