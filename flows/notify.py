@@ -43,16 +43,16 @@ def tell(ctx, mapping: AppMapping, record_id: str, text: str, users: Iterable[Us
     ``same_as`` says what makes two messages the same when their wording may differ (e.g. the
     list of missing items, not the sentence around it); by default it is the text itself.
     """
-    key = None
-    digest = _digest(text if same_as is None else same_as)
-    if once_as is not None:
-        key = once_key(mapping, record_id, once_as, same_as if same_as is not None else text)
-        if posted_before(ctx, mapping, record_id, text, once_as=once_as, same_as=same_as):
-            return False
-        ctx.ledger.mark(key + ":sending", SENDING_SECONDS)
-    post(ctx, mapping, record_id, text, users, key=key or f"said:{mapping.key}:{record_id}:{digest}")
-    if key:
-        ctx.ledger.mark(key, REMEMBER_SECONDS)
+    same = text if same_as is None else same_as
+    if once_as is None:
+        post(ctx, mapping, record_id, text, users, key=f"said:{mapping.key}:{record_id}:{_digest(same)}")
+        return True
+    key = once_key(mapping, record_id, once_as, same)
+    if _posted(ctx, key, mapping.id, record_id, text):
+        return False
+    ctx.ledger.mark(key + ":sending", SENDING_SECONDS)
+    post(ctx, mapping, record_id, text, users, key=key)
+    ctx.ledger.mark(key, REMEMBER_SECONDS)
     return True
 
 
@@ -63,9 +63,13 @@ def posted_before(ctx, mapping: AppMapping, record_id: str, text: str, *, once_a
     between the post and the mark; then remembered as done). The look costs one kintone call, and
     only on that recovery path."""
     key = once_key(mapping, record_id, once_as, same_as if same_as is not None else text)
+    return _posted(ctx, key, mapping.id, record_id, text)
+
+
+def _posted(ctx, key: str, app: str, record_id: str, text: str) -> bool:
     if ctx.ledger.done(key):
         return True
-    if ctx.ledger.done(key + ":sending") and already_posted(ctx, mapping.id, record_id, text):
+    if ctx.ledger.done(key + ":sending") and already_posted(ctx, app, record_id, text):
         ctx.ledger.mark(key, REMEMBER_SECONDS)
         return True
     return False
