@@ -30,7 +30,7 @@ def receive(token: str):
                                 settings.trusted_proxies)
         if source is None or not any(source in net for net in settings.gmosign_callback_allowed_ips):
             return jsonify(ok=False, error="source address not allowed"), 403
-    return receive_webhook("gmosign", token, ext["gmosign_webhook_tokens"], parse_gmosign, accept_gmosign,
+    return receive_webhook("gmosign", token, "gmosign_webhook_tokens", parse_gmosign, accept_gmosign,
                            describe=describe)
 
 

@@ -6,7 +6,7 @@ of origin; the flows re-read every record from kintone before acting on it.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 
 from webhooks.intake import accept_kintone, parse_kintone
 from webhooks.receive import receive_webhook
@@ -16,6 +16,5 @@ bp = Blueprint("kintone", __name__)
 
 @bp.post("/webhooks/kintone/<token>")
 def receive(token: str):
-    tokens = current_app._get_current_object().extensions["kgbridge"]["webhook_tokens"]  # not via the proxy's lookup
-    return receive_webhook("kintone", token, tokens, parse_kintone, accept_kintone,
+    return receive_webhook("kintone", token, "webhook_tokens", parse_kintone, accept_kintone,
                            describe=lambda note: {"event_type": note.type, "app_id": note.app.id})

@@ -21,15 +21,18 @@ from webhooks.intake import Accepted, Rejected
 log = structlog.get_logger("kgbridge.webhook")
 
 
-def receive_webhook(source: str, token: str, tokens: list[str] | tuple[str, ...], parse: Callable[[bytes], Any],
+def receive_webhook(source: str, token: str, tokens: str, parse: Callable[[bytes], Any],
                     accept: Callable[..., Accepted], describe: Callable[[Any], dict] = lambda _parsed: {}):
-    """Answer one webhook call: 404 for a wrong token, 4xx with the reason, else 200 once recorded."""
+    """Answer one webhook call: 404 for a wrong token, 4xx with the reason, else 200 once recorded.
+
+    ``tokens`` names the app's configured tokens in its kgbridge extension ("webhook_tokens" or
+    "gmosign_webhook_tokens"), read here with the rest, through one look-up of the app."""
     structlog.contextvars.clear_contextvars()  # nothing bound by an earlier request or job
     # The app and the request themselves, not their proxies: each attribute looked up through
     # current_app or request costs ~8 k instructions (werkzeug's LocalProxy), the object's own ~0.
     app = current_app._get_current_object()
     ext = app.extensions["kgbridge"]
-    if not token_matches(token, tokens):
+    if not token_matches(token, ext[tokens]):
         return jsonify(ok=False, error="not found"), 404
     try:
         parsed = parse(read_body(request._get_current_object().environ, app.config["MAX_CONTENT_LENGTH"]))
