@@ -343,10 +343,9 @@ def _handle_page(mapping: AppMapping, triggers: list[Trigger], rows: list[dict],
     # records, which would send every record one of them wrote after the page read to its ordinary job.
     # Page flows of the same records (inquiry_routing and client_lookup on an inquiry import) run one
     # after the other, in the order of flows.PAGE_FLOWS: each page job waits for the previous flow's.
-    order = list(PAGE_FLOWS)
+    rank = {name: n for n, name in enumerate(PAGE_FLOWS, start=1)}  # 0: no page path, first
     after: list[str] = []
-    for flow in sorted(dict.fromkeys(r.flow for r in lost),
-                       key=lambda name: (name in PAGE_FLOWS, order.index(name) if name in PAGE_FLOWS else 0)):
+    for flow in sorted(dict.fromkeys(r.flow for r in lost), key=lambda name: rank.get(name, 0)):
         requests = [r for r in lost if r.flow == flow]
         first, last = requests[0], requests[-1]
         digest = hashlib.sha256("|".join(r.job_id for r in requests).encode()).hexdigest()[:12]
