@@ -86,27 +86,130 @@ def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
     settings = follow_ups.settings(FLOW)
     log = ctx.log.bind(flow=FLOW, app=app_key, record_id=record_id)
     contract = contracts.read(ctx.kintone.get_record(contracts.id, record_id))
-    status = contracts.status_key(contract.get("status"))
-    if status == "cancelled":
+    decision = decide(ctx, contracts, follow_ups, contract)
+    outcome = decision.outcome
+    if outcome == CANCELLED:
         outcome = stop_schedule(ctx, contracts, follow_ups, contract, None, settings)
-    elif status != "concluded":
-        outcome = "not_concluded"
-    elif contract.get("contract_kind") != settings.get("individual_contract", "個別契約"):
-        outcome = "not_individual_contract"
-    elif contract.get("dispatch_start") is None:
-        tell(ctx, contracts, record_id,
-             f"締結済になりましたが「{contracts.field('dispatch_start').display}」が未入力のため、"
-             "スタッフフォローの予定を作成できません。入力後、担当者がスタッフフォローアプリに予定を登録してください。",
-             contract.get("sales_rep"), once_as="follow_up_no_start")
-        outcome = "no_dispatch_start"
-    else:
-        planned = for_each_worker(settings, plan(ctx, settings, contract), workers(contract))
-        outcome = create_schedule(ctx, contracts, follow_ups, contract, planned)
+    elif outcome == "no_dispatch_start":
+        tell_no_dispatch_start(ctx, contracts, contract)
+    elif outcome == SCHEDULE:
+        outcome = create_schedule(ctx, contracts, follow_ups, contract, list(decision.planned))
         check_renewal_outcome(ctx, contracts, contract)
-        if contract.get("ended_early_on") is not None:
-            outcome = stop_schedule(ctx, contracts, follow_ups, contract, contract["ended_early_on"], settings)
+        if decision.stop:
+            outcome = stop_schedule(ctx, contracts, follow_ups, contract, decision.stop_after, settings)
     log.info("follow-up schedule checked", step="schedule", outcome=outcome)
     return outcome
+
+
+# -- the decision: one contract as read, then its follow-ups as read; no kintone call ------------
+#
+# The per-record job above and the page job (``run_page``) both decide with ``decide`` (what the
+# contract calls for), ``missing_schedule`` (which of its planned follow-ups do not exist yet),
+# ``schedule_records`` (the records to add, each worker's first linked to their earlier timeline) and
+# ``to_stop`` (which open follow-ups a 取消 or a 中途終了日 stops); each carries them out its own way.
+
+SCHEDULE, CANCELLED = "schedule", "cancelled"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What one contract calls for: its outcome word when nothing is to be written (not_concluded,
+    not_individual_contract, no_dispatch_start: the rep is told), else ``schedule`` (``planned``,
+    stopped after ``stop_after`` when ``stop``: a 中途終了日) or ``cancelled`` (every open one stops)."""
+
+    outcome: str
+    planned: tuple[Planned, ...] = ()
+    stop: bool = False
+    stop_after: date | None = None
+
+    @property
+    def reads_follow_ups(self) -> bool:
+        return self.outcome in (SCHEDULE, CANCELLED)
+
+
+def decide(ctx: FlowContext, contracts: AppMapping, follow_ups: AppMapping, contract: dict) -> Decision:
+    """What the contract as read calls for (the plan uses the calendar and the supervisor directory)."""
+    settings = follow_ups.settings(FLOW)
+    status = contracts.status_key(contract.get("status"))
+    if status == "cancelled":
+        return Decision(CANCELLED, stop=True)
+    if status != "concluded":
+        return Decision("not_concluded")
+    if contract.get("contract_kind") != settings.get("individual_contract", "個別契約"):
+        return Decision("not_individual_contract")
+    if contract.get("dispatch_start") is None:
+        return Decision("no_dispatch_start")
+    planned = for_each_worker(settings, plan(ctx, settings, contract), workers(contract))
+    ended = contract.get("ended_early_on")
+    return Decision(SCHEDULE, tuple(planned), stop=ended is not None, stop_after=ended)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The planned follow-ups of one contract that do not exist yet, and each worker's first new staff
+    follow-up by staff id (it continues that worker's earlier timeline, when they have one)."""
+
+    missing: tuple[Planned, ...]
+    firsts: dict[str, Planned]
+
+
+def missing_schedule(follow_ups: AppMapping, contract_id: str, planned: list[Planned] | tuple[Planned, ...],
+                     existing: list[dict]) -> Schedule:
+    """Which of ``planned`` the contract's follow-ups as read (``existing``) do not hold yet."""
+    have = {r.get("schedule_key"): r.get("staff_id") or "" for r in existing}
+    missing = tuple(p for p in planned if not already_planned(contract_id, p, have))
+    follow = follow_ups.settings(FLOW).get("staff_follow_up", "スタッフフォロー")
+    firsts: dict[str, Planned] = {}
+    for p in missing:
+        if p.category == follow and p.worker is not None and p.worker.staff_id:
+            firsts.setdefault(p.worker.staff_id, p)
+    return Schedule(missing, firsts)
+
+
+def schedule_records(follow_ups: AppMapping, contract: dict, schedule: Schedule,
+                     earlier: dict[str, dict]) -> list[tuple[Planned, dict | None, dict]]:
+    """(planned, the earlier follow-up it continues or None, the kintone record to add) per missing follow-up;
+    ``earlier``: each worker's last unlinked follow-up of another contract, by staff id."""
+    contract_id = contract["record_id"]
+    out = []
+    for p in schedule.missing:
+        first = p.worker is not None and schedule.firsts.get(p.worker.staff_id) is p
+        before = earlier.get(p.worker.staff_id) if first else None
+        out.append((p, before, follow_ups.write({
+            "schedule_key": schedule_key(contract_id, p), "title": p.title, "category": p.category,
+            "contract_record_id": int(contract_id), "client": contract.get("client") or "",
+            "staff_name": p.worker.name if p.worker else contract.get("staff_name") or "",
+            "commander": contract.get("commander") or "",
+            "staff_id": p.worker.staff_id if p.worker else "", "dispatch_end": contract.get("dispatch_end"),
+            "due_on": p.due_on, "owner": p.owner, "supervisor": p.supervisor,
+            **(carry_in(before, None) if before is not None else {}),
+        })))
+    return out
+
+
+def to_stop(settings: dict, rows: list[dict], after: date | None) -> list[dict]:
+    """The open follow-ups among ``rows`` a stop ends: due after ``after``, or all of them (None: cancelled)."""
+    stopped_value = settings.get("stopped", "中止")
+    return [r for r in rows if is_blank(r.get("done_on")) and r.get("completion") != stopped_value
+            and (after is None or (r.get("due_on") is not None and r["due_on"] > after))]
+
+
+def stop_reason(settings: dict, after: date | None) -> str:
+    if after is None:
+        return settings.get("stop_reason_cancelled", "契約取消")
+    return settings.get("stop_reason_ended_early", "中途終了（{date}）").format(date=full_date(after))
+
+
+def stop_values(follow_ups: AppMapping, settings: dict, after: date | None) -> dict:
+    """The fields a stopped follow-up is written with (完了判定 中止, 中止理由)."""
+    return follow_ups.write({"completion": settings.get("stopped", "中止"), "stop_reason": stop_reason(settings, after)})
+
+
+def tell_no_dispatch_start(ctx: FlowContext, contracts: AppMapping, contract: dict) -> bool:
+    return tell(ctx, contracts, contract["record_id"],
+                f"締結済になりましたが「{contracts.field('dispatch_start').display}」が未入力のため、"
+                "スタッフフォローの予定を作成できません。入力後、担当者がスタッフフォローアプリに予定を登録してください。",
+                contract.get("sales_rep"), once_as="follow_up_no_start")
 
 
 def plan(ctx: FlowContext, settings: dict, contract: dict) -> list[Planned]:
@@ -219,46 +322,45 @@ def create_schedule(ctx: FlowContext, contracts: AppMapping, follow_ups: AppMapp
     worker's earlier timeline, then tell the rep once."""
     contract_id = contract["record_id"]
     existing = contract_follow_ups(ctx, follow_ups, contract_id)
-    link = f"{FLOW}:{follow_ups.key}:{contract_id}:link"
+    link = link_key(follow_ups, contract_id)
     if ctx.ledger.done(link + ":sending") and not ctx.ledger.done(link):
         finish_links(ctx, follow_ups, existing, link)  # a run that failed between its add and its links
-    have = {r.get("schedule_key"): r.get("staff_id") or "" for r in existing}
-    missing = [p for p in planned if not already_planned(contract_id, p, have)]
-    if missing:
+    schedule = missing_schedule(follow_ups, contract_id, planned, existing)
+    if schedule.missing:
         follow = follow_ups.settings(FLOW).get("staff_follow_up", "スタッフフォロー")
-        firsts: dict[str, Planned] = {}  # staff id -> the worker's first new staff follow-up
-        for p in missing:
-            if p.category == follow and p.worker is not None and p.worker.staff_id:
-                firsts.setdefault(p.worker.staff_id, p)
-        earlier = last_unlinked(ctx, follow_ups, list(firsts), contract_id, follow) if firsts else {}
-        opens = [(p, earlier.get(p.worker.staff_id) if p.worker and firsts.get(p.worker.staff_id) is p else None)
-                 for p in missing]  # each with the earlier follow-up it continues, if it is a first
+        earlier = (last_unlinked(ctx, follow_ups, list(schedule.firsts), contract_id, follow)
+                   if schedule.firsts else {})
+        opens = schedule_records(follow_ups, contract, schedule, earlier)
         if earlier:
             ctx.ledger.release(link)
             ctx.ledger.mark(link + ":sending", SENDING_SECONDS)
-        records = [follow_ups.write({
-            "schedule_key": schedule_key(contract_id, p), "title": p.title, "category": p.category,
-            "contract_record_id": int(contract_id), "client": contract.get("client") or "",
-            "staff_name": p.worker.name if p.worker else contract.get("staff_name") or "",
-            "commander": contract.get("commander") or "",
-            "staff_id": p.worker.staff_id if p.worker else "", "dispatch_end": contract.get("dispatch_end"),
-            "due_on": p.due_on, "owner": p.owner, "supervisor": p.supervisor,
-            **(carry_in(before, None) if before is not None else {}),
-        }) for p, before in opens]
+        records = [record for _p, _before, record in opens]
         ids = [new_id for start in range(0, len(records), MAX_RECORDS_PER_BULK_WRITE)
                for new_id in ctx.kintone.add_records(follow_ups.id, records[start:start + MAX_RECORDS_PER_BULK_WRITE])]
         if earlier:  # the earlier contracts' last follow-ups now point forward
             point_forward(ctx, follow_ups, {before["record_id"]: new_id
-                                            for (_p, before), new_id in zip(opens, ids, strict=True) if before is not None})
+                                            for (_p, before, _r), new_id in zip(opens, ids, strict=True)
+                                            if before is not None})
             ctx.ledger.mark(link, REMEMBER_SECONDS)
-    several = sorted({p.series for p in planned if p.series})
-    told = tell(ctx, contracts, contract_id, schedule_text(ctx, follow_ups, contract, planned),
-                [*(contract.get("sales_rep") or []), *_managers(planned)], once_as="follow_up_schedule",
-                # told once per contract (again when a worker is added); later stops are told on their own
-                same_as="schedule:" + ",".join(several) if several else "schedule")
-    if missing:
+    told = tell_schedule(ctx, contracts, follow_ups, contract, planned)
+    if schedule.missing:
         return "schedule_created"
     return "schedule_told" if told else "already_scheduled"
+
+
+def tell_schedule(ctx: FlowContext, contracts: AppMapping, follow_ups: AppMapping, contract: dict,
+                  planned: list[Planned] | tuple[Planned, ...]) -> bool:
+    """Tell the rep (and the managers who call) the schedule, once per contract (again when a worker is added)."""
+    several = sorted({p.series for p in planned if p.series})
+    return tell(ctx, contracts, contract["record_id"], schedule_text(ctx, follow_ups, contract, list(planned)),
+                [*(contract.get("sales_rep") or []), *_managers(list(planned))], once_as="follow_up_schedule",
+                # told once per contract (again when a worker is added); later stops are told on their own
+                same_as="schedule:" + ",".join(several) if several else "schedule")
+
+
+def link_key(follow_ups: AppMapping, contract_id: str) -> str:
+    """The ledger key that says the contract's new follow-ups were linked to the earlier timelines."""
+    return f"{FLOW}:{follow_ups.key}:{contract_id}:link"
 
 
 def schedule_key(contract_id: str, p: Planned) -> str:
@@ -361,28 +463,28 @@ def contract_follow_ups(ctx: FlowContext, follow_ups: AppMapping, contract_id: s
 def stop_schedule(ctx: FlowContext, contracts: AppMapping, follow_ups: AppMapping, contract: dict,
                   after: date | None, settings: dict) -> str:
     """Stop the contract's open follow-ups planned after ``after`` (all when None: cancelled), tell the rep."""
-    stopped_value = settings.get("stopped", "中止")
-    today = ctx.now().date()
-    if after is None:
-        reason = settings.get("stop_reason_cancelled", "契約取消")
-    else:
-        reason = settings.get("stop_reason_ended_early", "中途終了（{date}）").format(date=full_date(after))
-    stop = [r for r in contract_follow_ups(ctx, follow_ups, contract["record_id"])
-            if is_blank(r.get("done_on")) and r.get("completion") != stopped_value
-            and (after is None or (r.get("due_on") is not None and r["due_on"] > after))]
+    stop = to_stop(settings, contract_follow_ups(ctx, follow_ups, contract["record_id"]), after)
+    values = stop_values(follow_ups, settings, after)
     for r in stop:
-        ctx.kintone.update_record(follow_ups.id, r["record_id"], follow_ups.write(
-            {"completion": stopped_value, "stop_reason": reason}))
+        ctx.kintone.update_record(follow_ups.id, r["record_id"], values)
     if stop:
-        lines = [f"{r.get('title') or '#' + r['record_id']}（{full_date(r['due_on'])}）"
-                 for r in sorted(stop, key=lambda r: r.get("due_on") or today) if r.get("due_on")]
-        tell(ctx, contracts, contract["record_id"],
-             f"【スタッフフォロー予定の中止】\n{reason}のため、次のフォロー予定を「{follow_ups.field('completion').display}」"
-             f"{stopped_value}にしました。\n{bullet_list(lines)}\n"
-             "スタッフさんへの最終フォローが必要な場合は、担当者がフォローを登録してください。",
-             contract.get("sales_rep"), once_as="follow_up_stopped", same_as=",".join(r["record_id"] for r in stop))
+        tell_stopped(ctx, contracts, follow_ups, contract, stop, after, settings)
         return "schedule_stopped"
     return "nothing_to_stop"
+
+
+def tell_stopped(ctx: FlowContext, contracts: AppMapping, follow_ups: AppMapping, contract: dict, stop: list[dict],
+                 after: date | None, settings: dict) -> bool:
+    """Tell the rep which follow-ups were stopped and why (once per set of follow-ups)."""
+    today = ctx.now().date()
+    reason, stopped_value = stop_reason(settings, after), settings.get("stopped", "中止")
+    lines = [f"{r.get('title') or '#' + r['record_id']}（{full_date(r['due_on'])}）"
+             for r in sorted(stop, key=lambda r: r.get("due_on") or today) if r.get("due_on")]
+    return tell(ctx, contracts, contract["record_id"],
+                f"【スタッフフォロー予定の中止】\n{reason}のため、次のフォロー予定を「{follow_ups.field('completion').display}」"
+                f"{stopped_value}にしました。\n{bullet_list(lines)}\n"
+                "スタッフさんへの最終フォローが必要な場合は、担当者がフォローを登録してください。",
+                contract.get("sales_rep"), once_as="follow_up_stopped", same_as=",".join(r["record_id"] for r in stop))
 
 
 def _managers(planned: list[Planned]) -> list[User]:
