@@ -17,6 +17,10 @@ The webhook is only a trigger: the flow re-reads the application and acts on its
 - 承認 / 否認: the kind's effects (``flows.credit_check``, ``flows.trade_start``); after our own
   「決裁」 they run in the same job, so they do not depend on the next notification arriving.
 
+What an application needs is decided by ``decide`` (no kintone write: a ``Decision`` naming the
+comment, the process action and the kind's effects that follow); the per-record job carries it out
+(``carry_out``) and so does the page path (``run_page``, work found in bulk), with the same rules.
+
 ``sweep_delays`` (run by the workers every KGBRIDGE_WORKFLOW_DELAY_SWEEP_SECONDS) chases an
 application still undecided N business days after 申請日 by its status: whoever it waits for
 ([delays.waiting_for]) is asked to act — the 上長 to approve, send back or reject a 申請中 one,
@@ -43,7 +47,7 @@ from flows import credit_check, trade_start
 from flows.context import FlowContext
 from flows.decide import on_fresh_record
 from flows.notify import bullet_list, tell
-from mappings import AppMapping, MappingError
+from mappings import AppMapping, MappingError, User
 from mappings.japanese_dates import full_date
 
 FLOW = "workflow"
@@ -54,23 +58,57 @@ def run(ctx: FlowContext, app_key: str, record_id: str, **_params) -> str:
     wf = ctx.mappings[app_key]
 
     def decide_application(application: dict, status: str | None) -> str:
-        kind = KINDS.get(apps.kind_of(wf, application))
-        if kind is None:
-            return "not_our_kind"
-        if status == "applied":
-            return check_submission(ctx, wf, kind, application)
-        if status == "manager_approved":
-            return decide(ctx, wf, kind, application)
-        if status == "approved":
-            return kind.on_approved(ctx, wf, application)
-        if status == "rejected":
-            return kind.on_rejected(ctx, wf, application)
-        return "nothing_to_do"
+        return carry_out(ctx, wf, application, decide(ctx, wf, application, status))
 
     return on_fresh_record(ctx, wf, record_id, FLOW, decide_application)
 
 
-def check_submission(ctx: FlowContext, wf: AppMapping, kind, application: dict) -> str:
+# -- the decision: one application as read, no kintone write ------------------------------------
+#
+# The per-record job above and the page job (``run_page``) both decide with ``decide``. A Decision
+# names what the application needs: one comment (said once, before anything else, so a retry finds
+# it posted and only runs the action), a process action (bulk-able: PUT records/status.json), and
+# the kind's effects of 承認 / 否認 that follow it (the client's 与信状態, held orders, the 06_2: per
+# record, ``kind.on_approved`` / ``kind.on_rejected``).
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: str  # the outcome word when carried out (with ``effects``: the effects' own word)
+    action: str | None = None  # process action key of the mapping to run on the application
+    assignee: str | None = None
+    comment: str | None = None  # said once (``once_as``, ``same_as``) to ``users`` before the action
+    users: tuple[User, ...] = ()
+    once_as: str | None = None
+    same_as: str | None = None
+    effects: str | None = None  # "approved" / "rejected": the kind's effects, after the action if any
+    kind: str | None = None  # the kind key (KINDS) the effects belong to
+
+    @property
+    def per_record(self) -> bool:
+        """Only the ordinary job carries it out: the kind's effects of a decision a person made."""
+        return self.effects is not None and self.action is None
+
+
+def decide(ctx: FlowContext, wf: AppMapping, application: dict, status: str | None) -> Decision:
+    """What the application needs now, by its status and kind (no kintone write).
+
+    The kinds' checks read the client where they need it (a 06_2 its 与信状態: once per decision,
+    kept on the application as ``_client``; a page reads its clients at once and passes them in so).
+    """
+    kind = KINDS.get(apps.kind_of(wf, application))
+    if kind is None:
+        return Decision("not_our_kind")
+    if status == "applied":
+        return check_submission(ctx, wf, kind, application)
+    if status == "manager_approved":
+        return check_approval(ctx, wf, kind, application)
+    if status in ("approved", "rejected"):
+        return Decision(f"{status}_effects", effects=status, kind=kind.KIND)
+    return Decision("nothing_to_do")
+
+
+def check_submission(ctx: FlowContext, wf: AppMapping, kind, application: dict) -> Decision:
     """A submitted application that lacks something goes straight back to the applicant.
 
     An answer that ends it (e.g. 反社会的勢力「該当する」) is 否認 at once; one that needs the
@@ -78,60 +116,55 @@ def check_submission(ctx: FlowContext, wf: AppMapping, kind, application: dict) 
     """
     found = kind.screening(ctx, wf, application)
     if found.reject:
-        return reject(ctx, wf, kind, application, found.reject, action="reject")
+        return reject(wf, kind, application, found.reject, action="reject")
     missing, problems = gaps(ctx, wf, kind, application)
     if missing or problems:
-        return send_back(ctx, wf, application, missing, problems, action="send_back")
+        return send_back(wf, application, missing, problems, action="send_back")
     if found.director:
-        tell(ctx, wf, application["record_id"],
-             f"稟議「{apps.title_of(application)}」は、次の理由で上長承認のあと取締役の承認が必要です。\n"
-             + bullet_list(found.director)
-             + f"\n上長：内容をご確認のうえ「{wf.action('approve_as_manager').name}」を実行してください。"
-             "承認後、kgbridge が取締役承認待ちに回します。",
-             (application.get("supervisor") or []) + (application.get("applicant") or []),
-             once_as="director_ahead", same_as="|".join(found.director))
-    return "waiting_for_manager"
+        return Decision(
+            "waiting_for_manager",
+            comment=f"稟議「{apps.title_of(application)}」は、次の理由で上長承認のあと取締役の承認が必要です。\n"
+            + bullet_list(found.director)
+            + f"\n上長：内容をご確認のうえ「{wf.action('approve_as_manager').name}」を実行してください。"
+            "承認後、kgbridge が取締役承認待ちに回します。",
+            users=tuple((application.get("supervisor") or []) + (application.get("applicant") or [])),
+            once_as="director_ahead", same_as="|".join(found.director))
+    return Decision("waiting_for_manager")
 
 
-def decide(ctx: FlowContext, wf: AppMapping, kind, application: dict) -> str:
+def check_approval(ctx: FlowContext, wf: AppMapping, kind, application: dict) -> Decision:
     """After the manager's approval: approve (決裁), or route to the director when the kind needs it."""
     found = kind.screening(ctx, wf, application)
     if found.reject:
-        return reject(ctx, wf, kind, application, found.reject, action="reject_on_criteria")
+        return reject(wf, kind, application, found.reject, action="reject_on_criteria")
     missing, problems = gaps(ctx, wf, kind, application)
     if missing or problems:
-        return send_back(ctx, wf, application, missing, problems, action="return_to_applicant")
+        return send_back(wf, application, missing, problems, action="return_to_applicant")
     if found.director:
         director = application["director"]  # checked by the kind's problems() when needed
-        tell(ctx, wf, application["record_id"],
-             f"稟議「{apps.title_of(application)}」は、次の理由で取締役の承認が必要なため、取締役承認待ちに回しました。\n"
-             + bullet_list(found.director)
-             + f"\n内容をご確認のうえ「{wf.action('approve_as_director').name}」"
-             f"または「{wf.action('reject_as_director').name}」を実行してください。",
-             director, once_as="to_director")
-        ctx.kintone.update_status(wf.id, application["record_id"], wf.action("request_director_approval").name,
-                                  assignee=director[0].code, revision=application["revision"])
-        return "sent_to_director"
-    revision = ctx.kintone.update_status(wf.id, application["record_id"], wf.action("decide").name,
-                                         revision=application["revision"])
-    return kind.on_approved(ctx, wf, dict(application, status=wf.status_name("approved"), revision=revision))
+        return Decision(
+            "sent_to_director", action="request_director_approval", assignee=director[0].code,
+            comment=f"稟議「{apps.title_of(application)}」は、次の理由で取締役の承認が必要なため、取締役承認待ちに回しました。\n"
+            + bullet_list(found.director)
+            + f"\n内容をご確認のうえ「{wf.action('approve_as_director').name}」"
+            f"または「{wf.action('reject_as_director').name}」を実行してください。",
+            users=tuple(director), once_as="to_director")
+    return Decision("decided", action="decide", effects="approved", kind=kind.KIND)
 
 
-def reject(ctx: FlowContext, wf: AppMapping, kind, application: dict, reasons: list[str], *, action: str) -> str:
+def reject(wf: AppMapping, kind, application: dict, reasons: list[str], *, action: str) -> Decision:
     """An answer that ends the application: tell the applicant and the 上長 why, then 否認.
 
     The comment goes first (a retry finds it posted and only runs the action); the kind's
-    rejection effects follow in the same job.
+    rejection effects follow.
     """
-    tell(ctx, wf, application["record_id"],
-         f"稟議「{apps.title_of(application)}」は、次の理由で否認しました。\n" + bullet_list(reasons)
-         + "\n顧客管理台帳の与信状態を「否認」にし、この顧客のオーダーは受付できません。"
-         "回答に誤りがある場合は、上長に相談のうえ、顧客管理台帳の与信状態を「未申請」に戻して新しい稟議で申請し直してください。",
-         (application.get("applicant") or []) + (application.get("supervisor") or []),
-         once_as="rejected_on_criteria", same_as="|".join(reasons))
-    revision = ctx.kintone.update_status(wf.id, application["record_id"], wf.action(action).name,
-                                         revision=application["revision"])
-    return kind.on_rejected(ctx, wf, dict(application, status=wf.status_name("rejected"), revision=revision))
+    return Decision(
+        "rejected_on_criteria", action=action, effects="rejected", kind=kind.KIND,
+        comment=f"稟議「{apps.title_of(application)}」は、次の理由で否認しました。\n" + bullet_list(reasons)
+        + "\n顧客管理台帳の与信状態を「否認」にし、この顧客のオーダーは受付できません。"
+        "回答に誤りがある場合は、上長に相談のうえ、顧客管理台帳の与信状態を「未申請」に戻して新しい稟議で申請し直してください。",
+        users=tuple((application.get("applicant") or []) + (application.get("supervisor") or [])),
+        once_as="rejected_on_criteria", same_as="|".join(reasons))
 
 
 def gaps(ctx: FlowContext, wf: AppMapping, kind, application: dict) -> tuple[list[str], list[str]]:
@@ -140,8 +173,8 @@ def gaps(ctx: FlowContext, wf: AppMapping, kind, application: dict) -> tuple[lis
             kind.problems(ctx, wf, application))
 
 
-def send_back(ctx: FlowContext, wf: AppMapping, application: dict, missing: list[str], problems: list[str],
-              *, action: str) -> str:
+def send_back(wf: AppMapping, application: dict, missing: list[str], problems: list[str], *,
+              action: str) -> Decision:
     """Tell the applicant what to fix, then return the application to them (差戻し).
 
     The comment goes first: if the action then fails, the retry finds the comment already
@@ -154,13 +187,39 @@ def send_back(ctx: FlowContext, wf: AppMapping, application: dict, missing: list
         parts.append("【確認事項】\n" + bullet_list(problems))
     parts.append(f"対応のうえ、もう一度「{wf.action('submit').name}」を実行してください。")
     users = application.get("applicant") or application.get("supervisor") or []
-    tell(ctx, wf, application["record_id"], "\n\n".join(parts), users,
-         once_as=f"sent_back:r{application['revision']}")
+    told = dict(comment="\n\n".join(parts), users=tuple(users), once_as=f"sent_back:r{application['revision']}")
     if not users:
-        return "told_missing_items"  # nobody to hand it back to: kintone needs an assignee
-    ctx.kintone.update_status(wf.id, application["record_id"], wf.action(action).name, assignee=users[0].code,
-                              revision=application["revision"])
-    return "sent_back"
+        return Decision("told_missing_items", **told)  # nobody to hand it back to: kintone needs an assignee
+    return Decision("sent_back", action=action, assignee=users[0].code, **told)
+
+
+def say(ctx: FlowContext, wf: AppMapping, application: dict, decision: Decision) -> None:
+    """Post the decision's comment, once (the ordinary job and the page say it alike)."""
+    if decision.comment is not None:
+        tell(ctx, wf, application["record_id"], decision.comment, list(decision.users),
+             once_as=decision.once_as, same_as=decision.same_as)
+
+
+def carry_out(ctx: FlowContext, wf: AppMapping, application: dict, decision: Decision) -> str:
+    """Do what ``decide`` said for one application: the comment, the action, then the kind's effects
+    in the same job (after our own 「決裁」 they do not wait for the next notification)."""
+    say(ctx, wf, application, decision)
+    if decision.action is not None:
+        revision = ctx.kintone.update_status(wf.id, application["record_id"], wf.action(decision.action).name,
+                                             assignee=decision.assignee, revision=application["revision"])
+        if decision.effects is not None:
+            application = dict(application, status=wf.status_name(decision.effects), revision=revision)
+    if decision.effects is None:
+        return decision.outcome
+    return run_effects(ctx, wf, application, decision)
+
+
+def run_effects(ctx: FlowContext, wf: AppMapping, application: dict, decision: Decision) -> str:
+    """The kind's effects of an approved or rejected application (each remembered as done)."""
+    kind = KINDS[decision.kind]
+    if decision.effects == "approved":
+        return kind.on_approved(ctx, wf, application)
+    return kind.on_rejected(ctx, wf, application)
 
 
 # -- delays (scheduled) -----------------------------------------------------------------------
