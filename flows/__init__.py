@@ -30,10 +30,14 @@ FLOWS: dict[str, str] = {
 # flows/bulk.py): work found in bulk goes there instead of one job per record. Page jobs of several
 # flows on the same records run in this order, one after the other (kgbridge/ops/reconcile.py):
 # routing (quick: no G-Staff call per record) before the G-Staff client lookup of the same inquiries.
+# On the Contracts app contract_staffing (発報待ち) has a page path; contract_issuance and signature_status
+# stay one job per contract: GMO Sign takes one call per envelope (a send, a status, a download), so a
+# page would save kintone reads only while each envelope keeps its own exactly-once claim.
 PAGE_FLOWS: dict[str, str] = {
     "order_registration": "flows.order_registration",
     "inquiry_routing": "flows.inquiry_routing",
     "client_lookup": "flows.client_lookup",
+    "contract_staffing": "flows.contract_staffing",
 }
 
 

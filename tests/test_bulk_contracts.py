@@ -1,0 +1,211 @@
+"""Contracts found in bulk, decided per page (issue 17): individual contracts at 発報待ち whose
+webhooks were lost (contract_staffing: each shared with G-Staff, Gスタッフ個別契約ID written in bulk,
+then marketing asked on each). The page ends exactly as one job per contract would, costs one read per
+500 contracts, a bulk call per 2,000 write-backs and the comments, and a contract someone changed
+meanwhile goes to its ordinary job.
+
+contract_issuance and signature_status keep one job per contract (GMO Sign: one call per envelope).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import fakeredis
+import pytest
+
+from connectors.gstaff.fake import FakeGStaff
+from connectors.kintone.fake import FakeKintone
+from flows import contract_staffing
+from flows.context import FlowContext
+from kgbridge.jobs import flow_enqueuer, job_id, many_enqueuer
+from kgbridge.ledger import Ledger
+from kgbridge.ops import reconcile
+from kgbridge.samples import COMPLETE_CONTRACT
+from tests.conftest import BUSINESS_HOURS
+
+CONTRACTS = "5"
+AWAITING = "発報待ち"
+
+
+@pytest.fixture
+def worker_ctx(ctx, redis_conn, settings):
+    """The test context as a worker has it: G-Staff, and flows start flows as (page) jobs."""
+    ctx.gstaff = FakeGStaff.with_samples()
+    ctx.enqueue = flow_enqueuer(redis_conn, settings)
+    ctx.enqueue_many = many_enqueuer(redis_conn, settings)
+    return ctx
+
+
+def awaiting_issue(kintone, n: int = 0, **changes) -> str:
+    """An individual contract the rep ran マーケ発報依頼 on (None removes a field)."""
+    values = dict(COMPLETE_CONTRACT, 派遣スタッフ=f"派遣 太郎{n}号")
+    values.update(changes)
+    return kintone.seed(CONTRACTS, {k: v for k, v in values.items() if v is not None}, status=AWAITING)
+
+
+def staffed(kintone, n: int) -> list[str]:
+    return [awaiting_issue(kintone, i) for i in range(n)]
+
+
+def mixed_backlog(kintone) -> dict[str, list[str]]:
+    """Every outcome a page of 発報待ち contracts can reach, by the outcome word its own job returns."""
+    return {
+        "issue_requested": staffed(kintone, 30),
+        "refused_no_staff": [awaiting_issue(kintone, 派遣スタッフ=None) for _ in range(2)],
+        "told_no_gstaff_client": [awaiting_issue(kintone, i, Gスタッフ顧客ID=None) for i in range(2)],
+        "nothing_to_do": [kintone.seed(CONTRACTS, dict(COMPLETE_CONTRACT, 契約種別="基本契約"), status=AWAITING)],
+    }
+
+
+def world(mappings) -> tuple[FlowContext, FakeKintone, FakeGStaff, dict[str, list[str]]]:
+    fake, gstaff = FakeKintone.from_mappings(mappings), FakeGStaff.with_samples()
+    backlog = mixed_backlog(fake)
+    ctx = FlowContext(kintone=fake, mappings=mappings, ledger=Ledger(fakeredis.FakeRedis()),
+                      clock=lambda: BUSINESS_HOURS)
+    ctx.gstaff = gstaff
+    return ctx, fake, gstaff, backlog
+
+
+def end_state(fake: FakeKintone) -> dict:
+    """Every record's values (but kintone's own stamps) and comments (text and who is mentioned)."""
+    return {app: {rid: ({k: v for k, v in fake.record_values(app, rid).items()
+                         if k not in ("$revision", "更新日時", "作成日時")},
+                        [(c.text, [m.code for m in c.mentions]) for c in fake.apps[app].comments[rid]])
+                  for rid in fake.apps[app].records} for app in fake.apps}
+
+
+def shared(gstaff: FakeGStaff) -> dict[str, tuple[str, str]]:
+    """What G-Staff holds: reference -> (its id, the staff shared)."""
+    return {ref: (cid, c.staff_name) for ref, (cid, c) in gstaff.individual_contracts.items()}
+
+
+def sweep_contracts(settings, mappings, kintone, redis_conn) -> reconcile.AppSweep:
+    [report] = reconcile.sweep(settings=settings, mappings=mappings, kintone=kintone, connection=redis_conn,
+                               app_key="contracts")
+    return report
+
+
+# -- contract_staffing: 発報待ち → G-Staff, Gスタッフ個別契約ID, marketing asked ------------------------------
+
+
+def test_a_page_of_contracts_awaiting_issue_ends_exactly_as_one_staffing_job_per_contract(mappings):
+    one_by_one, fake_a, gstaff_a, backlog = world(mappings)
+    ids = [rid for rids in backlog.values() for rid in rids]
+    outcomes = {rid: contract_staffing.run(one_by_one, "contracts", rid) for rid in ids}
+    assert outcomes == {rid: kind for kind, rids in backlog.items() for rid in rids}
+
+    paged, fake_b, gstaff_b, _ = world(mappings)  # the same backlog, decided as one page
+    result = contract_staffing.run_page(paged, "contracts", ids)
+
+    assert end_state(fake_b) == end_state(fake_a)
+    assert shared(gstaff_b) == shared(gstaff_a) and len(shared(gstaff_b)) == 30
+    assert gstaff_b.calls == gstaff_a.calls == Counter({"share_individual_contract": 30})
+    assert result.fallback == [] and result.outcomes == {kind: len(rids) for kind, rids in backlog.items()}
+    # One read, one PUT records.json for the 30 write-backs (≤ 100), one comment per contract told (30
+    # requests to marketing, 4 refusals); the ordinary jobs: a read each, 30 writes and the same comments.
+    requested = backlog["issue_requested"]
+    assert fake_b.calls == Counter({("get_records", CONTRACTS): 1, ("update_records", CONTRACTS): 1,
+                                    ("add_comment", CONTRACTS): 34})
+    assert fake_a.calls == Counter({("get_record", CONTRACTS): len(ids), ("update_record", CONTRACTS): 30,
+                                    ("add_comment", CONTRACTS): 34})
+    for rid in requested:
+        [comment] = fake_b.apps[CONTRACTS].comments[rid]
+        assert [m.code for m in comment.mentions] == ["yoshida"]
+        assert fake_b.record_values(CONTRACTS, rid)["Gスタッフ個別契約ID"] in comment.text
+        assert fake_b.record_values(CONTRACTS, rid)["$revision"] == "2"  # one write
+    # Run again (a retried page): nothing is shared, written or said twice; one read, no G-Staff call.
+    fake_b.calls.clear()
+    again = contract_staffing.run_page(paged, "contracts", ids)
+    assert fake_b.calls == Counter({("get_records", CONTRACTS): 1})
+    assert gstaff_b.calls == Counter({"share_individual_contract": 30})
+    assert again.outcomes == {"already_requested": 30, "already_told": 4, "nothing_to_do": 1}
+
+
+@pytest.mark.parametrize("n", [600, 2100])
+def test_a_reconciled_backlog_of_contracts_costs_one_read_per_500_a_bulk_call_per_2000_and_the_comments(
+        n, worker_ctx, kintone, mappings, settings, redis_conn, drain):
+    ids = staffed(kintone, n)  # 発報待ち reached while kintone dropped the webhooks
+
+    report = sweep_contracts(settings, mappings, kintone, redis_conn)
+    assert len(report.page_jobs) == math.ceil(n / 500)
+    assert sorted(report.enqueued) == sorted(job_id("contract_staffing", "contracts", r, "r1") for r in ids)
+    kintone.calls.clear()
+    drain()
+
+    for rid in ids:
+        record = kintone.record_values(CONTRACTS, rid)
+        assert record["Gスタッフ個別契約ID"].startswith("C-") and record["$revision"] == "2"
+        assert [[m.code for m in c.mentions] for c in kintone.apps[CONTRACTS].comments[rid]] == [["yoshida"]]
+    assert len(worker_ctx.gstaff.individual_contracts) == n
+    pages = math.ceil(n / 500)
+    assert kintone.calls[("get_records", CONTRACTS)] == pages
+    assert kintone.calls[("bulk_request", CONTRACTS)] + kintone.calls[("update_records", CONTRACTS)] == pages
+    assert kintone.calls[("add_comment", CONTRACTS)] == n
+    assert kintone.calls[("get_record", CONTRACTS)] == kintone.calls[("update_record", CONTRACTS)] == 0
+    assert sum(kintone.calls.values()) == 2 * pages + n
+    assert sweep_contracts(settings, mappings, kintone, redis_conn).enqueued == []
+
+
+class PersonEditsDuringTheBulkCall:
+    """kintone where a person saves one contract after the page was read, just before the bulk write."""
+
+    def __init__(self, fake: FakeKintone, app: str, record_id: str, change: dict) -> None:
+        self._fake, self._app, self._record_id, self._change, self.edited = fake, app, record_id, change, False
+
+    def __getattr__(self, name):
+        return getattr(self._fake, name)
+
+    def _edit(self) -> None:
+        if not self.edited:
+            self.edited = True
+            self._fake.update_record(self._app, self._record_id, {k: {"value": v} for k, v in self._change.items()})
+
+    def bulk_request(self, writes):
+        self._edit()
+        return self._fake.bulk_request(writes)
+
+    def update_records(self, app, updates):
+        self._edit()
+        return self._fake.update_records(app, updates)
+
+
+def test_a_contract_changed_after_the_page_was_read_goes_to_its_ordinary_job(
+        worker_ctx, kintone, mappings, settings, redis_conn, drain):
+    ids = staffed(kintone, 150)
+    edited = ids[120]  # in the second PUT records.json of the bulkRequest
+    worker_ctx.kintone = PersonEditsDuringTheBulkCall(kintone, CONTRACTS, edited, {"就業場所": "横浜物流センター（横浜市鶴見区）"})
+    sweep_contracts(settings, mappings, kintone, redis_conn)
+    kintone.calls.clear()
+    drain()
+
+    assert kintone.calls[("bulk_request", CONTRACTS)] == 2  # refused (rolled back), then without the edit
+    assert kintone.calls[("get_records", CONTRACTS)] == 2  # the page, then the refused request's revisions
+    assert kintone.calls[("update_record", CONTRACTS)] == 2  # the person's edit, then the contract's own job
+    assert kintone.calls[("add_comment", CONTRACTS)] == 150  # marketing asked once per contract
+    assert redis_conn.exists(f"rq:job:{job_id('contract_staffing', 'contracts', edited, 'r1')}")
+    record = kintone.record_values(CONTRACTS, edited)
+    # Its own job shared the content as it is now (a new reference: the 就業場所 changed), wrote that id.
+    [(new_id, content)] = [(cid, c) for ref, (cid, c) in worker_ctx.gstaff.individual_contracts.items()
+                           if ref.startswith(f"kintone:contracts:{edited}:") and c.work_location.startswith("横浜")]
+    assert (record["Gスタッフ個別契約ID"], record["$revision"]) == (new_id, "3")
+    [comment] = kintone.comment_texts(CONTRACTS, edited)
+    assert new_id in comment
+    assert {kintone.record_values(CONTRACTS, r)["$revision"] for r in ids if r != edited} == {"2"}
+    assert sweep_contracts(settings, mappings, kintone, redis_conn).enqueued == []
+
+
+def test_a_contract_g_staff_refuses_goes_to_its_ordinary_job_and_the_page_goes_on(worker_ctx, kintone):
+    """A permanent G-Staff refusal (the client is not in G-Staff) fails that contract's own job, where it
+    is seen with its reason; the rest of the page is shared and marketing asked."""
+    ids = staffed(kintone, 3) + [awaiting_issue(kintone, 9, Gスタッフ顧客ID="G-9999")]
+    enqueued = []
+    worker_ctx.enqueue = lambda flow, app, rid, marker: enqueued.append((flow, rid, marker)) or True
+
+    result = contract_staffing.run_page(worker_ctx, "contracts", ids)
+
+    assert result.fallback == [ids[3]] and enqueued == [("contract_staffing", ids[3], "r1")]
+    assert kintone.comment_texts(CONTRACTS, ids[3]) == []
+    assert kintone.record_values(CONTRACTS, ids[3])["Gスタッフ個別契約ID"] == ""
+    assert all(kintone.record_values(CONTRACTS, r)["Gスタッフ個別契約ID"] for r in ids[:3])
