@@ -38,6 +38,7 @@ PAGE_FLOWS: dict[str, str] = {
     "inquiry_routing": "flows.inquiry_routing",
     "client_lookup": "flows.client_lookup",
     "contract_staffing": "flows.contract_staffing",
+    "visit_report": "flows.visit_report",
 }
 
 
