@@ -39,6 +39,7 @@ PAGE_FLOWS: dict[str, str] = {
     "client_lookup": "flows.client_lookup",
     "contract_staffing": "flows.contract_staffing",
     "visit_report": "flows.visit_report",
+    "workflow": "flows.workflow",
 }
 
 

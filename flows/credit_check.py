@@ -36,6 +36,7 @@ from mappings.credit import CreditRules, Screening, recheck_opens_on, screen, va
 from mappings.japanese_dates import full_date
 
 KIND = "credit_check"
+DECIDES_ON_CLIENT = False  # flows.workflow decides a 06_1 on its own answers (a page reads no client for it)
 NOT_IN_GSTAFF = "Gスタッフに登録なし（取引実績なし）"
 NO_RECORD = "記録なし（Gスタッフ）"
 RECORDED, NOT_RECORDED = "あり", "なし"  # 未払いの記録 (RADIO_BUTTON choices)

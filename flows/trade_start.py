@@ -22,6 +22,7 @@ from mappings import AppMapping
 from mappings.credit import Screening
 
 KIND = "trade_start"
+DECIDES_ON_CLIENT = True  # problems() reads the client's 与信状態 (a page reads its clients at once)
 
 
 def open_application(ctx: FlowContext, wf: AppMapping, credit_application: dict, client: dict) -> tuple[str, bool]:

@@ -42,8 +42,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from connectors.kintone.interface import StatusAction
 from flows import applications as apps
-from flows import credit_check, trade_start
+from flows import bulk, credit_check, trade_start
 from flows.context import FlowContext
 from flows.decide import on_fresh_record
 from flows.notify import bullet_list, tell
@@ -220,6 +221,76 @@ def run_effects(ctx: FlowContext, wf: AppMapping, application: dict, decision: D
     if decision.effects == "approved":
         return kind.on_approved(ctx, wf, application)
     return kind.on_rejected(ctx, wf, application)
+
+
+# -- work found in bulk: a page of applications (flows/bulk.py) ----------------------------------
+
+def run_page(ctx: FlowContext, app_key: str, record_ids: list[str]) -> bulk.PageResult:
+    """Applications found in bulk (a reconcile page: a day of notifications lost), per page.
+
+    One read of the page (≤ 500 per call) and one of the clients the kinds' checks read (a 06_2's
+    与信状態: one query per 500 clients, none when no such application waits), ``decide`` for each
+    application as its own job would, its comment where the decision has one (one call each, said
+    once as the ordinary job says it), then every process action of the page in bulk (``flows.bulk``:
+    2,000 per call, each with the revision it was decided on). After a 「決裁」 or 否認 that landed,
+    the kind's effects (the client's 与信状態 or 取引状態, held orders, the 06_2) are the application's
+    ordinary job: it reads it fresh, finds it 承認 or 否認 and runs them once (a bulk call sends no
+    webhook, so nothing else would). An application a person approved or rejected, one whose client
+    is gone, and one a bulk call refused (changed since the page was read) go to its ordinary job.
+    """
+    wf = ctx.mappings[app_key]
+    result = bulk.PageResult()
+    rows = bulk.read_records(ctx, wf, record_ids)
+    page = [(a, wf.status_key(a.get("status"))) for a in (wf.read(row) for row in rows.values())]
+    clients = read_clients(ctx, [client_read_by(wf, a, s) for a, s in page])
+    actions: list[StatusAction] = []
+    sent: dict[str, str] = {}  # record id -> outcome, once its action lands
+    effects: set[str] = set()  # ... whose action the kind's effects follow
+    for application, status in page:
+        rid = application["record_id"]
+        client_id = client_read_by(wf, application, status)
+        if client_id is not None:
+            if client_id not in clients:
+                result.fallback.append(rid)  # gone from the 顧客管理台帳: its own job says so
+                continue
+            application["_client"] = clients[client_id]  # what apps.read_client keeps for one decision
+        decision = decide(ctx, wf, application, status)
+        if decision.per_record:
+            result.fallback.append(rid)
+            continue
+        say(ctx, wf, application, decision)
+        if decision.action is None:
+            result.handled(rid, decision.outcome, application["revision"])
+            continue
+        actions.append(StatusAction(rid, wf.action(decision.action).name, decision.assignee,
+                                    str(application["revision"])))
+        sent[rid] = decision.outcome
+        if decision.effects is not None:
+            effects.add(rid)
+    done, refused = bulk.run_actions(ctx, wf, actions)
+    for rid, revision in done.items():
+        if rid in effects:  # the job id its webhook would have had, had kintone sent one
+            apps.start_flow(ctx, FLOW, wf.key, rid, marker=f"r{revision}")
+    return bulk.finish_page(ctx, FLOW, wf, record_ids, rows, result, sent=sent, landed=(done, refused),
+                            detail="process action in bulk")
+
+
+def client_read_by(wf: AppMapping, application: dict, status: str | None) -> str | None:
+    """The client record id the kind's checks read to decide this application (None: they read none)."""
+    kind = KINDS.get(apps.kind_of(wf, application))
+    if (kind is None or not kind.DECIDES_ON_CLIENT or status not in ("applied", "manager_approved")
+            or application.get("client_record_id") is None):
+        return None
+    return str(int(application["client_record_id"]))
+
+
+def read_clients(ctx: FlowContext, client_ids: list[str | None]) -> dict[str, dict]:
+    """{client record id: client as the mapping reads it} (one query per 500 clients; none for none)."""
+    clients = ctx.mappings["clients"]
+    wanted = sorted({c for c in client_ids if c is not None}, key=int)
+    if not wanted:
+        return {}
+    return {rid: clients.read(row) for rid, row in bulk.read_records(ctx, clients, wanted).items()}
 
 
 # -- delays (scheduled) -----------------------------------------------------------------------
