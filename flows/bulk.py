@@ -22,7 +22,7 @@ calls; a conflict adds one read and one call; each fallback record costs its ord
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from connectors.kintone import KintoneConflict, KintoneDataError
@@ -111,12 +111,18 @@ def run_actions(ctx: FlowContext, mapping: AppMapping, actions: Sequence[StatusA
     return _run(ctx, mapping, list(actions))
 
 
-def write_records(ctx: FlowContext, mapping: AppMapping, updates: Sequence[RecordUpdate]) -> tuple[dict[str, int], list[str]]:
-    """Write fields in bulk; ({record id: new revision}, [record ids left to their ordinary job])."""
-    return _run(ctx, mapping, list(updates))
+def write_records(ctx: FlowContext, mapping: AppMapping, updates: Sequence[RecordUpdate],
+                  owners: Mapping[str, str] | None = None) -> tuple[dict[str, int], list[str]]:
+    """Write fields in bulk; ({record id: new revision}, [record ids left to their ordinary job]).
+
+    ``owners`` (record id -> whose record: the contract a follow-up belongs to) keeps each owner's
+    records together: one refused takes every record of its owner in the call to the owner's ordinary
+    job, so an owner's writes land all or none (pass at most one call's worth, ``PER_CALL``)."""
+    return _run(ctx, mapping, list(updates), owners)
 
 
-def _run(ctx: FlowContext, mapping: AppMapping, items: list) -> tuple[dict[str, int], list[str]]:
+def _run(ctx: FlowContext, mapping: AppMapping, items: list,
+         owners: Mapping[str, str] | None = None) -> tuple[dict[str, int], list[str]]:
     done: dict[str, int] = {}
     fallback: list[str] = []
     for group in chunks(items, PER_CALL):
@@ -130,6 +136,9 @@ def _run(ctx: FlowContext, mapping: AppMapping, items: list) -> tuple[dict[str, 
                 refused = list(writes[exc.request_index].items) if exc.request_index is not None else group
                 changed = _changed(ctx, mapping, refused) if isinstance(exc, KintoneConflict) else []
                 gone = changed or refused  # unchanged yet refused: its ordinary job says why
+                if owners is not None:  # and every record of the same owners with them
+                    whose = {owners[i.id] for i in gone}
+                    gone = [i for i in group if owners[i.id] in whose]
                 ctx.log.info("bulk call refused; records to their ordinary job", step="bulk", attempt=attempt,
                              code=exc.code, refused=len(refused), fallback=len(gone))
                 fallback += [i.id for i in gone]

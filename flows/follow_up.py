@@ -45,7 +45,9 @@ import calendar as months_calendar
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
+from connectors.kintone import KintoneDataError
 from connectors.kintone.interface import MAX_RECORDS_PER_BULK_WRITE, RecordUpdate
+from flows import bulk
 from flows.context import FlowContext
 from flows.notify import REMEMBER_SECONDS, SENDING_SECONDS, bullet_list, tell
 from flows.timeline import carry_in
@@ -514,3 +516,217 @@ def schedule_text(ctx: FlowContext, follow_ups: AppMapping, contract: dict, plan
         whom = f"指揮命令者（{commander}）" if commander else "指揮命令者"
         parts.append(f"上長：お礼電話は、派遣先の{whom}へ職場にお電話をお願いします。")
     return "\n\n".join(parts)
+
+
+# -- the page path: contracts found in bulk (a reconcile page), decided per page ------------------
+
+def run_page(ctx: FlowContext, app_key: str, record_ids: list[str]) -> bulk.PageResult:
+    """Contracts found in bulk (a reconcile page: a day of 締結済 and 取消 whose webhooks were lost), per page.
+
+    One read of the contracts (≤ 500 per call), one query of the follow-ups of all of them (per 500
+    follow-ups), one of the workers' earlier timelines when some worker has a スタッフID, ``decide``,
+    ``missing_schedule``, ``schedule_records`` and ``to_stop`` for each contract as its own job would,
+    then the page's new follow-ups in bulk (POST records.json, ≤ 100 per call, whole contracts per
+    call: kintone adds each call's all or none), the earlier follow-ups pointed forward (PUT
+    records.json per 100) and the stops in bulk with the revision each follow-up was read at
+    (flows.bulk: 2,000 per call, a contract's stops all or none). The comments are one call each,
+    said once as the ordinary job says them. A contract whose add or stop kintone refused (a
+    follow-up someone changed since the page read it: every follow-up of that contract is withdrawn
+    from the call), or whose worker's earlier follow-up an earlier contract of the page continues,
+    goes to that contract's ordinary job.
+
+    Exactly once, as the ordinary job: the 管理キー of every follow-up read before the add (a retried
+    page adds only what is missing), the ledger's link note before the add (a retry finishes the
+    引継ぎ先 a failure interrupted), the comments' own notes.
+    """
+    contracts, follow_ups = ctx.mappings[app_key], ctx.mappings[FOLLOW_UP_APP]
+    settings = follow_ups.settings(FLOW)
+    follow = settings.get("staff_follow_up", "スタッフフォロー")
+    result = bulk.PageResult()
+    rows = bulk.read_records(ctx, contracts, record_ids)
+    decided = {}
+    for row in rows.values():
+        contract = contracts.read(row)
+        decided[contract["record_id"]] = (contract, decide(ctx, contracts, follow_ups, contract))
+    existing = page_follow_ups(ctx, follow_ups, [cid for cid, (_c, d) in decided.items() if d.reads_follow_ups])
+    fallback: set[str] = set()
+    schedules: dict[str, Schedule] = {}
+    for cid, (_contract, decision) in decided.items():
+        if decision.outcome != SCHEDULE:
+            continue
+        link = link_key(follow_ups, cid)
+        if ctx.ledger.done(link + ":sending") and not ctx.ledger.done(link):
+            finish_links(ctx, follow_ups, existing.get(cid, []), link)  # a run that failed between add and links
+        schedules[cid] = missing_schedule(follow_ups, cid, decision.planned, existing.get(cid, []))
+    earlier, busy = page_last_unlinked(ctx, follow_ups, {cid: list(s.firsts) for cid, s in schedules.items()
+                                                         if s.firsts}, follow)
+    fallback |= busy
+    opens = {cid: schedule_records(follow_ups, decided[cid][0], s, earlier.get(cid, {}))
+             for cid, s in schedules.items() if s.missing and cid not in fallback}
+    for cid in opens:
+        if earlier.get(cid):  # noted before the add, as the ordinary job does
+            ctx.ledger.release(link_key(follow_ups, cid))
+            ctx.ledger.mark(link_key(follow_ups, cid) + ":sending", SENDING_SECONDS)
+    added, refused = add_in_bulk(ctx, follow_ups, {cid: [r for _p, _b, r in o] for cid, o in opens.items()})
+    fallback |= refused
+    linked = [cid for cid in added if earlier.get(cid)]
+    point_forward(ctx, follow_ups, {before["record_id"]: new_id for cid in linked
+                                    for (_p, before, _r), new_id in zip(opens[cid], added[cid], strict=True)
+                                    if before is not None})
+    for cid in linked:
+        ctx.ledger.mark(link_key(follow_ups, cid), REMEMBER_SECONDS)
+
+    stops: dict[str, list[dict]] = {}
+    for cid, (_contract, decision) in decided.items():
+        if decision.stop and cid not in fallback:
+            new = [{"record_id": new_id, "revision": "1", "title": p.title, "due_on": p.due_on}
+                   for (p, _b, _r), new_id in zip(opens.get(cid, []), added.get(cid, []), strict=True)]
+            rows_now = sorted(existing.get(cid, []) + new, key=lambda r: int(r["record_id"]), reverse=True)
+            stops[cid] = to_stop(settings, rows_now, decision.stop_after)  # newest first, as its own job reads them
+    fallback |= stop_in_bulk(ctx, follow_ups, settings, {cid: (s, decided[cid][1].stop_after)
+                                                         for cid, s in stops.items() if s})
+
+    for cid, (contract, decision) in decided.items():
+        if cid in fallback:
+            continue
+        outcome, detail = decision.outcome, ""
+        if outcome == "no_dispatch_start":
+            tell_no_dispatch_start(ctx, contracts, contract)
+        elif outcome == SCHEDULE:
+            told = tell_schedule(ctx, contracts, follow_ups, contract, decision.planned)
+            made = len(added.get(cid, []))
+            outcome = "schedule_created" if made else ("schedule_told" if told else "already_scheduled")
+            detail = f"{made} follow-ups added in bulk" if made else ""
+            check_renewal_outcome(ctx, contracts, contract)
+        if decision.stop:
+            stopped = stops.get(cid, [])
+            if stopped:
+                tell_stopped(ctx, contracts, follow_ups, contract, stopped, decision.stop_after, settings)
+                detail = ", ".join(filter(None, [detail, f"{len(stopped)} follow-ups stopped in bulk"]))
+            outcome = "schedule_stopped" if stopped else "nothing_to_stop"
+        result.handled(cid, outcome, contract["revision"], detail)
+    result.fallback += sorted(fallback, key=int)
+    return bulk.finish_page(ctx, FLOW, contracts, record_ids, rows, result, sent={}, landed=({}, []), detail="")
+
+
+def page_follow_ups(ctx: FlowContext, follow_ups: AppMapping, contract_ids: list[str]) -> dict[str, list[dict]]:
+    """The follow-ups of many contracts, by contract id: one query per 500 follow-ups (seeking by $id),
+    with the fields ``contract_follow_ups`` reads and each one's revision (the stops carry it)."""
+    out: dict[str, list[dict]] = {cid: [] for cid in contract_ids}
+    if not contract_ids:
+        return out
+    f = follow_ups.field
+    fields = ["$id", "$revision", *follow_ups.codes("schedule_key", "title", "due_on", "done_on", "completion",
+                                                   "staff_id", "previous", "contract_record_id")]
+    for part in bulk.chunks(contract_ids, bulk.READ_PAGE):
+        wanted = f'{f("contract_record_id").code} in ({", ".join(str(int(c)) for c in part)})'
+        last = 0
+        while True:
+            got = ctx.kintone.get_records(follow_ups.id, f"{wanted} and $id > {last} order by $id asc",
+                                          fields=fields, limit=bulk.READ_PAGE)
+            for row in got:
+                record = follow_ups.read(row)
+                owner = record.get("contract_record_id")
+                if owner is not None and str(int(owner)) in out:
+                    out[str(int(owner))].append(record)
+            if len(got) < bulk.READ_PAGE:
+                break
+            last = int(got[-1]["$id"]["value"])
+    for rows in out.values():
+        rows.reverse()  # newest first, as ``contract_follow_ups`` reads them (kintone's default order)
+    return out
+
+
+def page_last_unlinked(ctx: FlowContext, follow_ups: AppMapping, wanted: dict[str, list[str]],
+                       category: str) -> tuple[dict[str, dict[str, dict]], set[str]]:
+    """``last_unlinked`` for a page: {contract id: {staff id: the worker's latest done, unlinked follow-up
+    of another contract}} for ``wanted`` (contract id -> its workers' staff ids), one query for all of
+    them (one more per worker missing from a full answer); and the contracts left to their ordinary job
+    because an earlier contract of the page continues the same follow-up (it can point forward to one:
+    that job, after the page, finds what the person's timeline ends with then)."""
+    if not wanted:
+        return {}, set()
+    f = follow_ups.field
+    staff = sorted({s for ids in wanted.values() for s in ids})
+    fields = ["$id", *follow_ups.codes("title", "done_on", "facts", "issues", "completion", "staff_id",
+                                      "contract_record_id")]
+    quoted = ", ".join('"' + i.replace("\\", "\\\\").replace('"', '\\"') + '"' for i in staff)
+    query = (f'{f("staff_id").code} in ({quoted}) and {f("category").code} in ("{category}")'
+             f' and {f("done_on").code} != "" and {f("carried_to").code} = "" order by {f("done_on").code} desc')
+    rows = [follow_ups.read(r) for r in ctx.kintone.get_records(follow_ups.id, query, fields=fields,
+                                                                limit=bulk.READ_PAGE)]
+    full = len(rows) == bulk.READ_PAGE
+    found: dict[str, dict[str, dict]] = {}
+    claimed: set[str] = set()
+    busy: set[str] = set()
+    for cid in sorted(wanted, key=int):  # in the page's order, as one job after the other
+        own: dict[str, dict] = {}
+        for staff_id in wanted[cid]:
+            row = next((r for r in rows if (r.get("staff_id") or "") == staff_id
+                        and str(int(r.get("contract_record_id") or 0)) != cid), None)
+            if row is None and full:  # a full answer may have left them out
+                row = last_unlinked(ctx, follow_ups, [staff_id], cid, category).get(staff_id)
+            if row is not None:
+                own[staff_id] = row
+        if any(r["record_id"] in claimed for r in own.values()):
+            busy.add(cid)
+            continue
+        claimed |= {r["record_id"] for r in own.values()}
+        if own:
+            found[cid] = own
+    return found, busy
+
+
+def add_in_bulk(ctx: FlowContext, follow_ups: AppMapping, records: dict[str, list[dict]]
+                ) -> tuple[dict[str, list[str]], set[str]]:
+    """Add each contract's new follow-ups, whole contracts in calls of ≤ 100 records (all or none per call);
+    ({contract id: the new record ids in order}, the contracts of a call kintone refused)."""
+    calls: list[list[tuple[str, dict]]] = [[]]
+    for cid, recs in records.items():
+        if calls[-1] and len(calls[-1]) + len(recs) > MAX_RECORDS_PER_BULK_WRITE:
+            calls.append([])
+        for record in recs:  # more than 100 for one contract (13 workers and more): several calls
+            if len(calls[-1]) == MAX_RECORDS_PER_BULK_WRITE:
+                calls.append([])
+            calls[-1].append((cid, record))
+    added: dict[str, list[str]] = {}
+    refused: set[str] = set()
+    for call in calls:
+        call = [(cid, r) for cid, r in call if cid not in refused]
+        if not call:
+            continue
+        try:
+            ids = ctx.kintone.add_records(follow_ups.id, [r for _cid, r in call])
+        except KintoneDataError as exc:  # e.g. a 管理キー another job added meanwhile (prohibit duplicates)
+            ctx.log.info("bulk add refused; contracts to their ordinary job", step="bulk", code=exc.code,
+                         refused=len(call))
+            refused |= {cid for cid, _r in call}
+            continue
+        for (cid, _r), new_id in zip(call, ids, strict=True):
+            added.setdefault(cid, []).append(str(new_id))
+    return {cid: ids for cid, ids in added.items() if cid not in refused}, refused
+
+
+def stop_in_bulk(ctx: FlowContext, follow_ups: AppMapping, settings: dict,
+                 stops: dict[str, tuple[list[dict], date | None]]) -> set[str]:
+    """Stop the page's follow-ups in bulk, each with the revision it was read at, each contract's together;
+    the contracts whose stops kintone refused (a follow-up changed since the page read it)."""
+    refused: set[str] = set()
+    batch: list[RecordUpdate] = []
+    owners: dict[str, str] = {}
+
+    def send() -> None:
+        if batch:
+            _done, left = bulk.write_records(ctx, follow_ups, batch, owners)
+            refused.update(owners[i] for i in left)
+            batch.clear()
+
+    for cid, (rows, after) in stops.items():
+        if batch and len(batch) + len(rows) > bulk.PER_CALL:
+            send()
+        values = stop_values(follow_ups, settings, after)
+        for r in rows:
+            batch.append(RecordUpdate(r["record_id"], values, str(r["revision"])))
+            owners[r["record_id"]] = cid
+    send()
+    return refused
