@@ -31,14 +31,16 @@ FLOWS: dict[str, str] = {
 # flows on the same records run in this order, one after the other (kgbridge/ops/reconcile.py):
 # routing (quick: no G-Staff call per record) before the G-Staff client lookup of the same inquiries.
 # On the Contracts app the follow-up schedule (締結済/取消; it writes the Follow-ups app, never the contract)
-# comes first, then contract_staffing (発報待ち); contract_issuance and signature_status
-# stay one job per contract: GMO Sign takes one call per envelope (a send, a status, a download), so a
-# page would save kintone reads only while each envelope keeps its own exactly-once claim.
+# comes first, then master_retention (締結済: the 基本契約 it extends are written in bulk), then
+# contract_staffing (発報待ち); contract_issuance and signature_status stay one job per contract: GMO Sign
+# takes one call per envelope (a send, a status, a download), so a page would save kintone reads only
+# while each envelope keeps its own exactly-once claim.
 PAGE_FLOWS: dict[str, str] = {
     "order_registration": "flows.order_registration",
     "inquiry_routing": "flows.inquiry_routing",
     "client_lookup": "flows.client_lookup",
     "follow_up": "flows.follow_up",
+    "master_retention": "flows.master_retention",
     "contract_staffing": "flows.contract_staffing",
     "visit_report": "flows.visit_report",
     "workflow": "flows.workflow",
