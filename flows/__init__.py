@@ -43,6 +43,7 @@ PAGE_FLOWS: dict[str, str] = {
     "master_retention": "flows.master_retention",
     "contract_staffing": "flows.contract_staffing",
     "visit_report": "flows.visit_report",
+    "next_follow_up": "flows.next_follow_up",
     "workflow": "flows.workflow",
 }
 
