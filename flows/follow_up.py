@@ -465,14 +465,35 @@ def contract_follow_ups(ctx: FlowContext, follow_ups: AppMapping, contract_id: s
 def stop_schedule(ctx: FlowContext, contracts: AppMapping, follow_ups: AppMapping, contract: dict,
                   after: date | None, settings: dict) -> str:
     """Stop the contract's open follow-ups planned after ``after`` (all when None: cancelled), tell the rep."""
-    stop = to_stop(settings, contract_follow_ups(ctx, follow_ups, contract["record_id"]), after)
+    rows = contract_follow_ups(ctx, follow_ups, contract["record_id"])
+    stop = to_stop(settings, rows, after)
+    told = stops_to_tell(ctx, follow_ups, contract["record_id"], rows, stop)
     values = stop_values(follow_ups, settings, after)
     for r in stop:
         ctx.kintone.update_record(follow_ups.id, r["record_id"], values)
-    if stop:
-        tell_stopped(ctx, contracts, follow_ups, contract, stop, after, settings)
+    if told:
+        tell_stopped(ctx, contracts, follow_ups, contract, told, after, settings)
+        ctx.ledger.release(stopping_key(follow_ups, contract["record_id"]))
         return "schedule_stopped"
     return "nothing_to_stop"
+
+
+def stopping_key(follow_ups: AppMapping, contract_id: str) -> str:
+    """The ledger key naming the follow-ups a run is stopping, until the rep is told of them."""
+    return f"{FLOW}:{follow_ups.key}:{contract_id}:stopping"
+
+
+def stops_to_tell(ctx: FlowContext, follow_ups: AppMapping, contract_id: str, rows: list[dict],
+                  stop: list[dict]) -> list[dict]:
+    """The follow-ups the stop comment names: ``stop``, and those a run that died between its stops and
+    its comment stopped (the ledger names them); noted before the stops are written."""
+    pending = set((ctx.ledger.get(stopping_key(follow_ups, contract_id)) or "").split(",")) - {""}
+    named = pending | {r["record_id"] for r in stop}
+    told = [r for r in rows if r["record_id"] in named]
+    if stop:
+        ctx.ledger.mark(stopping_key(follow_ups, contract_id), SENDING_SECONDS,
+                        value=",".join(r["record_id"] for r in told))
+    return told
 
 
 def tell_stopped(ctx: FlowContext, contracts: AppMapping, follow_ups: AppMapping, contract: dict, stop: list[dict],
@@ -577,12 +598,14 @@ def run_page(ctx: FlowContext, app_key: str, record_ids: list[str]) -> bulk.Page
         ctx.ledger.mark(link_key(follow_ups, cid), REMEMBER_SECONDS)
 
     stops: dict[str, list[dict]] = {}
+    named: dict[str, list[dict]] = {}  # contract id -> the follow-ups its stop comment names
     for cid, (_contract, decision) in decided.items():
         if decision.stop and cid not in fallback:
             new = [{"record_id": new_id, "revision": "1", "title": p.title, "due_on": p.due_on}
                    for (p, _b, _r), new_id in zip(opens.get(cid, []), added.get(cid, []), strict=True)]
             rows_now = sorted(existing.get(cid, []) + new, key=lambda r: int(r["record_id"]), reverse=True)
             stops[cid] = to_stop(settings, rows_now, decision.stop_after)  # newest first, as its own job reads them
+            named[cid] = stops_to_tell(ctx, follow_ups, cid, rows_now, stops[cid])
     fallback |= stop_in_bulk(ctx, follow_ups, settings, {cid: (s, decided[cid][1].stop_after)
                                                          for cid, s in stops.items() if s})
 
@@ -599,10 +622,11 @@ def run_page(ctx: FlowContext, app_key: str, record_ids: list[str]) -> bulk.Page
             detail = f"{made} follow-ups added in bulk" if made else ""
             check_renewal_outcome(ctx, contracts, contract)
         if decision.stop:
-            stopped = stops.get(cid, [])
+            stopped = named.get(cid, [])
             if stopped:
                 tell_stopped(ctx, contracts, follow_ups, contract, stopped, decision.stop_after, settings)
-                detail = ", ".join(filter(None, [detail, f"{len(stopped)} follow-ups stopped in bulk"]))
+                ctx.ledger.release(stopping_key(follow_ups, cid))
+                detail = ", ".join(filter(None, [detail, f"{len(stops[cid])} follow-ups stopped in bulk"]))
             outcome = "schedule_stopped" if stopped else "nothing_to_stop"
         result.handled(cid, outcome, contract["revision"], detail)
     result.fallback += sorted(fallback, key=int)

@@ -88,6 +88,26 @@ def seed_contract(fake: FakeKintone, client_id: str) -> str:
     return fake.seed(CONTRACTS, values, status="発報処理中")
 
 
+FOLLOW_UPS = "7"
+
+
+def seed_concluded_contract(fake: FakeKintone, staff_id: str, status: str = "締結済") -> str:
+    """A 個別契約 concluded (a reconcile page of them: a day of 締結済 whose webhooks were lost); the
+    staff member and the 指揮命令者 are people, their names go into every follow-up."""
+    return fake.seed(CONTRACTS, {"契約種別": "個別契約", "顧客": COMPANY_NAME, "担当営業": REP, "派遣スタッフ": PERSON_NAME,
+                                 "派遣スタッフID": staff_id, "指揮命令者": SUPERVISOR_NAME, "派遣開始日": "2026-10-01",
+                                 "派遣終了日": "2027-03-31"}, status=status)
+
+
+def seed_done_follow_up(fake: FakeKintone, staff_id: str) -> str:
+    """The person's last follow-up of an earlier contract: done, pointing to no next one (a new
+    contract's first follow-up continues it)."""
+    return fake.seed(FOLLOW_UPS, {"管理キー": f"900:month_3:{staff_id}", "フォロー名": "3ヶ月フォロー", "区分": "スタッフフォロー",
+                                  "契約レコード番号": "900", "スタッフID": staff_id, "派遣スタッフ": PERSON_NAME,
+                                  "予定日": "2026-08-03", "実施日": "2026-08-03",
+                                  "確認した事実": f"緊急連絡先は {PERSON_PHONE}", "引継ぎ先": "", "前回フォロー": ""})
+
+
 def tokens_by_app_id(mappings) -> dict[str, str]:
     return {mappings[key].id: token for key, token in API_TOKENS.items()}
 

@@ -293,6 +293,9 @@ class KintoneServer:
         if key == ("POST", "record"):
             rid, rev = fake.add_record(str(data["app"]), data.get("record") or {})
             return _json({"id": rid, "revision": rev})
+        if key == ("POST", "records"):  # {"ids": [...], "revisions": [...]}, all or none (reference/kintone.md)
+            ids = fake.add_records(str(data["app"]), data.get("records") or [])
+            return _json({"ids": ids, "revisions": ["1"] * len(ids)})
         if key == ("PUT", "record"):
             rev = fake.update_record(str(data["app"]), str(data["id"]), data.get("record") or {},
                                      revision=_opt(data.get("revision")))

@@ -29,8 +29,9 @@ ORDERS_API_TOKEN = "ordersApiTokenForLoopbackKintone00002"
 CONTRACTS_API_TOKEN = "contractsApiTokenForLoopbackKintone3"
 VISITS_API_TOKEN = "visitsApiTokenForLoopbackKintone000004"  # orders look for the client's visit (seed A-3)
 INQUIRIES_API_TOKEN = "inquiriesApiTokenForLoopbackKintone05"
+FOLLOW_UPS_API_TOKEN = "followUpsApiTokenForLoopbackKintone7"  # the contracts' follow-up schedules
 API_TOKENS = {"clients": CLIENTS_API_TOKEN, "orders": ORDERS_API_TOKEN, "contracts": CONTRACTS_API_TOKEN,
-              "visits": VISITS_API_TOKEN, "inquiries": INQUIRIES_API_TOKEN}
+              "visits": VISITS_API_TOKEN, "inquiries": INQUIRIES_API_TOKEN, "follow_ups": FOLLOW_UPS_API_TOKEN}
 
 # GMO Sign credentials for the loopback GMO Sign server (tests/gmosign_server.py) and its callbacks.
 GMOSIGN_CUSTOMER_ID = "kgbridge-test-customer"

@@ -254,3 +254,35 @@ def test_two_contracts_continuing_one_persons_timeline_link_it_once(worker_ctx, 
     assert kintone.comment_texts(CONTRACTS, second) == []
     assert follow_up.run(worker_ctx, "contracts", second) == "schedule_created"
     assert kintone.record_values(FOLLOW_UPS, earlier)["引継ぎ先"] == opened["$id"]["value"]  # not moved
+
+
+@pytest.mark.parametrize("path", ["its own job", "a page"])
+def test_a_run_that_died_between_its_stops_and_its_comment_tells_them_on_the_retry(path, ctx, kintone, mappings):
+    """The retry finds the follow-ups stopped already (nothing left to stop) and still tells the rep of
+    every one of them, once: the ledger named them before the stops were written."""
+    from connectors.kintone import KintoneConnectionError
+
+    ctx.clock = lambda: MONDAY_MORNING
+    rids = [contract(kintone, mappings, staff_ids=f"S-9{i:03}") for i in range(2)]
+    for rid in rids:
+        follow_up.run(ctx, "contracts", rid)
+        cancel(kintone, rid)
+    if path == "its own job":
+        kintone.lose_answer_of("update_record")  # the first stop lands, its answer is lost: the job fails
+        with pytest.raises(KintoneConnectionError):
+            follow_up.run(ctx, "contracts", rids[0])
+        assert follow_up.run(ctx, "contracts", rids[0]) == "schedule_stopped"
+        assert follow_up.run(ctx, "contracts", rids[1]) == "schedule_stopped"
+    else:
+        kintone.lose_answer_of("update_records")  # the bulk stop lands, its answer is lost: the page fails
+        with pytest.raises(KintoneConnectionError):
+            follow_up.run_page(ctx, "contracts", rids)
+        assert kintone.comment_texts(CONTRACTS, rids[0])[1:] == []  # every follow-up stopped, nobody told
+        assert follow_up.run_page(ctx, "contracts", rids).outcomes == {"schedule_stopped": 2}
+
+    for rid in rids:
+        rows = [r for r in kintone.apps[FOLLOW_UPS].records.values() if r["契約レコード番号"]["value"] == rid]
+        assert {(r["完了判定"]["value"], r["$revision"]["value"]) for r in rows} == {("中止", "2")}
+        [told] = [t for t in kintone.comment_texts(CONTRACTS, rid) if "【スタッフフォロー予定の中止】" in t]
+        assert told.count("\n・") == 8
+    assert follow_up.run(ctx, "contracts", rids[0]) == "nothing_to_stop"  # and never again
