@@ -7,6 +7,7 @@ registers, in the shapes of docs/gstaff-openapi.yaml:
     GET /clients/{id}/history       GET /clients/{id}/assignments       GET /staff/{id}
     GET /clients (search)           GET /clients/by-reference           POST /clients (register)
     GET /reps/workload (the routing's rep workload)
+    POST /individual-contracts (contract_staffing's share)   PUT /contracts/{id}/retention (master_retention)
 
 Any other path answers 404 ``not_found``. Every request needs ``Authorization: Bearer <api_key>``.
 The server logs nothing (answers carry birth dates).
@@ -20,17 +21,19 @@ import json
 import re
 import threading
 import unicodedata
+from datetime import date
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from connectors.gstaff.errors import GStaffDataError, GStaffNotFound
 from connectors.gstaff.fake import FakeGStaff
-from connectors.gstaff.interface import NewClient
+from connectors.gstaff.interface import NewClient, SharedIndividualContract
 
 _HISTORY = re.compile(r"^/clients/(?P<id>[^/]+)/history$")
 _ASSIGNMENTS = re.compile(r"^/clients/(?P<id>[^/]+)/assignments$")
 _STAFF = re.compile(r"^/staff/(?P<id>[^/]+)$")
+_RETENTION = re.compile(r"^/contracts/(?P<id>[^/]+)/retention$")
 
 
 class _Quiet(WSGIRequestHandler):
@@ -97,6 +100,14 @@ class GStaffServer:
             if request.method == "GET" and (m := _ASSIGNMENTS.match(path)):
                 return 200, {"client_id": m["id"],
                              "assignments": [_assignment(a) for a in self.fake.get_assignments(m["id"])]}
+            if path == "/individual-contracts" and request.method == "POST":
+                return self._share(request.get_json())
+            if request.method == "PUT" and (m := _RETENTION.match(path)):
+                body = request.get_json()
+                kept = self.fake.extend_retention(m["id"], body.get("reference", ""),
+                                                  date.fromisoformat(body["retention_until"]))
+                return 200, {"archive_id": m["id"], "reference": body.get("reference", ""),
+                             "retention_until": kept.isoformat()}
             if request.method == "GET" and (m := _STAFF.match(path)):
                 member = self.fake.get_staff(m["id"])
                 return 200, {"staff_id": member.staff_id, "employment_type": str(member.employment_type),
@@ -107,7 +118,8 @@ class GStaffServer:
         except GStaffNotFound:
             return 404, {"code": "not_found", "message": "no such client or staff"}
         except GStaffDataError as exc:
-            return 400, {"code": exc.code or "invalid_request", "message": str(exc)}
+            return (exc.status if exc.status in (400, 409) else 400), {"code": exc.code or "invalid_request",
+                                                                         "message": str(exc)}
         return 404, {"code": "not_found", "message": "no such operation"}
 
     def _search(self, args) -> dict:
@@ -118,6 +130,16 @@ class GStaffServer:
         found = [c for c in clients if (number and c.corporate_number == number)
                  or (name and name in _squash(c.name)) or (phone and re.sub(r"\D", "", c.phone) == phone)]
         return {"clients": [_client(c) for c in found[:50]], "truncated": len(found) > 50}
+
+    def _share(self, body: dict) -> tuple[int, dict]:
+        reference = body.get("reference", "")
+        existing = reference in self.fake.individual_contracts
+        contract_id = self.fake.share_individual_contract(SharedIndividualContract(
+            reference=reference, client_id=body.get("client_id", ""), staff_name=body.get("staff_name", ""),
+            dispatch_start=date.fromisoformat(body["dispatch_start"]),
+            dispatch_end=date.fromisoformat(body["dispatch_end"]),
+            **{k: body[k] for k in ("order_id", "work_location", "job_description", "wage", "commander") if k in body}))
+        return (200 if existing else 201), {"contract_id": contract_id, "reference": reference}
 
     def _register(self, body: dict) -> tuple[int, dict]:
         existing = self.fake.find_client_by_reference(body.get("reference", ""))
