@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from datetime import date
 
 import fakeredis
 import pytest
 
+from connectors.gstaff import ArchivedContract
 from connectors.gstaff.fake import FakeGStaff
 from connectors.kintone.fake import FakeKintone
-from datetime import date
-
-from connectors.gstaff import ArchivedContract
 from flows import contract_staffing, master_retention
 from flows.context import FlowContext
 from kgbridge.jobs import flow_enqueuer, job_id, many_enqueuer
@@ -192,7 +191,7 @@ def test_a_contract_changed_after_the_page_was_read_goes_to_its_ordinary_job(
     assert redis_conn.exists(f"rq:job:{job_id('contract_staffing', 'contracts', edited, 'r1')}")
     record = kintone.record_values(CONTRACTS, edited)
     # Its own job shared the content as it is now (a new reference: the 就業場所 changed), wrote that id.
-    [(new_id, content)] = [(cid, c) for ref, (cid, c) in worker_ctx.gstaff.individual_contracts.items()
+    [(new_id, _content)] = [(cid, c) for ref, (cid, c) in worker_ctx.gstaff.individual_contracts.items()
                            if ref.startswith(f"kintone:contracts:{edited}:") and c.work_location.startswith("横浜")]
     assert (record["Gスタッフ個別契約ID"], record["$revision"]) == (new_id, "3")
     [comment] = kintone.comment_texts(CONTRACTS, edited)
@@ -204,7 +203,7 @@ def test_a_contract_changed_after_the_page_was_read_goes_to_its_ordinary_job(
 def test_a_contract_g_staff_refuses_goes_to_its_ordinary_job_and_the_page_goes_on(worker_ctx, kintone):
     """A permanent G-Staff refusal (the client is not in G-Staff) fails that contract's own job, where it
     is seen with its reason; the rest of the page is shared and marketing asked."""
-    ids = staffed(kintone, 3) + [awaiting_issue(kintone, 9, Gスタッフ顧客ID="G-9999")]
+    ids = [*staffed(kintone, 3), awaiting_issue(kintone, 9, Gスタッフ顧客ID="G-9999")]
     enqueued = []
     worker_ctx.enqueue = lambda flow, app, rid, marker: enqueued.append((flow, rid, marker)) or True
 
@@ -365,7 +364,7 @@ class PersonEditsBeforeEachBulkCall(PersonEditsDuringTheBulkCall):
 def test_a_basic_contract_changed_after_it_was_read_is_read_and_decided_again_in_the_page(
         worker_ctx, kintone, mappings, settings, redis_conn, drain):
     mappings = without_flow(mappings, "follow_up")
-    masters, ids = many_concluded(kintone, worker_ctx.gstaff, 60)
+    masters, _ids = many_concluded(kintone, worker_ctx.gstaff, 60)
     worker_ctx.kintone = PersonEditsDuringTheBulkCall(kintone, CONTRACTS, masters[1], {"担当営業": []})
     sweep_contracts(settings, mappings, kintone, redis_conn)
     kintone.calls.clear()
