@@ -8,7 +8,7 @@ Sections (about 11 minutes in all on a quiet 2-core machine; ``--quick`` for a s
 3. flow jobs per second per worker beside RQ running a no-op job; a backlog drained by two workers;
 4. kintone API calls per flow against the fewest the API allows;
 5. a backlog found in bulk (1,000 and 10,000 orders; as many HP inquiries, routed and looked up in
-   G-Staff): kintone calls per app, comments apart, wall time with two workers against the loopback
+   G-Staff; as many 稟議 applications): kintone calls per app, comments apart, wall time with two workers against the loopback
    kintone, the share of the daily quota (``--only backlog``);
 6. a business day of a branch at 50, 500 and 5,000 open records per app: kintone calls per app
    and per periodic task against the 10,000-call daily quota (``--only day``).
@@ -239,6 +239,42 @@ def print_backlog(quick: bool) -> list[dict]:
                      f"{backlog.quota_share(sum(digested.values())):.1%}"])
     print(table(["inquiries", "queries", "comments, one per inquiry", "of quota", "queries", "comments, digest_from",
                  "of quota"], rows))
+    out += print_backlog_applications(sizes)
+    return out
+
+
+def print_backlog_applications(sizes: tuple[int, ...]) -> list[dict]:
+    """稟議 applications whose notifications were lost (flows/workflow.run_page): calls per app, with the
+    comments and the kind's 承認 effects (per application on either path) apart from deciding's reads and
+    writes."""
+    print("\nA backlog of 稟議 applications (06_1/06_2 in every state; 決裁, 差戻し, 取締役承認依頼 in bulk; "
+          "comments one call each; each approval's effects by the application's own job)", flush=True)
+    rows, out = [], []
+    for n in sizes:
+        today, today_comments, effects = backlog.per_record_application_calls(n)
+        paged = backlog.run_applications(n)
+        timed_today = backlog.run_applications(n, per_record=True) if n == sizes[0] else None
+        out.append({"applications": n, "per_record_calls": dict(today), "per_record_comments": dict(today_comments),
+                    "effects": dict(effects), "per_page": paged, "per_record_timed": timed_today})
+        comments_here = {"4": paged["comments"]}  # every comment is on an application
+        rereads = backlog.approval_rereads(n)
+        for app in sorted(set(today) | set(paged["calls"]), key=int):
+            ours, theirs = paged["calls"].get(app, 0), today.get(app, 0)
+            own = ours - comments_here.get(app, 0) - effects.get(app, 0)  # deciding's reads and writes
+            own_today = theirs - today_comments.get(app, 0) - effects.get(app, 0)
+            rows.append([n, app, theirs, f"{backlog.quota_share(theirs):.1%}", ours, f"{backlog.quota_share(ours):.2%}",
+                         f"{ours / theirs:.1%}" if theirs else "-", f"{own_today} / {own}",
+                         f"{own / own_today:.2%}" if own_today else "-",
+                         f"{(own - rereads.get(app, 0)) / own_today:.2%}" if own_today else "-",
+                         f"{today_comments.get(app, 0)} / {comments_here.get(app, 0)}", effects.get(app, 0),
+                         f"{paged['seconds']:.1f}", f"{timed_today['seconds']:.1f}" if timed_today else "not run",
+                         paged["failed"]])
+        print(f"{n} applications: {paged['page_jobs']} page jobs, {paged['comments']} comments; requests "
+              + ", ".join(f"{k} ×{v}" for k, v in sorted(paged["requests"].items())))
+    print(table(["applications", "app", "calls per record (today)", "of quota", "calls per page", "of quota",
+                 "per page / today", "reads+writes today / per page", "reads+writes per page / today",
+                 "… without the approvals' own jobs' reads", "comments today / per page",
+                 "approval effects (both)", "seconds per page", "seconds per record", "failed"], rows))
     return out
 
 

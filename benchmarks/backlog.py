@@ -322,3 +322,164 @@ def _requests_per_app(server) -> tuple[Counter, Counter]:
             calls[a] += 1
         kinds[f"{r.method} {r.resource}"] += 1
     return calls, kinds
+
+
+# -- a backlog of 稟議 applications: the new-client gates per page ------------------------------------
+#
+# N 06_1 / 06_2 applications whose notifications were lost (kintone dropped them, a day of outage), in
+# the states a branch's applications are in, ten at a time: three 06_1 submitted complete and clear (they
+# wait for the 上長: nothing to do), two submitted without their 信用調査機関の評価 (sent back with one
+# comment), one submitted with a low rating (the 上長 told the director follows: one comment), one the
+# 上長 approved with a low rating (to the director: one comment and 取締役承認依頼), one clear 06_1 and
+# two 06_2 the 上長 approved (決裁, then the kind's effects: the 06_1's client 承認 and its 06_2 opened,
+# the 06_2s' clients 取引可, each applicant told). Each approval is of a client of its own. One
+# reconcile sweep of the Workflow app finds them; page jobs of 500 (flows/workflow.run_page: one read,
+# the 06_2s' clients in one query, the comments, every action in one bulkRequest), then each 決裁's
+# ordinary job runs the kind's effects. Per record (today): one workflow job per application.
+
+WORKFLOW_TOKENS = {"workflow": "benchBacklogWorkflow0001", "clients": "benchBacklogClients0003",
+                   "orders": "benchBacklogOrders0003"}
+WORKFLOW_MIX = ("waiting", "waiting", "waiting", "incomplete", "incomplete", "director_ahead", "to_director",
+                "credit_decided", "trade_decided", "trade_decided")
+
+
+def _applications(n: int):
+    from connectors.kintone.fake import FakeKintone
+    from mappings import load_mappings
+    from tests.people import CHECKED
+
+    mappings = load_mappings(ROOT / "mappings" / "default")
+    fake = FakeKintone.from_mappings(mappings)
+    wf, clients = mappings["workflow"].id, mappings["clients"].id
+    rep, boss = [{"code": "sato", "name": "佐藤"}], [{"code": "tanaka", "name": "田中"}]
+    director = [{"code": "kimura", "name": "木村"}]
+    reviewing = fake.seed(clients, {"会社名": "株式会社審査中", "与信状態": "審査中"})
+    expected: dict[str, str] = {}  # record id -> the status its application ends in
+    for i in range(n):
+        shape = WORKFLOW_MIX[i % len(WORKFLOW_MIX)]
+        values = {"申請者": rep, "上長": boss, "申請日": "2026-11-27", "顧客": "株式会社審査中",
+                  "顧客レコード番号": reviewing, "申請種別": "06_1 反社・与信チェック", "件名": f"06_1 #{i}", **CHECKED}
+        status, end = "申請中", "申請中"
+        if shape == "incomplete":
+            values.pop("信用調査機関の評価")
+            end = "作成中"
+        elif shape == "director_ahead":
+            values.update(信用調査機関の評価="48", 取締役=director)
+        elif shape == "to_director":
+            values.update(信用調査機関の評価="48", 取締役=director)
+            status, end = "上長承認済", "取締役承認待ち"
+        elif shape == "credit_decided":
+            values["顧客レコード番号"] = fake.seed(clients, {"会社名": f"株式会社はじめて{i}", "与信状態": "審査中"})
+            status, end = "上長承認済", "承認"
+        elif shape == "trade_decided":
+            values = {"申請者": rep, "上長": boss, "申請日": "2026-11-27", "申請種別": "06_2 取引開始・契約書類締結",
+                      "件名": f"06_2 #{i}", "定形外契約書": "無",
+                      "顧客レコード番号": fake.seed(clients, {"会社名": f"株式会社取引先{i}", "与信状態": "承認"})}
+            status, end = "上長承認済", "承認"
+        expected[fake.seed(wf, values, status=status)] = end
+    return mappings, fake, expected
+
+
+def application_comments(n: int) -> int:
+    """One comment per application but those waiting for the 上長 (a send-back, the director ahead or
+    asked, an approval told), on either path."""
+    return sum(1 for i in range(n) if WORKFLOW_MIX[i % len(WORKFLOW_MIX)] != "waiting")
+
+
+def approval_rereads(n: int) -> Counter:
+    """What the approvals' own jobs read again on the page path, per app: each application 決裁 in bulk
+    (Workflow), and a 06_2's client (Clients; its own job had it from the decision's check)."""
+    shapes = Counter(WORKFLOW_MIX[i % len(WORKFLOW_MIX)] for i in range(n))
+    return Counter({"4": shapes["credit_decided"] + shapes["trade_decided"], "1": shapes["trade_decided"]})
+
+
+def per_record_application_calls(n: int) -> tuple[Counter, Counter, Counter]:
+    """(kintone calls per app, comments per app, the kind's effects' other calls per app) of one workflow
+    job per application, plus the sweep's pages; in-process fake."""
+    import fakeredis
+
+    from flows import workflow
+    from flows.context import FlowContext
+    from kgbridge import logs
+    from kgbridge.ledger import Ledger
+
+    logs.configure("WARNING", "json", stream=log_sink())
+    mappings, fake, expected = _applications(n)
+    fake.calls.clear()
+    ctx = FlowContext(kintone=fake, mappings=mappings, ledger=Ledger(fakeredis.FakeRedis()),
+                      clock=lambda: datetime.fromisoformat(BUSINESS_MORNING))
+    effects: Counter = Counter()
+    run_effects = workflow.run_effects
+
+    def counted(*args, **kwargs):  # the kind's 承認 effects: the same calls on either path
+        before = Counter(fake.calls)
+        try:
+            return run_effects(*args, **kwargs)
+        finally:
+            effects.update({k: v for k, v in (Counter(fake.calls) - before).items() if k[0] != "add_comment"})
+
+    workflow.run_effects = counted
+    try:
+        for rid in expected:
+            workflow.run(ctx, "workflow", rid)
+    finally:
+        workflow.run_effects = run_effects
+    calls = _calls_per_app(fake)
+    calls[mappings["workflow"].id] += n // 500 + 1  # the reconcile sweep's pages
+    comments: Counter = Counter()
+    for (method, app), count in fake.calls.items():
+        if method == "add_comment":
+            comments[app] += count
+    per_app: Counter = Counter()
+    for (_method, app), count in effects.items():
+        per_app[app] += count
+    return calls, comments, per_app
+
+
+def run_applications(n: int, workers: int = 2, per_record: bool = False) -> dict:
+    """Sweep and drain ``n`` applications with ``workers`` workers (per_record: one job each)."""
+    from rq.registry import StartedJobRegistry
+    from rq.serializers import JSONSerializer
+
+    from connectors.kintone.live import LiveKintoneClient
+    from kgbridge import logs
+    from kgbridge.settings import load_settings
+    from tests.kintone_server import KintoneServer
+
+    logs.configure("WARNING", "json", stream=log_sink())
+    mappings, fake, expected = _applications(n)
+    ids = {key: mappings[key].id for key in WORKFLOW_TOKENS}
+    redis_proc = RedisProcess()
+    server = KintoneServer(fake, tokens={ids[key]: token for key, token in WORKFLOW_TOKENS.items()}).start()
+    bulk_from = n + 1 if per_record else 20
+    env = base_env(redis_url=redis_proc.url, connector_mode="live", kintone_base_url=server.url,
+                   kintone_api_tokens=json.dumps(WORKFLOW_TOKENS), log_level="WARNING", bulk_min_records=bulk_from,
+                   clock_start=BUSINESS_MORNING, **UNUSED_CONNECTORS, **PERIODIC_OFF)
+    procs = _start_workers(env, workers)
+    connection = redis_proc.client()
+    app = fake.apps[ids["workflow"]]
+    status = mappings["workflow"].field("status").code
+    comments = application_comments(n)
+    try:
+        wait_for(lambda: connection.scard("rq:workers") >= workers, 180, "the workers to start")
+        settings = load_settings(connector_mode="fake", redis_url=redis_proc.url, bulk_min_records=bulk_from)
+        live = LiveKintoneClient(server.url, {ids[key]: [token] for key, token in WORKFLOW_TOKENS.items()})
+        started = StartedJobRegistry(settings.queue_name, connection=connection, serializer=JSONSerializer)
+        start = time.perf_counter()
+        page_jobs = _sweep_to_the_end(settings, mappings, live, connection, "workflow")
+
+        def done() -> bool:
+            return (all(app.records[rid][status]["value"] == end for rid, end in expected.items())
+                    and sum(len(app.comments[rid]) for rid in expected) >= comments
+                    and connection.llen(f"rq:queue:{settings.queue_name}") == 0 and started.count == 0)
+
+        wait_for(done, 1800, f"{n} applications decided and their approvals' effects run")
+        seconds = time.perf_counter() - start
+        failed = connection.zcard(f"rq:failed:{settings.queue_name}")
+        posted = sum(len(app.comments[rid]) for rid in expected)
+    finally:
+        _stop(procs, server, redis_proc)
+    calls, kinds = _requests_per_app(server)
+    return {"applications": n, "workers": workers, "path": "per record" if per_record else "per page",
+            "seconds": seconds, "failed": failed, "calls": dict(calls), "requests": dict(kinds),
+            "page_jobs": page_jobs, "comments": posted}

@@ -35,6 +35,12 @@ from 上長承認済; 上長承認済 to the director 3 (read, comment, action);
 + the kind's approval effects (06_1: 6, so 8 in all; 06_2: 3, so 6); 承認/否認 by a person 1
 + the kind's effects; a repeated notification 1. A delay sweep: 1 query per 500 candidate
 applications (1 when idle) + one comment per message due.
+
+Found in bulk (``run_page``), a page of n applications costs ⌈n / 500⌉ reads, one query per 500
+clients of the 06_2s waiting on us (none without), ⌈actions / 2,000⌉ bulk calls and one call per
+comment; each 決裁 or 否認 that landed costs its own job's calls on top (the application's read, then
+the kind's effects: 06_2 approved 3, the client read again, so 4 in all; 06_1 approved 6, so 7); a
+record a bulk call refused costs its ordinary job's calls.
 """
 
 from __future__ import annotations
