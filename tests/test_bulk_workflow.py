@@ -292,4 +292,22 @@ def test_a_rejection_in_bulk_tells_the_rep_of_each_held_order_once_by_the_applic
         [text] = kintone.comment_texts(ORDERS, order)
         assert "否認されました" in text and "未処理のまま保留しています" in text
     assert kintone.calls[("update_statuses", WORKFLOW)] == 1 and kintone.calls[("update_status", WORKFLOW)] == 0
+    assert kintone.calls[("get_records", CLIENTS)] == 0  # a 06_1 is decided on its answers: no clients query
     assert all(len(kintone.comment_texts(WORKFLOW, r)) == 1 for r in rejected)
+
+
+def test_a_06_2_whose_client_is_gone_fails_its_own_job_and_the_rest_of_the_page_is_decided(
+        worker_ctx, kintone, mappings, settings, redis_conn, drain):
+    from rq.registry import FailedJobRegistry
+    from rq.serializers import JSONSerializer
+
+    _, manager_approved = _backlog_of_two_kinds(kintone, send_back=0, decide=30)
+    orphan = manager_approved[7]
+    kintone.apps[CLIENTS].records.pop(kintone.record_values(WORKFLOW, orphan)["顧客レコード番号"])  # deleted
+    sweep_applications(settings, mappings, kintone, redis_conn)
+    drain()
+
+    assert {status_of(kintone, WORKFLOW, r) for r in manager_approved if r != orphan} == {"承認"}
+    assert status_of(kintone, WORKFLOW, orphan) == "上長承認済"  # as its own job alone leaves it: failed, for an operator
+    failed = FailedJobRegistry(settings.queue_name, connection=redis_conn, serializer=JSONSerializer).get_job_ids()
+    assert failed == [job_id("workflow", "workflow", orphan, "r1")]
