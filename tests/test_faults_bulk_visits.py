@@ -1,8 +1,10 @@
-"""Faults in visits reported per page (issue 17, flows/visit_report.run_page): a worker killed around
-the bulk write of a page's 顧客管理台帳 records, a bulk write kintone refused half-way (rolled back
-whole), a 5xx after kintone wrote it. Each effect happens once: every 上長 told of each report once,
-every client's 最終訪問日 and 訪問記録要約 written once, the held orders of a visited client sent for
-approval once.
+"""Faults in visits reported per page (issue 17, flows/visit_report.run_page) and in next follow-ups
+planned per page (flows/next_follow_up.run_page): a worker killed around the bulk write of a page (the
+visits' 顧客管理台帳 records; the follow-ups marked 完了) or between the follow-ups' bulk adds and that
+write, a bulk write kintone refused half-way (rolled back whole), a 5xx after kintone wrote it. Each
+effect happens once: every 上長 told of each report once, every client's 最終訪問日 and 訪問記録要約
+written once, the held orders of a visited client sent for approval once; every done follow-up's next
+follow-up added once, the follow-up marked 完了 with it as 引継ぎ先, its 担当者 told once.
 
 Real ``python worker.py`` processes on the live kintone client talk to the loopback kintone
 (tests/kintone_server.py), which holds the bulkRequest open so the kill lands at a known point. The
@@ -31,7 +33,7 @@ from tests.fault_kit import (
 from tests.kintone_server import unavailable
 from tests.pii import API_TOKENS, COMPANY_NAME, PERSON_NAME, PERSON_PHONE
 from tests.procs import start_worker, stop_process, wait_until, worker_env
-from tests.records import VISITS_APP
+from tests.records import VISITS_APP, seed
 from tests.test_faults_worker_kill import _kill_midway
 
 pytestmark = pytest.mark.timeout(300)
@@ -154,4 +156,114 @@ def test_a_5xx_after_kintone_wrote_the_visit_page_does_not_write_or_tell_it_twic
         assert server.count("POST", "bulkRequest", status=503) >= 1
 
     reported_once(kintone, clients, visits, held)
+    assert failed_jobs(redis_conn, settings) == []
+
+
+# -- next follow-ups planned per page (flows/next_follow_up.run_page) ---------------------------------
+
+FOLLOW_UPS = "7"
+
+
+def done_follow_ups(fake, mappings, n: int) -> list[str]:
+    """n staff follow-ups saved as done with their 次回フォロー日 (a day of lost webhooks), one staff member
+    each; the facts name the staff member and a phone number."""
+    return [seed(fake, mappings, "follow_ups", schedule_key=f"{100 + i}:month_1", title="1ヶ月フォロー",
+                 category="スタッフフォロー", contract_record_id=str(100 + i), staff_id=f"S-{i:04d}",
+                 staff_name=PERSON_NAME, client=f"{COMPANY_NAME}{i}号", due_on="2026-11-24", done_on="2026-11-24",
+                 next_follow_up="2026-12-08", facts=f"勤務は順調。連絡先 {PERSON_PHONE}。",
+                 owner=[{"code": "sato", "name": "佐藤 一郎"}])
+            for i in range(n)]
+
+
+def sweep_follow_ups(settings, mappings, fake, redis_conn) -> reconcile.AppSweep:
+    [report] = reconcile.sweep(settings=settings, mappings=mappings, kintone=fake, connection=redis_conn,
+                               app_key="follow_ups")
+    assert report.page_jobs, "the follow-ups should have gone to page jobs"
+    return report
+
+
+def follow_ups_done(redis_conn, settings, report, *fallback: str) -> bool:
+    running = StartedJobRegistry(settings.queue_name, connection=redis_conn, serializer=JSONSerializer).count
+    jobs = {*report.page_jobs, *(job_id("next_follow_up", "follow_ups", r, "r1") for r in fallback)}
+    return (queued(redis_conn, settings) == 0 and running == 0
+            and jobs <= set(finished_jobs(redis_conn, settings)))
+
+
+def follow_up_env(redis_url, server):
+    return worker_env(redis_url, server.url, {"follow_ups": API_TOKENS["follow_ups"]})
+
+
+def planned_once(fake, ids: list[str]) -> None:
+    """Each follow-up has one next follow-up (linked by its 前回フォロー, on the agreed day), is marked
+    完了 with it as 引継ぎ先, and its 担当者 was told once."""
+    records = {rid: fake.record_values(FOLLOW_UPS, rid) for rid in fake.apps[FOLLOW_UPS].records}
+    assert len(records) == 2 * len(ids)  # one new follow-up each, no more
+    after = {r["前回フォロー"]: rid for rid, r in records.items() if r["前回フォロー"]}
+    for rid in ids:
+        new = after[rid]
+        assert records[new]["予定日"] == "2026-12-08" and records[new]["管理キー"].endswith(":next_2026-12-08")
+        assert (records[rid]["完了判定"], records[rid]["引継ぎ先"]) == ("完了", new)
+        [comment] = fake.apps[FOLLOW_UPS].comments[rid]
+        assert [m.code for m in comment.mentions] == ["sato"] and f"レコード #{new}" in comment.text
+
+
+@pytest.mark.parametrize(("case", "dies", "resource"), [
+    ("after kintone wrote the first page's marks, before its answer", "worker", "bulkRequest"),
+    ("after kintone wrote the first page's marks, before its answer", "work horse", "bulkRequest"),
+    ("after the first page's adds, before its bulk write", "worker", "bulkRequest"),
+    ("after kintone added the first 100 next follow-ups, before its answer", "worker", "records"),
+])
+def test_a_worker_killed_around_a_follow_up_pages_bulk_calls_ends_with_each_effect_once(
+        case, dies, resource, kintone, mappings, settings, redis_conn, redis_url, workers):
+    ids = done_follow_ups(kintone, mappings, 600)  # two pages: 500 (5 adds, a bulkRequest) + 100 (1 add, 1 PUT)
+    report = sweep_follow_ups(settings, mappings, kintone, redis_conn)
+    assert len(report.page_jobs) == 2
+    with start_kintone(kintone, mappings) as server:
+        held = server.hold("POST", resource, after_effect=case.startswith("after kintone"))
+        env = follow_up_env(redis_url, server)
+        workers.append(start_worker(env, "worker-a"))
+        assert held.reached.wait(60), f"the page job never reached POST {resource}"
+        _kill_midway(dies, held, workers, env)
+        wait_until(lambda: follow_ups_done(redis_conn, settings, report), RECOVERY_BOUND, "both page jobs to finish")
+
+    planned_once(kintone, ids)
+    assert kintone.calls[("add_record", FOLLOW_UPS)] == kintone.calls[("update_record", FOLLOW_UPS)] == 0
+    assert failed_jobs(redis_conn, settings) == []
+
+
+def test_a_follow_up_pages_bulk_write_refused_half_way_sends_the_edited_follow_up_to_its_own_job(
+        kintone, mappings, settings, redis_conn, redis_url, workers):
+    ids = done_follow_ups(kintone, mappings, 150)
+    report = sweep_follow_ups(settings, mappings, kintone, redis_conn)
+    edited = ids[130]  # in the bulkRequest's second PUT records.json
+    with start_kintone(kintone, mappings) as server:
+        held = server.hold("POST", "bulkRequest", after_effect=False)
+        workers.append(start_worker(follow_up_env(redis_url, server), "worker-a"))
+        assert held.reached.wait(60)
+        kintone.update_record(FOLLOW_UPS, edited, {"確認した事実": {"value": "勤務は順調。面談で残業の相談あり。"}})
+        held.release()  # kintone refuses request 2: the first 100 marks are rolled back with it
+        wait_until(lambda: follow_ups_done(redis_conn, settings, report, edited), RECOVERY_BOUND,
+                   "the page job and the edited follow-up's own job to finish")
+        assert server.count("POST", "bulkRequest", status=409) == 1
+        assert server.count("POST", "bulkRequest", status=200) == 1
+
+    planned_once(kintone, ids)  # the edited one's own job found the follow-up the page had added
+    assert kintone.record_values(FOLLOW_UPS, edited)["確認した事実"] == "勤務は順調。面談で残業の相談あり。"
+    assert kintone.calls[("add_record", FOLLOW_UPS)] == 0
+    assert failed_jobs(redis_conn, settings) == []
+
+
+@pytest.mark.parametrize("resource", ["bulkRequest", "records"])
+def test_a_5xx_after_kintone_wrote_or_added_the_follow_up_page_does_nothing_twice(
+        resource, kintone, mappings, settings, redis_conn, redis_url, workers):
+    ids = done_follow_ups(kintone, mappings, 150)
+    report = sweep_follow_ups(settings, mappings, kintone, redis_conn)
+    with start_kintone(kintone, mappings) as server:
+        server.fail(unavailable(), method="POST", resource=resource, after_effect=True)
+        workers.append(start_worker(follow_up_env(redis_url, server), "worker-a"))
+        wait_until(lambda: follow_ups_done(redis_conn, settings, report), RECOVERY_BOUND,
+                   "the page job to finish")
+        assert server.count("POST", resource, status=503) == 1
+
+    planned_once(kintone, ids)
     assert failed_jobs(redis_conn, settings) == []
