@@ -213,6 +213,17 @@ def claim_key(follow_ups: AppMapping, plan: Plan) -> str:
     return f"{FLOW}:{follow_ups.key}:{plan.key}"
 
 
+def _claim(ctx: FlowContext, key: str) -> bool:
+    """Take the claim for this job; one left by an earlier run of this very job (killed before it could
+    release it: RQ runs a job id once at a time) is taken over, not waited out."""
+    if ctx.ledger.claim(key, CLAIM_SECONDS, ctx.job_id or "1"):
+        return True
+    if ctx.job_id and ctx.ledger.get(key) == ctx.job_id:
+        ctx.ledger.mark(key, CLAIM_SECONDS, ctx.job_id)
+        return True
+    return False
+
+
 def carry_out_plan(ctx: FlowContext, follow_ups: AppMapping, current: dict, plan: Plan) -> str | None:
     """The per-record job: move or link the next follow-up, or add it (under a claim); its id."""
     if plan.changes:
@@ -220,7 +231,7 @@ def carry_out_plan(ctx: FlowContext, follow_ups: AppMapping, current: dict, plan
     if plan.new is None:
         return plan.target_id
     claim = claim_key(follow_ups, plan)
-    if not ctx.ledger.claim(claim, CLAIM_SECONDS):
+    if not _claim(ctx, claim):
         raise FollowUpBeingPlanned(f"{FLOW}: another job is creating {plan.key}; will retry")
     try:
         new_id, _ = ctx.kintone.add_record(follow_ups.id, follow_ups.write(plan.new))
@@ -418,7 +429,7 @@ def _add_next_follow_ups(ctx: FlowContext, follow_ups: AppMapping, adding: list[
     claimed: list[tuple[dict, Decision]] = []
     try:
         for current, decision in adding:
-            if ctx.ledger.claim(claim_key(follow_ups, decision.plan), CLAIM_SECONDS):
+            if _claim(ctx, claim_key(follow_ups, decision.plan)):
                 claimed.append((current, decision))
             else:
                 result.fallback.append(current["record_id"])
