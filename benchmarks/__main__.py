@@ -8,7 +8,7 @@ Sections (about 11 minutes in all on a quiet 2-core machine; ``--quick`` for a s
 3. flow jobs per second per worker beside RQ running a no-op job; a backlog drained by two workers;
 4. kintone API calls per flow against the fewest the API allows;
 5. a backlog found in bulk (1,000 and 10,000 orders; as many HP inquiries, routed and looked up in
-   G-Staff; as many 稟議 applications): kintone calls per app, comments apart, wall time with two workers against the loopback
+   G-Staff; as many 稟議 applications, visits and done follow-ups): kintone calls per app, comments apart, wall time with two workers against the loopback
    kintone, the share of the daily quota (``--only backlog``);
 6. a business day of a branch at 50, 500 and 5,000 open records per app: kintone calls per app
    and per periodic task against the 10,000-call daily quota (``--only day``).
@@ -240,6 +240,40 @@ def print_backlog(quick: bool) -> list[dict]:
     print(table(["inquiries", "queries", "comments, one per inquiry", "of quota", "queries", "comments, digest_from",
                  "of quota"], rows))
     out += print_backlog_applications(sizes)
+    out += print_backlog_visits(sizes)
+    return out
+
+
+def print_backlog_visits(sizes: tuple[int, ...]) -> list[dict]:
+    """Visits reported and follow-ups planned per page (flows/visit_report.run_page,
+    flows/next_follow_up.run_page): calls per app, the comments (one per record on either path) apart."""
+    print("\nVisits reported and next follow-ups planned per page (one client or staff member each; the "
+          "顧客管理台帳 / the 完了 marks in bulk, the next follow-ups in POST records.json; comments one call each)",
+          flush=True)
+    rows, out = [], []
+    for app_key in ("visits", "follow_ups"):
+        for n in sizes:
+            today = backlog.per_record_backlog_calls(app_key, n)
+            paged = backlog.run_backlog(app_key, n)
+            timed_today = backlog.run_backlog(app_key, n, per_record=True) if n == sizes[0] else None
+            out.append({"backlog": app_key, "records": n, "per_record_calls": dict(today), "per_page": paged,
+                        "per_record_timed": timed_today})
+            home = {"visits": "6", "follow_ups": "7"}[app_key]  # every comment is on the record itself
+            for app in sorted(set(today) | set(paged["calls"]), key=int):
+                ours, theirs = paged["calls"].get(app, 0), today.get(app, 0)
+                comments = paged["comments"] if app == home else 0  # as many on either path
+                rows.append([app_key, n, app, theirs, f"{backlog.quota_share(theirs):.1%}", ours,
+                             f"{backlog.quota_share(ours):.2%}", f"{ours / theirs:.1%}" if theirs else "-",
+                             f"{(ours - comments) / (theirs - comments):.2%}" if theirs > comments else "-",
+                             comments, f"{paged['seconds']:.1f}",
+                             f"{timed_today['seconds']:.1f}" if timed_today else "not run", paged["failed"]])
+            print(f"{n} {app_key}: {paged['page_jobs']} page jobs, {paged['comments']} comments; requests "
+                  + ", ".join(f"{k} ×{v}" for k, v in sorted(paged["requests"].items()))
+                  + f"; the next sweep: {paged['next_sweep']['calls']} calls ({paged['next_sweep']['enqueued']} "
+                  f"records the pages wrote or added, {paged['next_sweep']['page_jobs']} page jobs)")
+    print(table(["backlog", "records", "app", "calls per record (today)", "of quota", "calls per page", "of quota",
+                 "per page / today", "reads+writes per page / today", "comments (both)", "seconds per page",
+                 "seconds per record", "failed"], rows))
     return out
 
 

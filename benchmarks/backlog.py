@@ -24,6 +24,7 @@ import sys
 import time
 from collections import Counter
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 from benchmarks.common import ROOT, RedisProcess, base_env, log_sink, wait_for
 from benchmarks.latency import PERIODIC_OFF, UNUSED_CONNECTORS
@@ -483,3 +484,136 @@ def run_applications(n: int, workers: int = 2, per_record: bool = False) -> dict
     return {"applications": n, "workers": workers, "path": "per record" if per_record else "per page",
             "seconds": seconds, "failed": failed, "calls": dict(calls), "requests": dict(kinds),
             "page_jobs": page_jobs, "comments": posted}
+
+
+# -- visits reported and follow-ups planned per page ----------------------------------------------
+#
+# N visits whose webhooks were lost (a day of visit reports entered while kintone dropped notifications,
+# or imported), each a complete report of a client of its own (no order held for it), and N staff
+# follow-ups saved as done with their 次回フォロー日 (each its own staff member's: a new follow-up is
+# added on the agreed day). One reconcile sweep of the Visits (or Follow-ups) app finds them; page jobs of
+# 500: flows/visit_report.run_page (one read, the clients in one query, the 上長's report one comment
+# each, the 顧客管理台帳 writes in one bulkRequest, the held orders in one query) and
+# flows/next_follow_up.run_page (one read, the timelines in one query per 100, the next follow-ups in 5
+# POST records.json, the 完了 marks in one bulkRequest, the 担当者 told one comment each). Per record
+# (today): one visit_report job per visit (read, comment, read client, write client, held-order query),
+# one next_follow_up job per follow-up (read, timeline, add, mark, comment). Comments are one call each
+# on either path (no API bulks them).
+
+VISIT_TOKENS = {"visits": "benchBacklogVisits0002", "clients": "benchBacklogClients0004",
+                "orders": "benchBacklogOrders0004", "follow_ups": "benchBacklogFollowUps001"}
+
+
+def _visits(n: int):
+    from connectors.kintone.fake import FakeKintone
+    from kgbridge.samples import seed_visit
+    from mappings import load_mappings
+
+    mappings = load_mappings(ROOT / "mappings" / "default")
+    fake = FakeKintone.from_mappings(mappings)
+    clients = [fake.seed(mappings["clients"].id, {"会社名": f"株式会社訪問先{i}", "与信状態": "承認"}) for i in range(n)]
+    ids = [seed_visit(fake, mappings, c, 顧客=f"株式会社訪問先{i}") for i, c in enumerate(clients)]
+    return mappings, fake, ids
+
+
+def _follow_ups(n: int):
+    from connectors.kintone.fake import FakeKintone
+    from mappings import load_mappings
+    from tests.records import seed
+
+    mappings = load_mappings(ROOT / "mappings" / "default")
+    fake = FakeKintone.from_mappings(mappings)
+    ids = [seed(fake, mappings, "follow_ups", schedule_key=f"{100 + i}:month_1", title="1ヶ月フォロー",
+                category="スタッフフォロー", contract_record_id=str(100 + i), staff_id=f"S-{i:05d}",
+                staff_name="山本 さくら", client="株式会社サンプル物流", due_on="2026-11-30", done_on="2026-11-30",
+                next_follow_up="2026-12-14", facts="勤務は順調。残業は月5時間程度。", dispatch_end="2027-03-31",
+                owner=[{"code": "sato", "name": "佐藤 一郎"}]) for i in range(n)]
+    return mappings, fake, ids
+
+
+BACKLOGS = {"visits": (_visits, "visit_report"), "follow_ups": (_follow_ups, "next_follow_up")}
+
+
+def per_record_backlog_calls(app_key: str, n: int) -> Counter:
+    """kintone calls per app of one job per record (visit_report or next_follow_up), plus the sweep's
+    pages; in-process fake."""
+    import fakeredis
+
+    from flows import get_flow
+    from flows.context import FlowContext
+    from kgbridge import logs
+    from kgbridge.ledger import Ledger
+
+    logs.configure("WARNING", "json", stream=log_sink())
+    make, flow = BACKLOGS[app_key]
+    mappings, fake, ids = make(n)
+    fake.calls.clear()
+    ctx = FlowContext(kintone=fake, mappings=mappings, ledger=Ledger(fakeredis.FakeRedis()),
+                      clock=lambda: datetime.fromisoformat(BUSINESS_MORNING))
+    for rid in ids:
+        get_flow(flow)(ctx, app_key, rid)
+    calls = _calls_per_app(fake)
+    calls[mappings[app_key].id] += n // 500 + 1  # the reconcile sweep's pages
+    return calls
+
+
+def run_backlog(app_key: str, n: int, workers: int = 2, per_record: bool = False) -> dict:
+    """Sweep and drain ``n`` visits or follow-ups with ``workers`` workers (per_record: a job each); done
+    when every record has its comment and no job is queued or running. Then one more sweep, as the
+    workers' next one: it finds the records the page jobs wrote without a webhook (counted apart)."""
+    from rq.registry import StartedJobRegistry
+    from rq.serializers import JSONSerializer
+
+    from connectors.kintone.live import LiveKintoneClient
+    from kgbridge import logs
+    from kgbridge.settings import load_settings
+    from tests.kintone_server import KintoneServer
+
+    logs.configure("WARNING", "json", stream=log_sink())
+    make, _flow = BACKLOGS[app_key]
+    mappings, fake, ids = make(n)
+    app_ids = {key: mappings[key].id for key in VISIT_TOKENS}
+    redis_proc = RedisProcess()
+    server = KintoneServer(fake, tokens={app_ids[key]: token for key, token in VISIT_TOKENS.items()}).start()
+    bulk_from = n + 1 if per_record else 20
+    env = base_env(redis_url=redis_proc.url, connector_mode="live", kintone_base_url=server.url,
+                   kintone_api_tokens=json.dumps(VISIT_TOKENS), log_level="WARNING", bulk_min_records=bulk_from,
+                   clock_start=BUSINESS_MORNING, **UNUSED_CONNECTORS, **PERIODIC_OFF)
+    procs = _start_workers(env, workers)
+    connection = redis_proc.client()
+    app = fake.apps[app_ids[app_key]]
+    try:
+        wait_for(lambda: connection.scard("rq:workers") >= workers, 180, "the workers to start")
+        settings = load_settings(connector_mode="fake", redis_url=redis_proc.url, bulk_min_records=bulk_from)
+        live = LiveKintoneClient(server.url, {app_ids[key]: [token] for key, token in VISIT_TOKENS.items()})
+        started = StartedJobRegistry(settings.queue_name, connection=connection, serializer=JSONSerializer)
+        start = time.perf_counter()
+        page_jobs = _sweep_to_the_end(settings, mappings, live, connection, app_key)
+
+        def done() -> bool:
+            return (all(app.comments[rid] for rid in ids) and connection.llen(f"rq:queue:{settings.queue_name}") == 0
+                    and started.count == 0)
+
+        wait_for(done, 1800, f"{n} {app_key} decided")
+        seconds = time.perf_counter() - start
+        failed = connection.zcard(f"rq:failed:{settings.queue_name}")
+        posted = sum(len(app.comments[rid]) for rid in ids)
+        before = len(server.requests)
+        [after] = reconcile_once(settings, mappings, live, connection, app_key)
+        wait_for(lambda: connection.llen(f"rq:queue:{settings.queue_name}") == 0 and started.count == 0, 600,
+                 "the next sweep's jobs")
+        next_sweep = {"calls": len(server.requests) - before, "enqueued": len(after.enqueued),
+                      "page_jobs": len(after.page_jobs)}
+    finally:
+        _stop(procs, server, redis_proc)
+    calls, kinds = _requests_per_app(SimpleNamespace(requests=server.requests[:before]))
+    return {"records": n, "app": app_key, "workers": workers, "path": "per record" if per_record else "per page",
+            "seconds": seconds, "failed": failed, "calls": dict(calls), "requests": dict(kinds),
+            "page_jobs": page_jobs, "comments": posted, "next_sweep": next_sweep}
+
+
+def reconcile_once(settings, mappings, kintone, connection, app_key: str):
+    from kgbridge.ops import reconcile
+
+    return reconcile.sweep(settings=settings, mappings=mappings, kintone=kintone, connection=connection,
+                           app_key=app_key)
