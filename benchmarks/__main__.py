@@ -241,6 +241,7 @@ def print_backlog(quick: bool) -> list[dict]:
                  "of quota"], rows))
     out += print_backlog_applications(sizes)
     out += print_backlog_visits(sizes)
+    out += print_follow_up_backlog(sizes)
     return out
 
 
@@ -309,6 +310,36 @@ def print_backlog_applications(sizes: tuple[int, ...]) -> list[dict]:
                  "per page / today", "reads+writes today / per page", "reads+writes per page / today",
                  "… without the approvals' own jobs' reads", "comments today / per page",
                  "approval effects (both)", "seconds per page", "seconds per record", "failed"], rows))
+
+
+def print_follow_up_backlog(sizes: tuple[int, ...]) -> list[dict]:
+    """Concluded contracts found in bulk: their follow-up schedules per page (follow_up.run_page)."""
+    print("\nConcluded contracts' follow-up schedules (follow_up: 8 follow-ups each, added in bulk, whole contracts "
+          "per call; one comment per contract)", flush=True)
+    rows, out = [], []
+    contracts_app = "5"
+    for n in sizes:
+        today = backlog.per_record_follow_up_calls(n)
+        paged = backlog.run_follow_ups(n)
+        timed_today = backlog.run_follow_ups(n, per_record=True) if n == sizes[0] else None
+        out.append({"follow_up_contracts": n, "per_record_calls": dict(today), "per_page": paged,
+                    "per_record_timed": timed_today})
+        for app in sorted(set(today) | set(paged["calls"]), key=int):
+            ours, theirs = paged["calls"].get(app, 0), today.get(app, 0)
+            comments = n if app == contracts_app else 0  # one per contract either way (no API bulks them)
+            rows.append([n, app, theirs, f"{backlog.quota_share(theirs):.1%}", ours, f"{backlog.quota_share(ours):.2%}",
+                         f"{ours / theirs:.1%}" if theirs else "-",
+                         f"{(ours - comments) / (theirs - comments):.2%}" if theirs > comments else "-",
+                         f"{paged['seconds']:.1f}", f"{timed_today['seconds']:.1f}" if timed_today else "not run",
+                         paged["failed"]])
+        print(f"{n} contracts: {paged['page_jobs']} page jobs, {paged['follow_ups']} follow-ups, "
+              f"{paged['comments']} comments; requests " + ", ".join(f"{k} ×{v}" for k, v in sorted(paged["requests"].items())))
+        if timed_today:
+            print(f"{n} contracts one job each: {timed_today['seconds']:.1f} s, calls "
+                  + ", ".join(f"app {a} ×{c}" for a, c in sorted(timed_today["calls"].items())))
+    print(table(["contracts", "app", "calls per record (today)", "of quota", "calls per page", "of quota",
+                 "per page / today", "reads+writes per page / today", "seconds per page", "seconds per record",
+                 "failed"], rows))
     return out
 
 

@@ -275,6 +275,119 @@ def import_deadline_calls(n: int, digest: bool) -> Counter:
     return Counter({method: count for (method, a), count in fake.calls.items() if a == app})
 
 
+# -- a day of concluded contracts: their follow-up schedules per page ---------------------------------
+#
+# N individual contracts (個別契約) concluded while their webhooks were lost, one worker each (a
+# スタッフID with no earlier timeline): each gets the first three months' follow-ups and the
+# renewal-intent checks, 8 records in the スタッフフォロー app, and one comment to the rep and the
+# manager. One reconcile sweep of the Contracts app finds them (only follow_up's triggers: the other
+# flows on 締結済, master_retention, have their own figures); per page of 500, follow_up's page job
+# (flows/follow_up.run_page: one read of the contracts, one query of their follow-ups, one of the
+# workers' timelines, the 4,000 follow-ups in whole contracts per POST records.json, 12 contracts a
+# call, then the comments). Per record: one follow_up job per contract (5 calls: the contract, its
+# follow-ups, the worker's timeline, one add, one comment).
+
+CONTRACT_TOKENS = {"contracts": "benchBacklogContracts0001", "follow_ups": "benchBacklogFollowUps0001"}
+FOLLOW_UPS_PER_CONTRACT = 8
+OTHER_CONTRACT_FLOWS = ("contract_issuance", "master_retention", "contract_staffing")
+
+
+def _contracts(n: int):
+    from connectors.kintone.fake import FakeKintone
+    from mappings import load_mappings
+
+    mappings = load_mappings(ROOT / "mappings" / "default")
+    fake = FakeKintone.from_mappings(mappings)
+    ids = [fake.seed(mappings["contracts"].id, {
+        "契約種別": "個別契約", "顧客": "株式会社サンプル物流", "担当営業": [{"code": "sato", "name": "佐藤 一郎"}],
+        "派遣スタッフ": "派遣 太郎", "派遣スタッフID": f"S-{i:05}", "指揮命令者": "鈴木 次郎",
+        "派遣開始日": "2026-12-01", "派遣終了日": "2027-05-31"}, status="締結済") for i in range(n)]
+    return mappings, fake, ids
+
+
+def _schedules_only(mappings):
+    """The mappings with follow_up's triggers alone on Contracts (what the sweep enqueues)."""
+    from mappings import Mappings
+
+    apps = [m.model_copy(update={"triggers": [t for t in m.triggers if t.flow not in OTHER_CONTRACT_FLOWS]})
+            for m in mappings]
+    out = Mappings(apps)
+    out.deadlines = mappings.deadlines
+    return out
+
+
+def per_record_follow_up_calls(n: int) -> Counter:
+    """kintone calls per app of one follow_up job per contract, plus the sweep's pages.
+
+    Counted 100 contracts at a time, each hundred in a fake kintone of its own: a contract's job
+    asks only for its own follow-ups and its worker's timeline, so the counts are the same, and the
+    fake (which reads every record for a query) does not scan 80,000 follow-ups 20,000 times."""
+    import fakeredis
+
+    from flows import follow_up
+    from flows.context import FlowContext
+    from kgbridge import logs
+    from kgbridge.ledger import Ledger
+
+    logs.configure("WARNING", "json", stream=log_sink())
+    calls: Counter = Counter()
+    contracts_app = None
+    for start in range(0, n, 100):
+        mappings, fake, ids = _contracts(min(100, n - start))
+        contracts_app = mappings["contracts"].id
+        ctx = FlowContext(kintone=fake, mappings=mappings, ledger=Ledger(fakeredis.FakeRedis()),
+                          clock=lambda: datetime.fromisoformat(BUSINESS_MORNING))
+        for rid in ids:
+            follow_up.run(ctx, "contracts", rid)
+        calls += _calls_per_app(fake)
+    calls[contracts_app] += n // 500 + 1  # the reconcile sweep's pages
+    return calls
+
+
+def run_follow_ups(n: int, workers: int = 2, per_record: bool = False) -> dict:
+    """Sweep and drain ``n`` concluded contracts with ``workers`` workers (per_record: a job each)."""
+    from connectors.kintone.live import LiveKintoneClient
+    from kgbridge import logs
+    from kgbridge.settings import load_settings
+    from tests.kintone_server import KintoneServer
+
+    logs.configure("WARNING", "json", stream=log_sink())
+    mappings, fake, ids = _contracts(n)
+    contracts_id, follow_ups_id = mappings["contracts"].id, mappings["follow_ups"].id
+    redis_proc = RedisProcess()
+    server = KintoneServer(fake, tokens={contracts_id: CONTRACT_TOKENS["contracts"],
+                                         follow_ups_id: CONTRACT_TOKENS["follow_ups"]}).start()
+    bulk_from = n + 1 if per_record else 20
+    env = base_env(redis_url=redis_proc.url, connector_mode="live", kintone_base_url=server.url,
+                   kintone_api_tokens=json.dumps(CONTRACT_TOKENS), log_level="WARNING", bulk_min_records=bulk_from,
+                   clock_start=BUSINESS_MORNING, **UNUSED_CONNECTORS, **PERIODIC_OFF)
+    procs = _start_workers(env, workers)
+    connection = redis_proc.client()
+    try:
+        wait_for(lambda: connection.scard("rq:workers") >= workers, 180, "the workers to start")
+        settings = load_settings(connector_mode="fake", redis_url=redis_proc.url, bulk_min_records=bulk_from)
+        live = LiveKintoneClient(server.url, {contracts_id: [CONTRACT_TOKENS["contracts"]],
+                                              follow_ups_id: [CONTRACT_TOKENS["follow_ups"]]})
+        start = time.perf_counter()
+        page_jobs = _sweep_to_the_end(settings, _schedules_only(mappings), live, connection, "contracts")
+        added, app = fake.apps[follow_ups_id], fake.apps[contracts_id]
+
+        def done() -> bool:
+            return (len(added.records) == FOLLOW_UPS_PER_CONTRACT * n
+                    and sum(len(app.comments[rid]) for rid in ids) >= n)
+
+        wait_for(done, 1800, f"{n} contracts scheduled and told")
+        seconds = time.perf_counter() - start
+        failed = connection.zcard(f"rq:failed:{settings.queue_name}")
+        posted = sum(len(app.comments[rid]) for rid in ids)
+    finally:
+        _stop(procs, server, redis_proc)
+    calls, kinds = _requests_per_app(server)
+    return {"contracts": n, "workers": workers, "path": "per record" if per_record else "per page",
+            "seconds": seconds, "failed": failed, "calls": dict(calls), "requests": dict(kinds),
+            "page_jobs": page_jobs, "comments": posted, "follow_ups": len(added.records)}
+
+
 # -- shared by the orders and the inquiries runs ------------------------------------------------
 
 def _calls_per_app(fake) -> Counter:
