@@ -8,8 +8,9 @@ Sections (about 11 minutes in all on a quiet 2-core machine; ``--quick`` for a s
 3. flow jobs per second per worker beside RQ running a no-op job; a backlog drained by two workers;
 4. kintone API calls per flow against the fewest the API allows;
 5. a backlog found in bulk (1,000 and 10,000 orders; as many HP inquiries, routed and looked up in
-   G-Staff; as many 稟議 applications, visits and done follow-ups): kintone calls per app, comments apart, wall time with two workers against the loopback
-   kintone, the share of the daily quota (``--only backlog``);
+   G-Staff; as many 稟議 applications, visits and done follow-ups; as many individual contracts at
+   発報待ち and at 締結済): kintone calls per app, comments apart, wall time with two workers against the
+   loopback kintone, the share of the daily quota (``--only backlog``);
 6. a business day of a branch at 50, 500 and 5,000 open records per app: kintone calls per app
    and per periodic task against the 10,000-call daily quota (``--only day``).
 
@@ -242,6 +243,7 @@ def print_backlog(quick: bool) -> list[dict]:
     out += print_backlog_applications(sizes)
     out += print_backlog_visits(sizes)
     out += print_follow_up_backlog(sizes)
+    out += print_backlog_contracts(sizes)
     return out
 
 
@@ -340,6 +342,37 @@ def print_follow_up_backlog(sizes: tuple[int, ...]) -> list[dict]:
     print(table(["contracts", "app", "calls per record (today)", "of quota", "calls per page", "of quota",
                  "per page / today", "reads+writes per page / today", "seconds per page", "seconds per record",
                  "failed"], rows))
+    return out
+
+
+def print_backlog_contracts(sizes: tuple[int, ...]) -> list[dict]:
+    """The Contracts app's page flows (docs/benchmarks.md §6f): 発報待ち and 締結済 backlogs."""
+    print("\nA backlog of individual contracts on the Contracts app (contract_staffing at 発報待ち: G-Staff per "
+          "contract, Gスタッフ個別契約ID in bulk, marketing's comment one call each; master_retention at 締結済: "
+          f"{backlog.CONTRACT_CLIENTS} clients' 基本契約 extended once each, in bulk)", flush=True)
+    rows, out = [], []
+    for kind in backlog.CONTRACT_KINDS:
+        for n in sizes:
+            today, gstaff_today = backlog.per_record_contract_calls(n, kind)
+            paged = backlog.run_contracts(n, kind)
+            timed_today = backlog.run_contracts(n, kind, per_record=True) if n == sizes[0] else None
+            out.append({"contracts": n, "kind": kind, "per_record_calls": dict(today),
+                        "per_record_gstaff": dict(gstaff_today), "per_page": paged, "per_record_timed": timed_today})
+            for app in sorted(set(today) | set(paged["calls"]), key=int):
+                ours, theirs = paged["calls"].get(app, 0), today.get(app, 0)
+                comments = backlog.contract_comments(n, kind)
+                rows.append([n, kind, app, theirs, f"{backlog.quota_share(theirs):.1%}", ours,
+                             f"{backlog.quota_share(ours):.2%}", f"{ours / theirs:.1%}" if theirs else "-",
+                             f"{(ours - paged['comments']) / (theirs - comments):.2%}" if theirs > comments else "-",
+                             f"{comments} / {paged['comments']}",
+                             f"{sum(gstaff_today.values())} / {sum(paged['gstaff'].values())}",
+                             f"{paged['seconds']:.1f}", f"{timed_today['seconds']:.1f}" if timed_today else "not run",
+                             paged["failed"]])
+            print(f"{n} contracts ({kind}): {paged['page_jobs']} page jobs, {paged['comments']} comments; requests "
+                  + ", ".join(f"{k} ×{v}" for k, v in sorted(paged["requests"].items())), flush=True)
+    print(table(["contracts", "flow", "app", "calls per record (today)", "of quota", "calls per page", "of quota",
+                 "per page / today", "reads+writes per page / today", "comments today / per page",
+                 "G-Staff calls today / per page", "seconds per page", "seconds per record", "failed"], rows))
     return out
 
 

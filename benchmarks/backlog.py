@@ -388,6 +388,152 @@ def run_follow_ups(n: int, workers: int = 2, per_record: bool = False) -> dict:
             "page_jobs": page_jobs, "comments": posted, "follow_ups": len(added.records)}
 
 
+# -- the Contracts app: contract_staffing and master_retention per page ---------------------------
+#
+# N individual contracts whose webhooks were lost, in one of two states. "staffing": at 発報待ち (the rep
+# ran マーケ発報依頼), each of a client G-Staff knows: contract_staffing's page job (flows/contract_staffing.
+# run_page: one read, a G-Staff share per contract on the loopback G-Staff, Gスタッフ個別契約ID in bulk,
+# then one comment per contract asking marketing to run 発報). "retention": 締結済 a fiscal year after their
+# clients' 基本契約 (CONTRACT_CLIENTS clients, each with one archived 基本契約), so each 基本契約 must be kept
+# longer: master_retention's page job (flows/master_retention.run_page: one read, one query of the page's
+# clients' 基本契約, each extended once in G-Staff, then in one bulk write; no comment). The follow-up
+# schedule of the concluded contracts (follow_up, also a page flow) is left out of the sweep here: its
+# figures are its own (the Follow-ups app). Per record: one job per contract, counted on the in-process
+# fake (staffing: read, write, comment; retention: read, the client's 基本契約, and the write for the
+# first contract of each 基本契約), plus the sweep's pages.
+
+CONTRACT_TOKENS = {"contracts": "benchBacklogContracts001"}
+CONTRACT_CLIENTS = 100
+OLD_UNTIL, NEW_UNTIL = "2034-05-31", "2035-05-31"
+CONTRACT_KINDS = ("staffing", "retention")
+
+
+def _contract_mappings():
+    from mappings import Mappings, load_mappings
+
+    loaded = load_mappings(ROOT / "mappings" / "default")
+    apps = [m.model_copy(update={"triggers": [t for t in m.triggers if t.flow != "follow_up"]}) for m in loaded]
+    out = Mappings(apps)
+    out.deadlines = loaded.deadlines
+    return out
+
+
+def _contracts(n: int, kind: str):
+    """(mappings, fake kintone, fake G-Staff, the contracts' ids, the 基本契約's ids) for ``kind``."""
+    from datetime import date
+
+    from connectors.gstaff import ArchivedContract
+    from connectors.gstaff.fake import FakeGStaff
+    from connectors.kintone.fake import FakeKintone
+    from kgbridge.samples import COMPLETE_CONTRACT
+
+    mappings = _contract_mappings()
+    fake, gstaff = FakeKintone.from_mappings(mappings), FakeGStaff.with_samples()
+    app = mappings["contracts"].id
+    if kind == "staffing":
+        ids = [fake.seed(app, dict(COMPLETE_CONTRACT, 派遣スタッフ=f"派遣 太郎{i}号"), status="発報待ち") for i in range(n)]
+        return mappings, fake, gstaff, ids, []
+    masters = []
+    for c in range(1, CONTRACT_CLIENTS + 1):
+        rid = fake.seed(app, {"契約種別": "基本契約", "顧客": f"株式会社サンプル{c}号", "顧客レコード番号": str(c),
+                              "Gスタッフ顧客ID": "G-1001", "締結日": "2026-11-24", "保管期限": OLD_UNTIL}, status="締結済")
+        archive_id = gstaff.archive_contract(ArchivedContract(f"kintone:contracts:{rid}", "G-1001", "基本契約書.pdf",
+                                                              b"%PDF", date.fromisoformat(OLD_UNTIL), "基本契約"))
+        fake.update_record(app, rid, {"Gスタッフ保管ID": {"value": archive_id}})
+        masters.append(rid)
+    ids = [fake.seed(app, dict(COMPLETE_CONTRACT, 顧客レコード番号=str(i % CONTRACT_CLIENTS + 1), 締結日="2027-04-01",
+                               保管期限=NEW_UNTIL), status="締結済") for i in range(n)]
+    fake.calls.clear()
+    gstaff.calls.clear()
+    return mappings, fake, gstaff, ids, masters
+
+
+def contract_comments(n: int, kind: str) -> int:
+    """The comments a backlog costs, either path: marketing asked once per contract; none for retention."""
+    return n if kind == "staffing" else 0
+
+
+def per_record_contract_calls(n: int, kind: str) -> tuple[Counter, Counter]:
+    """kintone calls per app of one job per contract (plus the sweep's pages) and G-Staff's calls."""
+    import fakeredis
+
+    from flows import contract_staffing, master_retention
+    from flows.context import FlowContext
+    from kgbridge import logs
+    from kgbridge.ledger import Ledger
+
+    logs.configure("WARNING", "json", stream=log_sink())
+    mappings, fake, gstaff, ids, masters = _contracts(n, kind)
+    ctx = FlowContext(kintone=fake, mappings=mappings, ledger=Ledger(fakeredis.FakeRedis()),
+                      clock=lambda: datetime.fromisoformat(BUSINESS_MORNING), gstaff=gstaff)
+    flow = contract_staffing if kind == "staffing" else master_retention
+    for rid in masters + ids:  # the sweep's order (更新日時, $id): a 基本契約 finds nothing to do
+        flow.run(ctx, "contracts", rid)
+    calls = _calls_per_app(fake)
+    calls[mappings["contracts"].id] += (len(masters) + n) // 500 + 1  # the reconcile sweep's pages
+    return calls, Counter(gstaff.calls)
+
+
+def run_contracts(n: int, kind: str, workers: int = 2, per_record: bool = False) -> dict:
+    """Sweep and drain a backlog of ``n`` contracts with ``workers`` workers (per_record: a job each)."""
+    from rq import Queue
+    from rq.registry import StartedJobRegistry
+    from rq.serializers import JSONSerializer
+
+    from connectors.kintone.live import LiveKintoneClient
+    from kgbridge import logs
+    from kgbridge.jobs import processed_key
+    from kgbridge.settings import load_settings
+    from tests.gstaff_server import GStaffServer
+    from tests.kintone_server import KintoneServer
+
+    logs.configure("WARNING", "json", stream=log_sink())
+    mappings, fake, gstaff_fake, ids, masters = _contracts(n, kind)
+    contracts = mappings["contracts"]
+    redis_proc = RedisProcess()
+    server = KintoneServer(fake, tokens={contracts.id: CONTRACT_TOKENS["contracts"]}).start()
+    gstaff = GStaffServer(gstaff_fake, GSTAFF_KEY).start()
+    bulk_from = n + len(masters) + 1 if per_record else 20
+    unused = {k: v for k, v in UNUSED_CONNECTORS.items() if not k.startswith("gstaff_")}
+    env = base_env(redis_url=redis_proc.url, connector_mode="live", kintone_base_url=server.url,
+                   kintone_api_tokens=json.dumps(CONTRACT_TOKENS), log_level="WARNING", bulk_min_records=bulk_from,
+                   gstaff_base_url=gstaff.url, gstaff_api_key=GSTAFF_KEY, clock_start=BUSINESS_MORNING,
+                   **unused, **PERIODIC_OFF)
+    procs = _start_workers(env, workers)
+    connection = redis_proc.client()
+    app = fake.apps[contracts.id]
+    written = contracts.field("gstaff_contract_id" if kind == "staffing" else "retention_until").code
+    flow = "contract_staffing" if kind == "staffing" else "master_retention"
+    try:
+        wait_for(lambda: connection.scard("rq:workers") >= workers, 180, "the workers to start")
+        settings = load_settings(connector_mode="fake", redis_url=redis_proc.url, bulk_min_records=bulk_from)
+        queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
+        started = StartedJobRegistry(settings.queue_name, connection=connection, serializer=JSONSerializer)
+        live = LiveKintoneClient(server.url, {contracts.id: [CONTRACT_TOKENS["contracts"]]})
+        start = time.perf_counter()
+        page_jobs = _sweep_to_the_end(settings, mappings, live, connection, "contracts")
+
+        marks = [processed_key(flow, "contracts", rid) for rid in ids]
+
+        def done() -> bool:  # every contract's job (its own or its page's) finished and marked it
+            if kind == "staffing" and not all(app.records[rid][written]["value"] for rid in ids):
+                return False
+            if kind == "retention" and not all(app.records[rid][written]["value"] == NEW_UNTIL for rid in masters):
+                return False
+            return connection.exists(*marks) == n and queue.count == 0 and started.count == 0
+
+        wait_for(done, 1800, f"{n} contracts ({kind}) done")
+        seconds = time.perf_counter() - start
+        failed = connection.zcard(f"rq:failed:{settings.queue_name}")
+        posted = sum(len(app.comments[rid]) for rid in ids)
+    finally:
+        _stop(procs, server, gstaff, redis_proc)
+    calls, kinds = _requests_per_app(server)
+    return {"contracts": n, "kind": kind, "workers": workers, "path": "per record" if per_record else "per page",
+            "seconds": seconds, "failed": failed, "calls": dict(calls), "requests": dict(kinds),
+            "page_jobs": page_jobs, "comments": posted, "gstaff": dict(gstaff_fake.calls)}
+
+
 # -- shared by the orders and the inquiries runs ------------------------------------------------
 
 def _calls_per_app(fake) -> Counter:

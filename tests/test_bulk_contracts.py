@@ -405,3 +405,26 @@ def test_a_basic_contract_refused_again_and_again_sends_its_contracts_to_their_o
     revision = kintone.record_values(CONTRACTS, masters[1])["$revision"]
     assert sweep_contracts(settings, mappings, kintone, redis_conn).enqueued == [
         job_id("master_retention", "contracts", masters[1], f"r{revision}")]
+
+
+def test_concluded_contracts_found_in_bulk_get_the_follow_up_page_first_then_the_retention_page(
+        worker_ctx, kintone, mappings, settings, redis_conn, drain):
+    """Both page flows of a 締結済 backlog: follow_up's page job first, master_retention's waits for it
+    (flows.PAGE_FLOWS' order; follow_up writes the Follow-ups app, master_retention the 基本契約)."""
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    masters, _ids = many_concluded(kintone, worker_ctx.gstaff, 30)
+    report = sweep_contracts(settings, mappings, kintone, redis_conn)
+    follow_up, retention = report.page_jobs
+    assert follow_up.startswith("page-follow_up-contracts-") and retention.startswith("page-master_retention-")
+    assert Job.fetch(retention, connection=redis_conn, serializer=JSONSerializer).dependency_ids == [follow_up]
+    drain()
+
+    for rid in masters:
+        assert kept(kintone, worker_ctx.gstaff, rid) == ("2035-05-31", date(2035, 5, 31))
+    assert worker_ctx.gstaff.calls["extend_retention"] == 3
+    # The next sweep: follow_up on the three 基本契約 the retention page wrote (an edit of a concluded
+    # contract, as the write's webhook would have started one by one); nothing for the retention itself.
+    assert sorted(sweep_contracts(settings, mappings, kintone, redis_conn).enqueued) == sorted(
+        job_id("follow_up", "contracts", rid, "r3") for rid in masters)
