@@ -46,7 +46,13 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from connectors.kintone import KintoneDataError
-from connectors.kintone.interface import MAX_RECORDS_PER_BULK_WRITE, RecordUpdate
+from connectors.kintone.interface import (
+    MAX_RECORDS_PER_BULK_WRITE,
+    MAX_REQUESTS_PER_BULK,
+    BulkWrite,
+    NewRecord,
+    RecordUpdate,
+)
 from flows import bulk
 from flows.context import FlowContext
 from flows.notify import REMEMBER_SECONDS, SENDING_SECONDS, bullet_list, tell
@@ -547,14 +553,14 @@ def run_page(ctx: FlowContext, app_key: str, record_ids: list[str]) -> bulk.Page
     One read of the contracts (≤ 500 per call), one query of the follow-ups of all of them (per 500
     follow-ups), one of the workers' earlier timelines when some worker has a スタッフID, ``decide``,
     ``missing_schedule``, ``schedule_records`` and ``to_stop`` for each contract as its own job would,
-    then the page's new follow-ups in bulk (POST records.json, ≤ 100 per call, whole contracts per
-    call: kintone adds each call's all or none), the earlier follow-ups pointed forward (PUT
+    then the page's new follow-ups in bulk (POST records.json of ≤ 100, whole contracts per request,
+    20 requests in one bulkRequest.json: 2,000 a call, all or none), the earlier follow-ups pointed forward (PUT
     records.json per 100) and the stops in bulk with the revision each follow-up was read at
     (flows.bulk: 2,000 per call, a contract's stops all or none). The comments are one call each,
-    said once as the ordinary job says them. A contract whose add or stop kintone refused (a
-    follow-up someone changed since the page read it: every follow-up of that contract is withdrawn
-    from the call), or whose worker's earlier follow-up an earlier contract of the page continues,
-    goes to that contract's ordinary job.
+    said once as the ordinary job says them. A contract whose add or stop kintone refused (a 管理キー
+    added meanwhile; a follow-up someone changed since the page read it: every follow-up of that
+    contract is withdrawn from the call, the rest sent again), or whose worker's earlier follow-up an
+    earlier contract of the page continues, goes to that contract's ordinary job.
 
     Exactly once, as the ordinary job: the 管理キー of every follow-up read before the add (a retried
     page adds only what is missing), the ledger's link note before the add (a retry finishes the
@@ -703,31 +709,40 @@ def page_last_unlinked(ctx: FlowContext, follow_ups: AppMapping, wanted: dict[st
 
 def add_in_bulk(ctx: FlowContext, follow_ups: AppMapping, records: dict[str, list[dict]]
                 ) -> tuple[dict[str, list[str]], set[str]]:
-    """Add each contract's new follow-ups, whole contracts in calls of ≤ 100 records (all or none per call);
-    ({contract id: the new record ids in order}, the contracts of a call kintone refused)."""
+    """Add each contract's new follow-ups, whole contracts in POST records.json of ≤ 100 records, up to 20
+    of those in one bulkRequest.json (2,000 records a call, all or none); ({contract id: the new record ids
+    in order}, the contracts of a request kintone refused). The rest of a refused call is sent again."""
     calls: list[list[tuple[str, dict]]] = [[]]
     for cid, recs in records.items():
         if calls[-1] and len(calls[-1]) + len(recs) > MAX_RECORDS_PER_BULK_WRITE:
             calls.append([])
-        for record in recs:  # more than 100 for one contract (13 workers and more): several calls
+        for record in recs:  # more than 100 for one contract (13 workers and more): several requests
             if len(calls[-1]) == MAX_RECORDS_PER_BULK_WRITE:
                 calls.append([])
             calls[-1].append((cid, record))
     added: dict[str, list[str]] = {}
     refused: set[str] = set()
-    for call in calls:
-        call = [(cid, r) for cid, r in call if cid not in refused]
-        if not call:
-            continue
-        try:
-            ids = ctx.kintone.add_records(follow_ups.id, [r for _cid, r in call])
-        except KintoneDataError as exc:  # e.g. a 管理キー another job added meanwhile (prohibit duplicates)
-            ctx.log.info("bulk add refused; contracts to their ordinary job", step="bulk", code=exc.code,
-                         refused=len(call))
-            refused |= {cid for cid, _r in call}
-            continue
-        for (cid, _r), new_id in zip(call, ids, strict=True):
-            added.setdefault(cid, []).append(str(new_id))
+    for group in bulk.chunks([c for c in calls if c], MAX_REQUESTS_PER_BULK):
+        while True:
+            group = [left for left in ([(cid, r) for cid, r in call if cid not in refused] for call in group) if left]
+            if not group:
+                break
+            try:
+                if len(group) == 1:
+                    results = [ctx.kintone.add_records(follow_ups.id, [r for _cid, r in group[0]])]
+                else:
+                    results = ctx.kintone.bulk_request([BulkWrite(follow_ups.id, tuple(NewRecord(r) for _cid, r in call))
+                                                        for call in group])
+            except KintoneDataError as exc:  # e.g. a 管理キー another job added meanwhile (prohibit duplicates)
+                gone = [group[exc.request_index]] if exc.request_index is not None and len(group) > 1 else group
+                ctx.log.info("bulk add refused; contracts to their ordinary job", step="bulk", code=exc.code,
+                             refused=sum(len(call) for call in gone))
+                refused |= {cid for call in gone for cid, _r in call}
+                continue
+            for call, ids in zip(group, results, strict=True):
+                for (cid, _r), new_id in zip(call, ids, strict=True):
+                    added.setdefault(cid, []).append(str(new_id))
+            break
     return {cid: ids for cid, ids in added.items() if cid not in refused}, refused
 
 

@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from connectors.kintone.errors import KintoneError
 from connectors.kintone.fake import FakeKintone
-from connectors.kintone.interface import BulkWrite, Mention, RecordUpdate, StatusAction
+from connectors.kintone.interface import BulkWrite, Mention, NewRecord, RecordUpdate, StatusAction
 
 MAINTENANCE_HTML = (
     '<!DOCTYPE html><html lang="ja"><head><title>メンテナンス中 | cybozu.com</title></head>'
@@ -315,9 +315,10 @@ class KintoneServer:
         if key == ("POST", "bulkRequest"):
             writes = [_bulk_write(r) for r in data.get("requests") or []]
             results = fake.bulk_request(writes)
-            return _json({"results": [{"records": [{"id": i.id, "revision": rev} for i, rev in zip(w.items, revs,
+            return _json({"results": [{"ids": out, "revisions": ["1"] * len(out)} if w.kind == "add_records" else
+                                      {"records": [{"id": i.id, "revision": rev} for i, rev in zip(w.items, out,
                                                                                                    strict=True)]}
-                                      for w, revs in zip(writes, results, strict=True)]})
+                                      for w, out in zip(writes, results, strict=True)]})
         if key == ("POST", "record/comment"):
             comment = data.get("comment") or {}
             mentions = [Mention(m["code"], m.get("type") or "USER") for m in comment.get("mentions") or []]
@@ -355,9 +356,12 @@ def _action(item: dict) -> StatusAction:
 
 
 def _bulk_write(request: dict) -> BulkWrite:
-    """One request of a bulkRequest: only the bulk writes kgbridge sends (PUT records / records/status)."""
+    """One request of a bulkRequest: only the bulk writes kgbridge sends (PUT records / records/status,
+    POST records)."""
     api = str(request.get("api") or "").split("/v1/", 1)[-1].removesuffix(".json")
     payload = request.get("payload") or {}
+    if request.get("method") == "POST" and api == "records":
+        return BulkWrite(str(payload["app"]), tuple(NewRecord(r) for r in payload.get("records") or []))
     if request.get("method") != "PUT" or api not in ("records", "records/status"):
         raise KintoneError(f"bulkRequest: {request.get('method')} {api} is not served here", status=400,
                            code="CB_VA01")

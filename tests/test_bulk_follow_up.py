@@ -154,7 +154,7 @@ def sweep_contracts(settings, mappings, kintone, redis_conn) -> reconcile.AppSwe
     return report
 
 
-@pytest.mark.parametrize("n", [30, 600])
+@pytest.mark.parametrize("n", [30, 600, 1100])
 def test_a_reconciled_backlog_of_concluded_contracts_costs_calls_per_page_and_the_comments(
         n, worker_ctx, kintone, mappings, settings, redis_conn, drain):
     ids = [contract(kintone, mappings, staff_ids=f"S-{i:05}") for i in range(n)]  # their webhooks were lost
@@ -171,15 +171,19 @@ def test_a_reconciled_backlog_of_concluded_contracts_costs_calls_per_page_and_th
     keys = Counter(r["管理キー"]["value"].split(":")[0] for r in kintone.apps[FOLLOW_UPS].records.values())
     assert keys == {rid: 8 for rid in ids}  # 8 follow-ups per contract, once
     # Per page of 500: one read, one query of the follow-ups, one of the workers' timelines, and
-    # the adds: 12 whole contracts (96 follow-ups) per POST records.json. One job per contract: 5
-    # calls (read, follow-ups, timeline, add, comment).
+    # the adds: 12 whole contracts (96 follow-ups) per POST records.json, 20 of those per bulkRequest
+    # (one request alone goes as POST records.json). One job per contract: 5 calls (read, follow-ups,
+    # timeline, add, comment).
     pages = [ids[i:i + 500] for i in range(0, n, 500)]
+    requests = [math.ceil(len(p) / 12) for p in pages]
+    adds = sum(math.ceil(r / 20) for r in requests)
     assert kintone.calls[("get_records", CONTRACTS)] == len(pages)
     assert kintone.calls[("get_records", FOLLOW_UPS)] == 2 * len(pages)
-    assert kintone.calls[("add_records", FOLLOW_UPS)] == sum(math.ceil(len(p) / 12) for p in pages)
+    assert kintone.calls[("bulk_request", FOLLOW_UPS)] == sum(math.ceil(r / 20) for r in requests if r > 1)
+    assert kintone.calls[("add_records", FOLLOW_UPS)] == sum(1 for r in requests if r == 1)
     assert kintone.calls[("add_comment", CONTRACTS)] == n
     assert kintone.calls[("get_record", CONTRACTS)] == 0  # nobody went to their ordinary job
-    assert sum(kintone.calls.values()) == 3 * len(pages) + sum(math.ceil(len(p) / 12) for p in pages) + n
+    assert sum(kintone.calls.values()) == 3 * len(pages) + adds + n
     # the next sweep finds nothing to do: each page marked its contracts processed
     assert sweep_contracts(settings, mappings, kintone, redis_conn).enqueued == []
 

@@ -1,5 +1,5 @@
 """Faults in the follow-up schedules made per page (issue 17, flows/follow_up.run_page): a worker killed
-between the bulk adds of a backlog of concluded contracts, or after them; a bulk add kintone refused
+between the bulk adds of a backlog of concluded contracts, or after them; a bulkRequest of adds kintone refused
 (a 管理キー added meanwhile: nothing of the call is added); a bulk stop refused half-way (rolled back
 whole); a 5xx after kintone added the follow-ups or stopped them. Each follow-up is created once,
 each earlier timeline pointed forward once, every stop written once, every rep told once.
@@ -113,7 +113,8 @@ def test_a_worker_killed_between_bulk_adds_ends_with_each_follow_up_created_once
     assert len(report.page_jobs) == 2
     with start_kintone(kintone, mappings) as server:
         if case.startswith("after kintone added"):
-            held = server.hold("POST", "records", after_effect=True)  # 12 contracts, the 5 linked among them
+            # the first bulkRequest: 20 POST records.json of 12 contracts each, the 5 linked among them
+            held = server.hold("POST", "bulkRequest", after_effect=True)
         else:
             held = server.hold("POST", "record/comment", after_effect=False)
         env = env_for(redis_url, server)
@@ -127,10 +128,12 @@ def test_a_worker_killed_between_bulk_adds_ends_with_each_follow_up_created_once
     assert failed_jobs(redis_conn, settings) == []
 
 
-def duplicate_key() -> Answer:
-    """kintone refusing a bulk add whose 管理キー (prohibit duplicate values) another job added meanwhile."""
-    body = {"code": "CB_VA01", "id": uuid.uuid4().hex[:20], "message": "入力内容が正しくありません。",
-            "errors": {"records[3].管理キー.value": {"messages": ["値がほかのレコードと重複しています。"]}}}
+def duplicate_key(requests: int) -> Answer:
+    """kintone refusing the first POST records.json of a bulkRequest: a 管理キー (prohibit duplicate values)
+    another job added meanwhile; the whole call is rolled back ({"results": [{error}, {}, …]})."""
+    error = {"code": "CB_VA01", "id": uuid.uuid4().hex[:20], "message": "入力内容が正しくありません。",
+             "errors": {"records[3].管理キー.value": {"messages": ["値がほかのレコードと重複しています。"]}}}
+    body = {"results": [error] + [{}] * (requests - 1)}
     return Answer(400, json.dumps(body, ensure_ascii=False).encode(), headers={"X-Cybozu-Error": "CB_VA01"})
 
 
@@ -139,16 +142,17 @@ def test_a_bulk_add_kintone_refused_sends_its_contracts_to_their_ordinary_jobs(
     ids, links = backlog(kintone, 150, linked=3)
     report = sweep(settings, mappings, kintone, redis_conn)
     with start_kintone(kintone, mappings) as server:
-        server.fail(duplicate_key(), method="POST", resource="records")  # the first call: 12 contracts
+        server.fail(duplicate_key(13), method="POST", resource="bulkRequest")  # its first request: 12 contracts
         workers.append(start_worker(env_for(redis_url, server), "worker-a"))
         wait_until(lambda: all_done(redis_conn, settings, report) and queued(redis_conn, settings) == 0
                    and kintone.calls[("get_record", CONTRACTS)] == 12, RECOVERY_BOUND, "the 12 ordinary jobs")
         wait_until(lambda: queued(redis_conn, settings) == 0 and all(
             kintone.comment_texts(CONTRACTS, r) for r in ids), RECOVERY_BOUND, "every rep told")
-        assert server.count("POST", "records", status=400) == 1
+        assert server.count("POST", "bulkRequest", status=400) == 1
 
     scheduled_once(kintone, ids, links)
-    assert kintone.calls[("add_records", FOLLOW_UPS)] == 12 + 12  # the page's other calls, one per ordinary job
+    assert kintone.calls[("bulk_request", FOLLOW_UPS)] == 1  # the other 12 requests sent again
+    assert kintone.calls[("add_records", FOLLOW_UPS)] == 12  # one per ordinary job
     assert failed_jobs(redis_conn, settings) == []
 
 
@@ -157,11 +161,11 @@ def test_a_5xx_after_kintone_added_the_follow_ups_does_not_add_them_twice(
     ids, links = backlog(kintone, 150, linked=3)
     report = sweep(settings, mappings, kintone, redis_conn)
     with start_kintone(kintone, mappings) as server:
-        server.fail(unavailable(), method="POST", resource="records", after_effect=True)
+        server.fail(unavailable(), method="POST", resource="bulkRequest", after_effect=True)
         workers.append(start_worker(env_for(redis_url, server), "worker-a"))
         wait_until(lambda: all_done(redis_conn, settings, report) and queued(redis_conn, settings) == 0,
                    RECOVERY_BOUND, "the page job (and any fallback) to finish")
-        assert server.count("POST", "records", status=503) == 1
+        assert server.count("POST", "bulkRequest", status=503) == 1
 
     scheduled_once(kintone, ids, links)
     assert failed_jobs(redis_conn, settings) == []

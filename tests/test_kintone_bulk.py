@@ -194,3 +194,56 @@ def test_a_bulk_call_turned_away_at_the_gate_is_repeated():
     responses.put(f"{API}/records/status.json", json={"records": [{"id": "1", "revision": "3"}]})
     assert live().update_statuses("3", [StatusAction("1", "a", revision="1")]) == ["3"]
     assert len(responses.calls) == 2
+
+
+# -- adds inside a bulkRequest (POST records.json as one of its requests) ------------------------------
+#
+# kintone's bulkRequest takes Add Records too: ``{"method": "POST", "api": "/k/v1/records.json",
+# "payload": {app, records}}``, answered ``{"ids": [...], "revisions": [...]}`` in its place of
+# ``results`` (kintone/js-sdk rest-api-client ``addAllRecordsWithBulkRequest``); 20 of them: 2,000 records,
+# all or none.
+
+@responses.activate
+def test_bulk_request_adds_records_with_post_records_json_and_returns_their_ids():
+    from connectors.kintone.interface import NewRecord
+
+    responses.post(f"{API}/bulkRequest.json",
+                   json={"results": [{"ids": ["11", "12"], "revisions": ["1", "1"]},
+                                     {"records": [{"id": "5", "revision": "8"}]}]},
+                   match=[matchers.json_params_matcher({"requests": [
+                       {"method": "POST", "api": "/k/v1/records.json",
+                        "payload": {"app": "3", "records": [{"案件名": {"value": "a"}}, {"案件名": {"value": "b"}}]}},
+                       {"method": "PUT", "api": "/k/v1/records.json",
+                        "payload": {"app": "1", "records": [{"id": "5", "record": {"与信状態": {"value": "承認"}},
+                                                             "revision": "7"}]}}]})])
+    out = live().bulk_request([BulkWrite("3", (NewRecord({"案件名": {"value": "a"}}), NewRecord({"案件名": {"value": "b"}}))),
+                               BulkWrite("1", (RecordUpdate("5", {"与信状態": {"value": "承認"}}, "7"),))])
+    assert out == [["11", "12"], ["8"]]
+
+
+def test_fake_bulk_request_refused_after_an_add_adds_nothing(fake):
+    from connectors.kintone.interface import NewRecord
+
+    a = _orders(fake, 1)[0]
+    before = set(fake.apps["3"].records)
+    writes = [BulkWrite("3", (NewRecord({"案件名": {"value": "new"}}),)),
+              BulkWrite("3", (StatusAction(a, "上長承認依頼", "sato", "9"),))]  # a stale revision
+    with pytest.raises(KintoneRevisionConflict) as caught:
+        fake.bulk_request(writes)
+    assert caught.value.request_index == 1
+    assert set(fake.apps["3"].records) == before
+    [ids] = fake.bulk_request(writes[:1])
+    assert fake.record_values("3", ids[0])["案件名"] == "new"
+
+
+def test_live_client_adds_through_a_bulk_request_on_the_loopback_server(fake):
+    from connectors.kintone.interface import NewRecord
+
+    with KintoneServer(fake, tokens={"3": TOKEN_ORDERS}) as server:
+        client = LiveKintoneClient(server.url, {"3": [TOKEN_ORDERS]}, sleep=lambda s: None)
+        out = client.bulk_request([BulkWrite("3", tuple(NewRecord({"案件名": {"value": f"o{i}"}}) for i in range(100))),
+                                   BulkWrite("3", (NewRecord({"案件名": {"value": "last"}}),))])
+        assert [len(ids) for ids in out] == [100, 1]
+        assert server.count("POST", "bulkRequest", status=200) == 1
+    assert [fake.record_values("3", i)["案件名"] for i in out[1]] == ["last"]
+    assert len(set(out[0]) | set(out[1])) == 101

@@ -32,6 +32,7 @@ from connectors.kintone.interface import (
     BulkWrite,
     Comment,
     Mention,
+    NewRecord,
     Record,
     RecordUpdate,
     StatusAction,
@@ -274,17 +275,32 @@ class FakeKintone:
             raise e.KintoneValidationError(f"between 1 and {MAX_REQUESTS_PER_BULK} requests fit in one bulkRequest",
                                            status=400, code="CB_VA01")
         results = []
-        with self._lock, self._all_or_nothing([(w.app, i.id) for w in writes for i in w.items]):
-            for index, w in enumerate(writes):
-                try:
-                    items = self._bulk_items(list(w.items))
-                    if w.kind == "update_statuses":
-                        results.append([self._act(w.app, x.id, x.action, x.assignee, x.revision) for x in items])
-                    else:
-                        results.append([self._update(w.app, u.id, u.record, u.revision) for u in items])
-                except e.KintoneError as exc:
-                    exc.request_index = index
-                    raise
+        added: list[tuple[str, str]] = []  # (app, id) of the records added, removed again on a refusal
+        with self._lock, self._all_or_nothing([(w.app, i.id) for w in writes for i in w.items
+                                               if not isinstance(i, NewRecord)]):
+            try:
+                for index, w in enumerate(writes):
+                    try:
+                        items = self._bulk_items(list(w.items))
+                        if w.kind == "update_statuses":
+                            results.append([self._act(w.app, x.id, x.action, x.assignee, x.revision) for x in items])
+                        elif w.kind == "add_records":
+                            a = self._app(w.app)
+                            for x in items:
+                                self._validate(a, x.record)
+                            ids = [self._insert(a, {code: {"type": a.fields[code], "value": cell.get("value")}
+                                                    for code, cell in x.record.items()})[0] for x in items]
+                            added += [(str(w.app), rid) for rid in ids]
+                            results.append(ids)
+                        else:
+                            results.append([self._update(w.app, u.id, u.record, u.revision) for u in items])
+                    except e.KintoneError as exc:
+                        exc.request_index = index
+                        raise
+            except BaseException:
+                for app, rid in added:
+                    self.apps[app].records.pop(rid, None)
+                raise
         self._maybe_lose("bulk_request")
         return results
 

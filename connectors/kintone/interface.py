@@ -65,15 +65,30 @@ class StatusAction:
 
 
 @dataclass(frozen=True)
+class NewRecord:
+    """One record of a bulk add (POST records.json) inside a bulkRequest: its fields, no id yet."""
+
+    record: Record
+
+    def as_json(self) -> Record:
+        return self.record
+
+
+@dataclass(frozen=True)
 class BulkWrite:
-    """One request of a bulkRequest.json: up to 100 updates, or up to 100 actions, in one app."""
+    """One request of a bulkRequest.json: up to 100 updates, up to 100 actions, or up to 100 new records,
+    in one app."""
 
     app: str
-    items: tuple[RecordUpdate, ...] | tuple[StatusAction, ...]
+    items: tuple[RecordUpdate, ...] | tuple[StatusAction, ...] | tuple[NewRecord, ...]
 
     @property
-    def kind(self) -> str:  # "update_records" | "update_statuses"
-        return "update_statuses" if self.items and isinstance(self.items[0], StatusAction) else "update_records"
+    def kind(self) -> str:  # "update_records" | "update_statuses" | "add_records"
+        if self.items and isinstance(self.items[0], StatusAction):
+            return "update_statuses"
+        if self.items and isinstance(self.items[0], NewRecord):
+            return "add_records"
+        return "update_records"
 
 
 MAX_RECORDS_PER_BULK_WRITE = 100  # PUT records.json and PUT records/status.json
@@ -127,8 +142,9 @@ class KintoneClient(Protocol):
 
     def bulk_request(self, writes: list[BulkWrite]) -> list[list[str]]:
         """Run up to 20 bulk writes in one call (POST bulkRequest.json), all or none, in order; return each
-        write's new revisions. On failure nothing is written, and the error's ``request_index`` names the
-        write kintone refused (kintone answers ``{"results": [{}, {error}, …]}``)."""
+        write's new revisions (an add's: the new records' ids, in order). On failure nothing is written
+        (nor added), and the error's ``request_index`` names the write kintone refused (kintone answers
+        ``{"results": [{}, {error}, …]}``). Bulk writes send no webhook."""
 
     def add_comment(self, app: str, record_id: str, text: str, mentions: list[Mention] = ()) -> str:
         """Post a record comment; return its id (kintone has no bulk comment)."""

@@ -221,13 +221,17 @@ class LiveKintoneClient:
     def bulk_request(self, writes: list[BulkWrite]) -> list[list[str]]:
         if not 1 <= len(writes) <= MAX_REQUESTS_PER_BULK:
             raise KintoneValidationError(f"between 1 and {MAX_REQUESTS_PER_BULK} requests fit in one bulkRequest")
-        requests_ = [{"method": "PUT", "api": f"{self._prefix}/{_BULK_API[w.kind]}.json",
+        requests_ = [{"method": "POST" if w.kind == "add_records" else "PUT",
+                      "api": f"{self._prefix}/{_BULK_API[w.kind]}.json",
                       "payload": {"app": w.app, "records": [i.as_json() for i in _bulk_items(list(w.items))]}}
                      for w in writes]
         apps = list(dict.fromkeys(str(w.app) for w in writes))
         headers = {"X-Cybozu-API-Token": self._token_header_for(apps)}
+        # An add answers {"ids", "revisions"} (kintone/js-sdk rest-api-client addAllRecordsWithBulkRequest),
+        # an update or an action {"records": [{id, revision}]}.
         return self._call("POST", "bulkRequest", apps[0], json={"requests": requests_}, headers=headers,
-                          idempotent=False, pick=lambda b: [_revisions(result) for result in b["results"]])
+                          idempotent=False, pick=lambda b: [[str(i) for i in result["ids"]] if "ids" in result
+                                                            else _revisions(result) for result in b["results"]])
 
     # -- comments --------------------------------------------------------------------------
 
@@ -377,7 +381,7 @@ class LiveKintoneClient:
             ) from None
 
 
-_BULK_API = {"update_records": "records", "update_statuses": "records/status"}
+_BULK_API = {"update_records": "records", "update_statuses": "records/status", "add_records": "records"}
 
 
 def _bulk_items(items: Sequence[Any]) -> Sequence[Any]:
