@@ -285,7 +285,7 @@ def print_backlog_applications(sizes: tuple[int, ...]) -> list[dict]:
     comments and the kind's 承認 effects (per application on either path) apart from deciding's reads and
     writes."""
     print("\nA backlog of 稟議 applications (06_1/06_2 in every state; 決裁, 差戻し, 取締役承認依頼 in bulk; "
-          "comments one call each; each approval's effects by the application's own job)", flush=True)
+          "comments one call each; each approval's effects in the page job after its bulk call)", flush=True)
     rows, out = [], []
     for n in sizes:
         today, today_comments, effects = backlog.per_record_application_calls(n)
@@ -294,7 +294,6 @@ def print_backlog_applications(sizes: tuple[int, ...]) -> list[dict]:
         out.append({"applications": n, "per_record_calls": dict(today), "per_record_comments": dict(today_comments),
                     "effects": dict(effects), "per_page": paged, "per_record_timed": timed_today})
         comments_here = {"4": paged["comments"]}  # every comment is on an application
-        rereads = backlog.approval_rereads(n)
         for app in sorted(set(today) | set(paged["calls"]), key=int):
             ours, theirs = paged["calls"].get(app, 0), today.get(app, 0)
             own = ours - comments_here.get(app, 0) - effects.get(app, 0)  # deciding's reads and writes
@@ -302,7 +301,6 @@ def print_backlog_applications(sizes: tuple[int, ...]) -> list[dict]:
             rows.append([n, app, theirs, f"{backlog.quota_share(theirs):.1%}", ours, f"{backlog.quota_share(ours):.2%}",
                          f"{ours / theirs:.1%}" if theirs else "-", f"{own_today} / {own}",
                          f"{own / own_today:.2%}" if own_today else "-",
-                         f"{(own - rereads.get(app, 0)) / own_today:.2%}" if own_today else "-",
                          f"{today_comments.get(app, 0)} / {comments_here.get(app, 0)}", effects.get(app, 0),
                          f"{paged['seconds']:.1f}", f"{timed_today['seconds']:.1f}" if timed_today else "not run",
                          paged["failed"]])
@@ -310,7 +308,7 @@ def print_backlog_applications(sizes: tuple[int, ...]) -> list[dict]:
               + ", ".join(f"{k} ×{v}" for k, v in sorted(paged["requests"].items())))
     print(table(["applications", "app", "calls per record (today)", "of quota", "calls per page", "of quota",
                  "per page / today", "reads+writes today / per page", "reads+writes per page / today",
-                 "… without the approvals' own jobs' reads", "comments today / per page",
+                 "comments today / per page",
                  "approval effects (both)", "seconds per page", "seconds per record", "failed"], rows))
 
 

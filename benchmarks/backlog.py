@@ -646,13 +646,6 @@ def application_comments(n: int) -> int:
     return sum(1 for i in range(n) if WORKFLOW_MIX[i % len(WORKFLOW_MIX)] != "waiting")
 
 
-def approval_rereads(n: int) -> Counter:
-    """What the approvals' own jobs read again on the page path, per app: each application 決裁 in bulk
-    (Workflow), and a 06_2's client (Clients; its own job had it from the decision's check)."""
-    shapes = Counter(WORKFLOW_MIX[i % len(WORKFLOW_MIX)] for i in range(n))
-    return Counter({"4": shapes["credit_decided"] + shapes["trade_decided"], "1": shapes["trade_decided"]})
-
-
 def per_record_application_calls(n: int) -> tuple[Counter, Counter, Counter]:
     """(kintone calls per app, comments per app, the kind's effects' other calls per app) of one workflow
     job per application, plus the sweep's pages; in-process fake."""

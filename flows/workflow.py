@@ -239,9 +239,10 @@ def run_page(ctx: FlowContext, app_key: str, record_ids: list[str]) -> bulk.Page
     application as its own job would, its comment where the decision has one (one call each, said
     once as the ordinary job says it), then every process action of the page in bulk (``flows.bulk``:
     2,000 per call, each with the revision it was decided on). After a 「決裁」 or 否認 that landed,
-    the kind's effects (the client's 与信状態 or 取引状態, held orders, the 06_2) are the application's
-    ordinary job: it reads it fresh, finds it 承認 or 否認 and runs them once (a bulk call sends no
-    webhook, so nothing else would). An application a person approved or rejected, one whose client
+    the kind's effects (the client's 与信状態 or 取引状態, held orders, the 06_2) run in the page job
+    as the ordinary job runs them after its own action (``effects_after_bulk``: no second read of the
+    application; a bulk call sends no webhook, so nothing else would run them); one whose effects fail
+    goes to its ordinary job, which runs what is left once. An application a person approved or rejected, one whose client
     is gone, and one a bulk call refused (changed since the page was read) go to its ordinary job.
     """
     wf = ctx.mappings[app_key]
@@ -251,7 +252,7 @@ def run_page(ctx: FlowContext, app_key: str, record_ids: list[str]) -> bulk.Page
     clients = read_clients(ctx, [client_read_by(wf, a, s) for a, s in page])
     actions: list[StatusAction] = []
     sent: dict[str, str] = {}  # record id -> outcome, once its action lands
-    effects: set[str] = set()  # ... whose action the kind's effects follow
+    effects: dict[str, tuple[dict, Decision]] = {}  # ... whose action the kind's effects follow
     for application, status in page:
         rid = application["record_id"]
         client_id = client_read_by(wf, application, status)
@@ -272,13 +273,32 @@ def run_page(ctx: FlowContext, app_key: str, record_ids: list[str]) -> bulk.Page
                                     str(application["revision"])))
         sent[rid] = decision.outcome
         if decision.effects is not None:
-            effects.add(rid)
+            effects[rid] = (application, decision)
     done, refused = bulk.run_actions(ctx, wf, actions)
     for rid, revision in done.items():
-        if rid in effects:  # the job id its webhook would have had, had kintone sent one
-            apps.start_flow(ctx, FLOW, wf.key, rid, marker=f"r{revision}")
+        if rid in effects:
+            sent[rid] = effects_after_bulk(ctx, wf, *effects[rid], revision)
     return bulk.finish_page(ctx, FLOW, wf, record_ids, rows, result, sent=sent, landed=(done, refused),
                             detail="process action in bulk")
+
+
+def effects_after_bulk(ctx: FlowContext, wf: AppMapping, application: dict, decision: Decision,
+                       revision: int) -> str:
+    """The kind's effects of a 「決裁」 or 否認 the page's bulk call landed, in the page job, as
+    ``carry_out`` runs them after its own action: on the application as decided, now 承認 or 否認 at
+    the revision the bulk call returned (no second read of it). Each effect is remembered as done, so
+    if one fails (kintone or G-Staff refusing, a timeout) the application's ordinary job, started with
+    the job id its webhook would have had, reads it fresh, finds it 承認 or 否認 and runs what is left;
+    the rest of the page is not held back by it. A worker killed here leaves the page job to retry: it
+    reads the application 承認 or 否認 and sends it to its ordinary job (``Decision.per_record``)."""
+    decided = dict(application, status=wf.status_name(decision.effects), revision=revision)
+    try:
+        return run_effects(ctx, wf, decided, decision)
+    except Exception as exc:  # any failure of one application's effects: its own job retries
+        ctx.log.warning("effects after a bulk action failed; to the application's ordinary job", step="effects",
+                        error=type(exc).__name__)
+        apps.start_flow(ctx, FLOW, wf.key, application["record_id"], marker=f"r{revision}")
+        return f"{decision.effects}_effects_to_ordinary_job"
 
 
 def client_read_by(wf: AppMapping, application: dict, status: str | None) -> str | None:

@@ -112,6 +112,8 @@ KILL_POINTS = {  # where the worker dies: (the request held, kintone did its wor
     "after kintone ran the first page's bulk actions, before its answer": ("POST", "bulkRequest", True),
     "after the first page's comments, before its bulk call took effect": ("POST", "bulkRequest", False),
     "after kintone posted the first comment, before its answer": ("POST", "record/comment", True),
+    # the 決裁's effects run in the page job after its bulk call: the first 06_2's client updated
+    "after kintone updated the first approved client, before its answer": ("PUT", "record", True),
 }
 
 
@@ -120,6 +122,8 @@ KILL_POINTS = {  # where the worker dies: (the request held, kintone did its wor
     ("after kintone ran the first page's bulk actions, before its answer", "work horse"),
     ("after the first page's comments, before its bulk call took effect", "worker"),
     ("after kintone posted the first comment, before its answer", "worker"),
+    ("after kintone updated the first approved client, before its answer", "worker"),
+    ("after kintone updated the first approved client, before its answer", "work horse"),
 ])
 def test_a_worker_killed_around_a_bulk_call_ends_with_each_effect_once(case, dies, kintone, mappings, settings,
                                                                       redis_conn, redis_url, workers):
