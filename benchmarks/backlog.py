@@ -292,7 +292,7 @@ FOLLOW_UPS_PER_CONTRACT = 8
 OTHER_CONTRACT_FLOWS = ("contract_issuance", "master_retention", "contract_staffing")
 
 
-def _contracts(n: int):
+def _concluded_contracts(n: int):
     from connectors.kintone.fake import FakeKintone
     from mappings import load_mappings
 
@@ -333,7 +333,7 @@ def per_record_follow_up_calls(n: int) -> Counter:
     calls: Counter = Counter()
     contracts_app = None
     for start in range(0, n, 100):
-        mappings, fake, ids = _contracts(min(100, n - start))
+        mappings, fake, ids = _concluded_contracts(min(100, n - start))
         contracts_app = mappings["contracts"].id
         ctx = FlowContext(kintone=fake, mappings=mappings, ledger=Ledger(fakeredis.FakeRedis()),
                           clock=lambda: datetime.fromisoformat(BUSINESS_MORNING))
@@ -352,7 +352,7 @@ def run_follow_ups(n: int, workers: int = 2, per_record: bool = False) -> dict:
     from tests.kintone_server import KintoneServer
 
     logs.configure("WARNING", "json", stream=log_sink())
-    mappings, fake, ids = _contracts(n)
+    mappings, fake, ids = _concluded_contracts(n)
     contracts_id, follow_ups_id = mappings["contracts"].id, mappings["follow_ups"].id
     redis_proc = RedisProcess()
     server = KintoneServer(fake, tokens={contracts_id: CONTRACT_TOKENS["contracts"],

@@ -83,11 +83,16 @@ def sweep(settings, mappings, fake, redis_conn) -> reconcile.AppSweep:
     return report
 
 
-def all_done(redis_conn, settings, report) -> bool:
-    """The page jobs finished, and the jobs they started (the 決裁's effects, fallbacks) too."""
+def all_done(redis_conn, settings, report, fake, approved: list[str]) -> bool:
+    """The page jobs finished, the jobs they started (fallbacks: a 決裁's effects) too, and every
+    approved application's client is 取引可. The last condition closes a race the queue alone leaves
+    open: a worker that has just taken the last fallback job off the queue has not yet put it in the
+    started registry (seen once in CI: the last 06_2's client not yet updated when the test looked)."""
     started = StartedJobRegistry(settings.queue_name, connection=redis_conn, serializer=JSONSerializer)
     return (queued(redis_conn, settings) == 0 and started.count == 0
-            and set(report.page_jobs) <= set(finished_jobs(redis_conn, settings)))
+            and set(report.page_jobs) <= set(finished_jobs(redis_conn, settings))
+            and all(fake.record_values(CLIENTS, fake.record_values(WORKFLOW, rid)["顧客レコード番号"])["取引状態"]
+                    == "取引可" for rid in approved))
 
 
 def sent_back_once(fake, ids: list[str]) -> None:
@@ -139,7 +144,7 @@ def test_a_worker_killed_around_a_bulk_call_ends_with_each_effect_once(case, die
         if resource == "bulkRequest" and not landed:  # the call dies with the worker: kintone never runs it
             kintone.fail_next("bulk_request", KintoneConnectionError("connection reset by peer"))
         _kill_midway(dies, held, workers, env)
-        wait_until(lambda: all_done(redis_conn, settings, report), RECOVERY_BOUND,
+        wait_until(lambda: all_done(redis_conn, settings, report, kintone, approved), RECOVERY_BOUND,
                    "both page jobs and the approvals' effects to finish")
         if resource == "bulkRequest":
             # the first page's actions ran once: the call that landed (its retry found every application
@@ -163,8 +168,8 @@ def test_a_bulk_call_refused_half_way_is_rolled_back_and_nothing_happens_twice(k
         assert held.reached.wait(60)
         kintone.update_record(WORKFLOW, edited, {"遅延理由": {"value": "先方の決算期のため"}})
         held.release()  # kintone refuses request 2: the first 100 actions are rolled back with it
-        wait_until(lambda: all_done(redis_conn, settings, report) and kintone.calls[("update_status", WORKFLOW)] == 1,
-                   RECOVERY_BOUND, "the page job and the edited application's own job")
+        wait_until(lambda: (all_done(redis_conn, settings, report, kintone, approved)
+                            and kintone.calls[("update_status", WORKFLOW)] == 1), RECOVERY_BOUND, "the page job and the edited application's own job")
         assert server.count("POST", "bulkRequest", status=409) == 1
         assert server.count("POST", "bulkRequest", status=200) == 1
 
@@ -181,7 +186,7 @@ def test_a_5xx_after_kintone_ran_the_bulk_call_does_not_run_it_twice(kintone, ma
     with start_kintone(kintone, mappings) as server:
         server.fail(unavailable(), method="POST", resource="bulkRequest", after_effect=True)
         workers.append(start_worker(env_for(redis_url, server), "worker-a"))
-        wait_until(lambda: all_done(redis_conn, settings, report), RECOVERY_BOUND,
+        wait_until(lambda: all_done(redis_conn, settings, report, kintone, approved), RECOVERY_BOUND,
                    "the page job (and any fallback) to finish")
 
     sent_back_once(kintone, incomplete)

@@ -139,6 +139,9 @@ def test_keep_alive_clients_are_served_by_every_worker_not_pinned_to_one(redis_u
     env = {"KGBRIDGE_REDIS_URL": redis_url, "KGBRIDGE_CONNECTOR_MODE": "fake", "KGBRIDGE_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
            "KGBRIDGE_LOG_LEVEL": "WARNING"}
     with Gunicorn(env, workers=2, name="gunicorn-keepalive") as web:
+        # gunicorn answers once its first worker is up; on a loaded machine the second may still be
+        # booting (seen once in CI: one child listed), so wait for both before measuring them
+        wait_until(lambda: len(children(web.proc.pid)) == 2, 30, "both gunicorn workers to have started")
         workers = children(web.proc.pid)
         before = {pid: _cpu_seconds(pid) for pid in workers}
 
