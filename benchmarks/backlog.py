@@ -402,7 +402,7 @@ def run_follow_ups(n: int, workers: int = 2, per_record: bool = False) -> dict:
 # fake (staffing: read, write, comment; retention: read, the client's 基本契約, and the write for the
 # first contract of each 基本契約), plus the sweep's pages.
 
-CONTRACT_TOKENS = {"contracts": "benchBacklogContracts001"}
+CONTRACT_FLOW_TOKENS = {"contracts": "benchBacklogContracts001"}
 CONTRACT_CLIENTS = 100
 OLD_UNTIL, NEW_UNTIL = "2034-05-31", "2035-05-31"
 CONTRACT_KINDS = ("staffing", "retention")
@@ -491,12 +491,12 @@ def run_contracts(n: int, kind: str, workers: int = 2, per_record: bool = False)
     mappings, fake, gstaff_fake, ids, masters = _contracts(n, kind)
     contracts = mappings["contracts"]
     redis_proc = RedisProcess()
-    server = KintoneServer(fake, tokens={contracts.id: CONTRACT_TOKENS["contracts"]}).start()
+    server = KintoneServer(fake, tokens={contracts.id: CONTRACT_FLOW_TOKENS["contracts"]}).start()
     gstaff = GStaffServer(gstaff_fake, GSTAFF_KEY).start()
     bulk_from = n + len(masters) + 1 if per_record else 20
     unused = {k: v for k, v in UNUSED_CONNECTORS.items() if not k.startswith("gstaff_")}
     env = base_env(redis_url=redis_proc.url, connector_mode="live", kintone_base_url=server.url,
-                   kintone_api_tokens=json.dumps(CONTRACT_TOKENS), log_level="WARNING", bulk_min_records=bulk_from,
+                   kintone_api_tokens=json.dumps(CONTRACT_FLOW_TOKENS), log_level="WARNING", bulk_min_records=bulk_from,
                    gstaff_base_url=gstaff.url, gstaff_api_key=GSTAFF_KEY, clock_start=BUSINESS_MORNING,
                    **unused, **PERIODIC_OFF)
     procs = _start_workers(env, workers)
@@ -509,7 +509,7 @@ def run_contracts(n: int, kind: str, workers: int = 2, per_record: bool = False)
         settings = load_settings(connector_mode="fake", redis_url=redis_proc.url, bulk_min_records=bulk_from)
         queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
         started = StartedJobRegistry(settings.queue_name, connection=connection, serializer=JSONSerializer)
-        live = LiveKintoneClient(server.url, {contracts.id: [CONTRACT_TOKENS["contracts"]]})
+        live = LiveKintoneClient(server.url, {contracts.id: [CONTRACT_FLOW_TOKENS["contracts"]]})
         start = time.perf_counter()
         page_jobs = _sweep_to_the_end(settings, mappings, live, connection, "contracts")
 

@@ -53,3 +53,16 @@ def test_contracts_one_job_each():
     assert retention == Counter({CONTRACTS: 200})
     assert backlog.per_record_contract_calls(1000, "retention") == (
         Counter({CONTRACTS: 2203}), Counter({"extend_retention": 100}))
+
+
+def test_the_backlog_module_defines_each_top_level_name_once():
+    """Each helper wrote its scenario into benchmarks/backlog.py; a second ``_contracts`` or
+    ``CONTRACT_TOKENS`` silently replaced the first and broke the follow-up scenario at run time."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(backlog.__file__).read_text(encoding="utf-8"))
+    names = Counter(n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef))
+    names += Counter(t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets
+                     if isinstance(t, ast.Name))
+    assert [name for name, times in names.items() if times > 1] == []
