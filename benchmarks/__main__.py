@@ -310,6 +310,7 @@ def print_backlog_applications(sizes: tuple[int, ...]) -> list[dict]:
                  "per page / today", "reads+writes today / per page", "reads+writes per page / today",
                  "comments today / per page",
                  "approval effects (both)", "seconds per page", "seconds per record", "failed"], rows))
+    return out
 
 
 def print_follow_up_backlog(sizes: tuple[int, ...]) -> list[dict]:

@@ -66,3 +66,18 @@ def test_the_backlog_module_defines_each_top_level_name_once():
     names += Counter(t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets
                      if isinstance(t, ast.Name))
     assert [name for name, times in names.items() if times > 1] == []
+
+
+def test_every_backlog_section_returns_its_figures():
+    """``print_backlog`` adds up what each scenario's print function returns for the JSON results; one
+    that returned nothing (the 稟議 scenario's) ended ``python -m benchmarks --only backlog`` in a TypeError
+    after its table."""
+    import ast
+    from pathlib import Path
+
+    source = Path(backlog.__file__).with_name("__main__.py").read_text(encoding="utf-8")
+    sections = [n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef)
+                and (n.name.startswith("print_backlog") or n.name == "print_follow_up_backlog")]
+    silent = [n.name for n in sections
+              if not any(isinstance(r, ast.Return) and r.value is not None for r in ast.walk(n))]
+    assert len(sections) >= 5 and silent == []
